@@ -1,0 +1,1 @@
+"""cargohold: a self-hosted OCI registry with priority-ordered pull-through proxies."""

@@ -1,0 +1,1 @@
+"""The /api/v1 management API."""

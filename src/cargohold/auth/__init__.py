@@ -1,0 +1,1 @@
+"""Client identities: users, tokens, permissions."""

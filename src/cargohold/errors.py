@@ -1,0 +1,146 @@
+"""The domain exception tree. Imports nothing of cargohold.
+
+Every error a request can end in is one of these; the HTTP status and OCI code for each live in one table
+in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error codes.
+
+    CargoholdError
+    ├── RegistryError                     an OCI /v2 condition (has a spec code)
+    │   ├── BlobUnknownError              BLOB_UNKNOWN
+    │   ├── BlobUploadInvalidError        BLOB_UPLOAD_INVALID
+    │   │   └── UploadRangeError          BLOB_UPLOAD_INVALID, answered 416 with the current Range
+    │   ├── BlobUploadUnknownError        BLOB_UPLOAD_UNKNOWN
+    │   ├── DigestInvalidError            DIGEST_INVALID
+    │   ├── ManifestBlobUnknownError      MANIFEST_BLOB_UNKNOWN
+    │   ├── ManifestInvalidError          MANIFEST_INVALID
+    │   ├── ManifestUnknownError          MANIFEST_UNKNOWN
+    │   ├── NameInvalidError              NAME_INVALID
+    │   ├── NameUnknownError              NAME_UNKNOWN
+    │   ├── SizeInvalidError              SIZE_INVALID
+    │   ├── ManifestTooLargeError         SIZE_INVALID, answered 413
+    │   ├── TagInvalidError               TAG_INVALID
+    │   ├── RangeNotSatisfiableError      RANGE_INVALID, answered 416
+    │   ├── UnsupportedError              UNSUPPORTED
+    │   ├── UnauthorizedError             UNAUTHORIZED
+    │   ├── DeniedError                   DENIED
+    │   ├── TooManyRequestsError          TOOMANYREQUESTS
+    │   └── UnavailableError              UNAVAILABLE
+    ├── ConfigError                       a config file or setting that cannot be used
+    ├── RepositoryExistsError             a repository or proxy name already taken
+    └── ManagedByConfigError              a change to something the config file owns
+"""
+
+from __future__ import annotations
+
+
+class CargoholdError(Exception):
+    """Base of every error cargohold raises on purpose."""
+
+    def __init__(self, message: str = "", *, detail: object = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        self.message = message or (self.__class__.__doc__ or self.__class__.__name__).strip()
+        self.detail = detail
+
+
+class RegistryError(CargoholdError):
+    """A condition of the OCI distribution API."""
+
+
+class BlobUnknownError(RegistryError):
+    """blob unknown to registry"""
+
+
+class BlobUploadInvalidError(RegistryError):
+    """blob upload invalid"""
+
+
+class UploadRangeError(BlobUploadInvalidError):
+    """chunk does not continue the upload where it stands"""
+
+    def __init__(self, message: str = "", *, upload_id: str, offset: int, detail: object = None) -> None:
+        super().__init__(message, detail=detail)
+        self.upload_id = upload_id
+        self.offset = offset
+
+
+class BlobUploadUnknownError(RegistryError):
+    """blob upload unknown to registry"""
+
+
+class DigestInvalidError(RegistryError):
+    """provided digest did not match uploaded content"""
+
+
+class ManifestBlobUnknownError(RegistryError):
+    """manifest references a manifest or blob unknown to registry"""
+
+
+class ManifestInvalidError(RegistryError):
+    """manifest invalid"""
+
+
+class ManifestUnknownError(RegistryError):
+    """manifest unknown to registry"""
+
+
+class NameInvalidError(RegistryError):
+    """invalid repository name"""
+
+
+class NameUnknownError(RegistryError):
+    """repository name not known to registry"""
+
+
+class SizeInvalidError(RegistryError):
+    """provided length did not match content length"""
+
+
+class ManifestTooLargeError(SizeInvalidError):
+    """manifest exceeds the size limit"""
+
+
+class TagInvalidError(RegistryError):
+    """manifest tag did not match URI"""
+
+
+class RangeNotSatisfiableError(RegistryError):
+    """requested range not satisfiable"""
+
+    def __init__(self, message: str = "", *, size: int, detail: object = None) -> None:
+        super().__init__(message, detail=detail)
+        self.size = size
+
+
+class UnsupportedError(RegistryError):
+    """the operation is unsupported"""
+
+
+class UnauthorizedError(RegistryError):
+    """authentication required"""
+
+
+class DeniedError(RegistryError):
+    """requested access to the resource is denied"""
+
+
+class TooManyRequestsError(RegistryError):
+    """too many requests"""
+
+    def __init__(self, message: str = "", *, retry_after: int | None = None, detail: object = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class UnavailableError(RegistryError):
+    """service unavailable"""
+
+
+class ConfigError(CargoholdError):
+    """configuration invalid"""
+
+
+class RepositoryExistsError(CargoholdError):
+    """name already in use"""
+
+
+class ManagedByConfigError(CargoholdError):
+    """managed by the configuration file; change it there"""

@@ -1,0 +1,1 @@
+"""Every fact but bytes, behind one MetadataStore."""

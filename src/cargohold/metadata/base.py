@@ -1,0 +1,134 @@
+"""The metadata store contract: every fact but bytes.
+
+Repositories and their proxies, which blobs are readable in which image (links), manifests and what they
+reference, tags, and upload sessions. One method is one transaction: a caller never sees half of a change.
+Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name inside the repository
+(``library/nginx``). Listings are in lexical (byte) order, as the distribution spec asks of tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from cargohold.models import (
+    ContentSource,
+    Digest,
+    ManifestRecord,
+    ManifestReferences,
+    Page,
+    Proxy,
+    Repository,
+    TagRecord,
+    Upload,
+)
+
+
+class MetadataStore(Protocol):
+    async def close(self) -> None: ...
+
+    # --- repositories and proxies -------------------------------------------------------------------
+
+    async def create_repository(self, repository: Repository, proxies: Sequence[Proxy] = ()) -> Repository:
+        """Create a repository with its proxies (priority = order). Raises RepositoryExistsError."""
+        ...
+
+    async def get_repository(self, name: str) -> Repository | None: ...
+
+    async def default_repository(self) -> Repository | None:
+        """The repository marked ``default`` (at most one is)."""
+        ...
+
+    async def repository_for_host(self, host: str) -> Repository | None:
+        """The repository whose ``hosts`` names ``host`` (case-insensitive)."""
+        ...
+
+    async def list_repositories(self) -> list[Repository]: ...
+
+    async def update_repository(self, repository: Repository) -> Repository:
+        """Replace the settings of the repository with this name (not its proxies or content)."""
+        ...
+
+    async def delete_repository(self, name: str) -> bool:
+        """Remove a repository with its proxies, manifests, tags, links and uploads."""
+        ...
+
+    async def sync_declared_repositories(self, declared: Sequence[tuple[Repository, Sequence[Proxy]]]) -> None:
+        """Make the config file's repositories exist exactly as declared (settings and proxies), marked
+        managed by the config; their content is kept. Setting one ``default`` clears it elsewhere."""
+        ...
+
+    async def list_proxies(self, repository_id: int) -> list[Proxy]:
+        """The repository's proxies in priority order (priority 1..n)."""
+        ...
+
+    # --- blobs -------------------------------------------------------------------------------------
+
+    async def link_blob(
+        self,
+        repository_id: int,
+        image: str,
+        digest: Digest,
+        size: int,
+        source: ContentSource = ContentSource.LOCAL,
+        proxy_name: str | None = None,
+    ) -> None:
+        """Make a committed blob readable in an image (idempotent)."""
+        ...
+
+    async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
+        """The size of a blob readable in an image, or None when it is not linked there."""
+        ...
+
+    async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool: ...
+
+    # --- manifests and tags ---------------------------------------------------------------------
+
+    async def put_manifest(
+        self,
+        repository_id: int,
+        image: str,
+        record: ManifestRecord,
+        references: ManifestReferences,
+        tag: str | None = None,
+    ) -> None:
+        """Record a manifest (idempotent by digest), what it references, and point ``tag`` at it."""
+        ...
+
+    async def get_manifest(self, repository_id: int, image: str, digest: Digest) -> ManifestRecord | None: ...
+
+    async def get_tag(self, repository_id: int, image: str, tag: str) -> TagRecord | None: ...
+
+    async def delete_manifest(self, repository_id: int, image: str, digest: Digest) -> bool:
+        """Remove a manifest from an image, with the tags that point to it."""
+        ...
+
+    async def delete_tag(self, repository_id: int, image: str, tag: str) -> bool: ...
+
+    async def list_tags(self, repository_id: int, image: str, n: int | None, last: str | None) -> Page:
+        """Tags of an image after ``last``, at most ``n`` (all when None)."""
+        ...
+
+    async def image_exists(self, repository_id: int, image: str) -> bool:
+        """True when the image holds any manifest, tag or blob link."""
+        ...
+
+    async def catalog(self, n: int | None, last: str | None) -> Page:
+        """Full names ``<repository>/<image>`` of every image holding a manifest, after ``last``."""
+        ...
+
+    async def list_referrers(
+        self, repository_id: int, image: str, subject: Digest, artifact_type: str | None = None
+    ) -> list[ManifestRecord]:
+        """Manifests of an image whose ``subject`` is ``subject``, optionally of one artifact type."""
+        ...
+
+    # --- uploads -------------------------------------------------------------------------------
+
+    async def create_upload(self, upload: Upload) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> Upload | None: ...
+
+    async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
+
+    async def delete_upload(self, upload_id: str) -> None: ...

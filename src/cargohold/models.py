@@ -1,0 +1,237 @@
+"""Value types and entities shared by every layer: digests, names, references, media types, and the
+records the metadata store keeps (repositories, proxies, manifests, tags, uploads).
+
+Parsing functions here are the only place the OCI grammars live; they raise the domain errors of
+``cargohold.errors`` and never build a path or touch storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from cargohold.errors import DigestInvalidError, NameInvalidError, TagInvalidError
+
+# --- grammars (OCI distribution spec, "Pulling manifests" and the image-spec digest grammar) -------------
+
+PATH_COMPONENT: Final = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_COMPONENT_RE: Final = re.compile(rf"^{PATH_COMPONENT}$")
+_NAME_RE: Final = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
+_TAG_RE: Final = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_DIGEST_RE: Final = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+MAX_NAME_LENGTH: Final = 255
+
+_HEX_LENGTHS: Final = {"sha256": 64, "sha512": 128}
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A content digest such as ``sha256:<64 hex>``; only sha256 and sha512 are accepted."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Parse ``algorithm:encoded``; raise DigestInvalidError for anything malformed or unsupported."""
+        if len(text) > 200 or not _DIGEST_RE.match(text):
+            raise DigestInvalidError(f"invalid digest {text[:80]!r}")
+        algorithm, encoded = text.split(":", 1)
+        length = _HEX_LENGTHS.get(algorithm)
+        if length is None:
+            raise DigestInvalidError(f"unsupported digest algorithm {algorithm!r}")
+        if len(encoded) != length or not all(c in "0123456789abcdef" for c in encoded):
+            raise DigestInvalidError(f"invalid {algorithm} digest {text[:80]!r}")
+        return cls(algorithm, encoded)
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        """The digest of ``data``."""
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        """A fresh hash object of this digest's algorithm."""
+        return hashlib.new(self.algorithm)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+def is_digest(text: str) -> bool:
+    """True when ``text`` looks like a digest (contains ``:``) rather than a tag."""
+    return ":" in text
+
+
+def validate_tag(text: str) -> str:
+    """Return ``text`` if it is a valid tag, else raise TagInvalidError."""
+    if not _TAG_RE.match(text):
+        raise TagInvalidError(f"invalid tag {text[:140]!r}")
+    return text
+
+
+def validate_repository_name(text: str) -> str:
+    """A repository name is one lowercase path component (``hub``, ``company-images``)."""
+    if len(text) > 64 or not _COMPONENT_RE.match(text):
+        raise NameInvalidError(f"invalid repository name {text[:80]!r}")
+    return text
+
+
+def validate_image_name(text: str) -> str:
+    """An image name is one or more path components (``library/nginx``)."""
+    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.match(text):
+        raise NameInvalidError(f"invalid image name {text[:80]!r}")
+    return text
+
+
+def validate_full_name(text: str) -> str:
+    """The ``<name>`` of a /v2 URL: the OCI name grammar, at most 255 characters."""
+    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.match(text):
+        raise NameInvalidError(f"invalid repository name {text[:80]!r}")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The ``<reference>`` of a manifest URL: a tag or a digest, never both."""
+
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        if is_digest(text):
+            return cls(digest=Digest.parse(text))
+        return cls(tag=validate_tag(text))
+
+    def __str__(self) -> str:
+        return self.tag if self.tag is not None else str(self.digest)
+
+
+# --- media types --------------------------------------------------------------------------------------
+
+
+class MediaType(StrEnum):
+    DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+    DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+    DOCKER_MANIFEST_V1 = "application/vnd.docker.distribution.manifest.v1+json"
+    DOCKER_MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+    OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+    OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+MANIFEST_MEDIA_TYPES: Final = frozenset(
+    {MediaType.DOCKER_MANIFEST, MediaType.DOCKER_MANIFEST_LIST, MediaType.OCI_MANIFEST, MediaType.OCI_INDEX}
+)
+INDEX_MEDIA_TYPES: Final = frozenset({MediaType.DOCKER_MANIFEST_LIST, MediaType.OCI_INDEX})
+MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
+
+
+# --- entities ----------------------------------------------------------------------------------------
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class ContentSource(StrEnum):
+    LOCAL = "local"
+    CACHED = "cached"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """One upstream registry of a repository; ``priority`` is its 1-based place in the list."""
+
+    name: str
+    url: str
+    username: str | None = None
+    password: str | None = None
+    ssl_validation: bool = True
+    connection_timeout_ms: int = 5000
+    active: bool = True
+    priority: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """The unit users create and manage; clients address it as ``HOST/<name>/<image>:<tag>``."""
+
+    name: str
+    visibility: Visibility = Visibility.PUBLIC
+    default: bool = False
+    hosts: tuple[str, ...] = ()
+    tag_ttl_seconds: int = 300
+    managed_by_config: bool = False
+    id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A content descriptor as it appears in a manifest."""
+
+    media_type: str
+    digest: Digest
+    size: int
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+    platform: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    """What the metadata store knows of one manifest in one image; its bytes live in the blob store."""
+
+    digest: Digest
+    media_type: str
+    size: int
+    artifact_type: str | None = None
+    subject: Digest | None = None
+    annotations: dict[str, str] | None = None
+    source: ContentSource = ContentSource.LOCAL
+    proxy_name: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestReferences:
+    """The blobs (layers, config) and child manifests a manifest points to."""
+
+    blobs: tuple[Digest, ...] = ()
+    manifests: tuple[Digest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    tag: str
+    digest: Digest
+    updated_at: datetime | None = None
+    source: ContentSource = ContentSource.LOCAL
+    proxy_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An upload session: bytes received so far live in the blob store's spool under ``id``."""
+
+    id: str
+    repository_id: int
+    image: str
+    offset: int = 0
+    created_at: datetime | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a paginated listing; ``more`` says whether a next page exists."""
+
+    items: list[str] = field(default_factory=list)
+    more: bool = False

@@ -1,0 +1,1 @@
+"""Pull-through from upstream registries."""

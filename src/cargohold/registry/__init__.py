@@ -1,0 +1,1 @@
+"""Local OCI semantics: manifests, uploads, tags, referrers."""

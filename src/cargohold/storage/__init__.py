@@ -1,0 +1,1 @@
+"""Blob bytes, content-addressed; knows no repository and no HTTP."""

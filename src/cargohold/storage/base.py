@@ -1,0 +1,96 @@
+"""The blob store contract: bytes only, content-addressed; it knows no repository, image or HTTP.
+
+A driver keeps committed blobs under their digest and in-progress uploads under an upload id.
+The filesystem driver's layout, below ``data_dir``::
+
+    blobs/
+      sha256/ab/abcdef0123…        committed content, named by its digest; never changes once written
+    uploads/
+      <upload-id>                  bytes received so far for one upload session (append only)
+    tmp/
+      <random>                     spool files of small writes (manifests) before their atomic rename
+
+A blob becomes visible only through ``BlobWriter.commit``: the bytes are checked against the expected
+digest (and size), fsynced, and renamed into place. A mismatch removes the spool and raises; nothing
+half-written is ever readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+from cargohold.models import Digest
+
+
+class BlobWriter(Protocol):
+    """Bytes of one upload, appended in order and committed once."""
+
+    @property
+    def upload_id(self) -> str: ...
+
+    @property
+    def size(self) -> int:
+        """Bytes received so far (the next write lands at this offset)."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
+        """Verify, fsync and move into place; return the size.
+
+        Raises DigestInvalidError (or SizeInvalidError) and removes the spool when the bytes do not match.
+        Committing a digest that already exists keeps the existing file and discards the spool.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Flush and keep the spool so the upload can be resumed by ``BlobStore.resume_upload``."""
+        ...
+
+    async def abort(self) -> None:
+        """Remove the spool."""
+        ...
+
+
+class BlobStore(Protocol):
+    async def stat(self, digest: Digest) -> int | None:
+        """The size of a committed blob, or None when absent."""
+        ...
+
+    def local_path(self, digest: Digest) -> Path | None:
+        """A filesystem path to the committed blob, for sendfile; None when absent or not on local disk."""
+        ...
+
+    def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a committed blob (or part of it). Raises BlobUnknownError when absent."""
+        ...
+
+    async def read_small(self, digest: Digest, limit: int) -> bytes:
+        """The whole content of a small blob (a manifest); raises BlobUnknownError, SizeInvalidError."""
+        ...
+
+    async def put_small(self, data: bytes) -> Digest:
+        """Store small content (a manifest) atomically under its sha256 digest and return the digest."""
+        ...
+
+    async def start_upload(self, upload_id: str) -> BlobWriter:
+        """A writer for a new, empty upload spool."""
+        ...
+
+    async def resume_upload(self, upload_id: str) -> BlobWriter:
+        """A writer appending to an existing upload spool. Raises BlobUploadUnknownError when absent."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> None:
+        """Remove an upload spool if present."""
+        ...
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove a committed blob if present."""
+        ...
+
+    def iter_digests(self) -> AsyncIterator[Digest]:
+        """Every committed blob (for garbage collection)."""
+        ...
