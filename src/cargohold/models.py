@@ -38,7 +38,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``algorithm:encoded``; raise DigestInvalidError for anything malformed or unsupported."""
-        if len(text) > 200 or not _DIGEST_RE.match(text):
+        if len(text) > 200 or not _DIGEST_RE.fullmatch(text):
             raise DigestInvalidError(f"invalid digest {text[:80]!r}")
         algorithm, encoded = text.split(":", 1)
         length = _HEX_LENGTHS.get(algorithm)
@@ -68,28 +68,28 @@ def is_digest(text: str) -> bool:
 
 def validate_tag(text: str) -> str:
     """Return ``text`` if it is a valid tag, else raise TagInvalidError."""
-    if not _TAG_RE.match(text):
+    if not _TAG_RE.fullmatch(text):
         raise TagInvalidError(f"invalid tag {text[:140]!r}")
     return text
 
 
 def validate_repository_name(text: str) -> str:
     """A repository name is one lowercase path component (``hub``, ``company-images``)."""
-    if len(text) > 64 or not _COMPONENT_RE.match(text):
+    if len(text) > 64 or not _COMPONENT_RE.fullmatch(text):
         raise NameInvalidError(f"invalid repository name {text[:80]!r}")
     return text
 
 
 def validate_image_name(text: str) -> str:
     """An image name is one or more path components (``library/nginx``)."""
-    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.match(text):
+    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(text):
         raise NameInvalidError(f"invalid image name {text[:80]!r}")
     return text
 
 
 def validate_full_name(text: str) -> str:
     """The ``<name>`` of a /v2 URL: the OCI name grammar, at most 255 characters."""
-    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.match(text):
+    if len(text) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(text):
         raise NameInvalidError(f"invalid repository name {text[:80]!r}")
     return text
 
