@@ -18,6 +18,7 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     │   ├── SizeInvalidError              SIZE_INVALID
     │   ├── ManifestTooLargeError         SIZE_INVALID, answered 413
     │   ├── TagInvalidError               TAG_INVALID
+    │   ├── PaginationInvalidError        PAGINATION_NUMBER_INVALID
     │   ├── RangeNotSatisfiableError      RANGE_INVALID, answered 416
     │   ├── UnsupportedError              UNSUPPORTED
     │   ├── UnauthorizedError             UNAUTHORIZED
@@ -100,6 +101,10 @@ class ManifestTooLargeError(SizeInvalidError):
 
 class TagInvalidError(RegistryError):
     """manifest tag did not match URI"""
+
+
+class PaginationInvalidError(RegistryError):
+    """invalid number of results requested"""
 
 
 class RangeNotSatisfiableError(RegistryError):

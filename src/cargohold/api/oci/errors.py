@@ -1,0 +1,81 @@
+"""The one table from domain errors to HTTP status and OCI error code, and the JSON error envelope.
+
+Every /v2 error leaves in the distribution spec's envelope::
+
+    {"errors": [{"code": "BLOB_UNKNOWN", "message": "…", "detail": {…}}]}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from aiohttp import web
+
+from cargohold import errors
+
+API_VERSION_HEADER: Final = {"Docker-Distribution-Api-Version": "registry/2.0"}
+
+# Most specific class first: the first entry the error is an instance of wins.
+ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (
+    (errors.UploadRangeError, 416, "BLOB_UPLOAD_INVALID"),
+    (errors.BlobUploadInvalidError, 400, "BLOB_UPLOAD_INVALID"),
+    (errors.BlobUploadUnknownError, 404, "BLOB_UPLOAD_UNKNOWN"),
+    (errors.BlobUnknownError, 404, "BLOB_UNKNOWN"),
+    (errors.DigestInvalidError, 400, "DIGEST_INVALID"),
+    (errors.ManifestBlobUnknownError, 400, "MANIFEST_BLOB_UNKNOWN"),
+    (errors.ManifestInvalidError, 400, "MANIFEST_INVALID"),
+    (errors.ManifestUnknownError, 404, "MANIFEST_UNKNOWN"),
+    (errors.NameInvalidError, 400, "NAME_INVALID"),
+    (errors.NameUnknownError, 404, "NAME_UNKNOWN"),
+    (errors.ManifestTooLargeError, 413, "SIZE_INVALID"),
+    (errors.SizeInvalidError, 400, "SIZE_INVALID"),
+    (errors.TagInvalidError, 400, "TAG_INVALID"),
+    (errors.PaginationInvalidError, 400, "PAGINATION_NUMBER_INVALID"),
+    (errors.RangeNotSatisfiableError, 416, "RANGE_INVALID"),
+    (errors.UnsupportedError, 405, "UNSUPPORTED"),
+    (errors.UnauthorizedError, 401, "UNAUTHORIZED"),
+    (errors.DeniedError, 403, "DENIED"),
+    (errors.TooManyRequestsError, 429, "TOOMANYREQUESTS"),
+    (errors.UnavailableError, 503, "UNAVAILABLE"),
+)
+
+
+def status_and_code(error: errors.RegistryError) -> tuple[int, str]:
+    for cls, status, code in ERROR_TABLE:
+        if isinstance(error, cls):
+            return status, code
+    return 400, "UNSUPPORTED"
+
+
+def envelope(code: str, message: str, detail: object = None) -> bytes:
+    entry: dict[str, object] = {"code": code, "message": message}
+    if detail is not None:
+        entry["detail"] = detail
+    return json.dumps({"errors": [entry]}).encode()
+
+
+def error_response(error: errors.RegistryError, method: str = "GET") -> web.Response:
+    """The HTTP answer for a domain error, with the headers some conditions require."""
+    status, code = status_and_code(error)
+    headers = dict(API_VERSION_HEADER)
+    if isinstance(error, errors.UploadRangeError):
+        headers["Range"] = f"0-{max(error.offset - 1, 0)}"
+        headers["Docker-Upload-UUID"] = error.upload_id
+    elif isinstance(error, errors.RangeNotSatisfiableError):
+        headers["Content-Range"] = f"bytes */{error.size}"
+    elif isinstance(error, errors.TooManyRequestsError) and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    body = envelope(code, error.message, error.detail)
+    if method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return web.Response(status=status, headers=headers)
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def plain_error(status: int, code: str, message: str, method: str = "GET") -> web.Response:
+    headers = dict(API_VERSION_HEADER)
+    body = envelope(code, message)
+    if method == "HEAD":
+        return web.Response(status=status, headers=headers)
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)

@@ -1,0 +1,67 @@
+"""GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cargohold.api.oci.errors import API_VERSION_HEADER
+from cargohold.api.oci.services import OciServices
+from cargohold.errors import ManifestTooLargeError
+from cargohold.models import MAX_MANIFEST_BYTES, Reference
+from cargohold.registry.addressing import ImageAddress
+
+
+async def read_bounded(request: web.Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading them all."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ManifestTooLargeError(f"manifest is {request.content_length} bytes; the limit is {limit}")
+    parts: list[bytes] = []
+    received = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        received += len(chunk)
+        if received > limit:
+            raise ManifestTooLargeError(f"manifest exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def get_manifest(
+    request: web.Request, services: OciServices, address: ImageAddress, argument: str
+) -> web.StreamResponse:
+    reference = Reference.parse(argument)
+    manifest = await services.manifests.get(address, reference)
+    headers = {
+        **API_VERSION_HEADER,
+        "Content-Type": manifest.record.media_type,
+        "Docker-Content-Digest": str(manifest.record.digest),
+        "Etag": f'"{manifest.record.digest}"',
+    }
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(manifest.content))
+        return web.Response(status=200, headers=headers)
+    return web.Response(status=200, body=manifest.content, headers=headers)
+
+
+async def put_manifest(
+    request: web.Request, services: OciServices, address: ImageAddress, argument: str
+) -> web.StreamResponse:
+    reference = Reference.parse(argument)
+    content = await read_bounded(request, MAX_MANIFEST_BYTES)
+    content_type = request.headers.get("Content-Type", "")
+    pushed = await services.manifests.put(address, reference, content, content_type)
+    headers = {
+        **API_VERSION_HEADER,
+        "Location": f"/v2/{address.name}/manifests/{pushed.digest}",
+        "Docker-Content-Digest": str(pushed.digest),
+        "Content-Length": "0",
+    }
+    if pushed.subject is not None:
+        headers["OCI-Subject"] = str(pushed.subject)
+    return web.Response(status=201, headers=headers)
+
+
+async def delete_manifest(
+    request: web.Request, services: OciServices, address: ImageAddress, argument: str
+) -> web.StreamResponse:
+    await services.manifests.delete(address, Reference.parse(argument))
+    return web.Response(status=202, headers={**API_VERSION_HEADER, "Content-Length": "0"})

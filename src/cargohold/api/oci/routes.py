@@ -1,0 +1,73 @@
+"""The /v2 router: one catch-all route, dispatched on (endpoint, method) after the path is parsed.
+
+Names hold slashes, so aiohttp's router cannot split them reliably; ``paths.parse_v2_path`` does, and the
+table below picks the handler. Domain errors become the spec's JSON envelope here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from cargohold.api.oci import blobs, discovery, manifests, uploads
+from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, plain_error
+from cargohold.api.oci.paths import Endpoint, parse_v2_path
+from cargohold.api.oci.services import OciServices
+from cargohold.errors import RegistryError
+from cargohold.registry.addressing import ImageAddress
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request, OciServices, ImageAddress, str], Awaitable[web.StreamResponse]]
+
+HANDLERS: Final[dict[tuple[Endpoint, str], Handler]] = {
+    (Endpoint.MANIFEST, "GET"): manifests.get_manifest,
+    (Endpoint.MANIFEST, "HEAD"): manifests.get_manifest,
+    (Endpoint.MANIFEST, "PUT"): manifests.put_manifest,
+    (Endpoint.MANIFEST, "DELETE"): manifests.delete_manifest,
+    (Endpoint.BLOB, "GET"): blobs.get_blob,
+    (Endpoint.BLOB, "HEAD"): blobs.get_blob,
+    (Endpoint.BLOB, "DELETE"): blobs.delete_blob,
+    (Endpoint.UPLOADS, "POST"): uploads.start_upload,
+    (Endpoint.UPLOAD, "GET"): uploads.upload_status,
+    (Endpoint.UPLOAD, "PATCH"): uploads.patch_upload,
+    (Endpoint.UPLOAD, "PUT"): uploads.put_upload,
+    (Endpoint.UPLOAD, "DELETE"): uploads.cancel_upload,
+    (Endpoint.TAGS, "GET"): discovery.list_tags,
+    (Endpoint.REFERRERS, "GET"): discovery.list_referrers,
+}
+
+SERVICES_KEY: Final = web.AppKey("oci_services", OciServices)
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES_KEY]
+    try:
+        path = parse_v2_path(request.rel_url.raw_path)
+        if path.endpoint is Endpoint.BASE:
+            return web.json_response({}, headers=API_VERSION_HEADER)
+        if path.endpoint is Endpoint.CATALOG:
+            if request.method not in ("GET", "HEAD"):
+                return _not_allowed(request)
+            return await discovery.catalog(request, services)
+        handler = HANDLERS.get((path.endpoint, request.method))
+        if handler is None:
+            return _not_allowed(request)
+        address = await services.names.resolve(path.name)
+        return await handler(request, services, address, path.argument)
+    except RegistryError as error:
+        log.info("%s %s -> %s", request.method, request.rel_url.raw_path[:300], error.message)
+        return error_response(error, request.method)
+
+
+def _not_allowed(request: web.Request) -> web.Response:
+    return plain_error(405, "UNSUPPORTED", f"{request.method} is not supported here", request.method)
+
+
+def add_routes(app: web.Application, services: OciServices) -> None:
+    app[SERVICES_KEY] = services
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", "/v2/{tail:.*}", dispatch)

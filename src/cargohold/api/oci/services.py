@@ -1,0 +1,18 @@
+"""What the /v2 handlers need from the layers below, gathered by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.registry.addressing import NameResolver
+from cargohold.registry.blobs import BlobService
+from cargohold.registry.images import ManifestService
+from cargohold.registry.uploads import UploadService
+
+
+@dataclass(frozen=True, slots=True)
+class OciServices:
+    names: NameResolver
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService

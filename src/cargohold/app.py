@@ -1,0 +1,123 @@
+"""The composition root: builds the stores and services from settings and hands them to the HTTP layer.
+
+This is the only module that wires; everything below receives what it needs through its constructor.
+``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+from types import FrameType
+
+from aiohttp import web
+
+from cargohold.api.application import build_web_app
+from cargohold.api.oci.services import OciServices
+from cargohold.config import Settings, declared_repositories
+from cargohold.metadata.sql import open_metadata_store
+from cargohold.registry.addressing import NameResolver
+from cargohold.registry.blobs import BlobService
+from cargohold.registry.images import ManifestService
+from cargohold.registry.uploads import UploadService
+from cargohold.storage.filesystem import FilesystemBlobStore
+
+log = logging.getLogger("cargohold")
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database or f"sqlite:///{settings.data_dir}/cargohold.db"
+
+
+async def create_app(settings: Settings) -> web.Application:
+    """A ready application: metadata migrated, declared repositories applied, services wired."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metadata = await open_metadata_store(database_url(settings))
+    try:
+        await metadata.sync_declared_repositories(declared_repositories(settings))
+    except BaseException:
+        await metadata.close()
+        raise
+    blob_store = FilesystemBlobStore(settings.data_dir)
+    services = OciServices(
+        names=NameResolver(metadata),
+        blobs=BlobService(metadata, blob_store),
+        uploads=UploadService(metadata, blob_store),
+        manifests=ManifestService(metadata, blob_store),
+    )
+    app = build_web_app(services)
+
+    async def close_metadata(_: web.Application) -> None:
+        await metadata.close()
+
+    app.on_cleanup.append(close_metadata)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run_worker(settings: Settings, reuse_port: bool) -> None:
+    configure_logging(settings.log_level)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port or None,
+        print=None,
+        access_log=logging.getLogger("cargohold.access"),
+        handle_signals=True,
+    )
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGINT/SIGTERM."""
+    configure_logging(settings.log_level)
+    log.info(
+        "cargohold listening on http://%s:%s (data %s, %d worker%s)",
+        settings.host,
+        settings.port,
+        settings.data_dir,
+        settings.workers,
+        "" if settings.workers == 1 else "s",
+    )
+    if settings.workers == 1:
+        _run_worker(settings, reuse_port=False)
+        return
+    _run_workers(settings)
+
+
+def _run_workers(settings: Settings) -> None:
+    # Migrations and declared repositories are applied once, before the workers race for them.
+    asyncio.run(_prepare(settings))
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(settings, True), name=f"cargohold-worker-{index}")
+        for index in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+
+
+async def _prepare(settings: Settings) -> None:
+    app = await create_app(settings)
+    for callback in app.on_cleanup:
+        await callback(app)

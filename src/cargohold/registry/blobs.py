@@ -1,0 +1,57 @@
+"""Reading, mounting and deleting blobs of an image.
+
+A blob is readable in an image only when it is linked there (it was pushed to that image, mounted into it,
+or fetched for it); its bytes are stored once, by digest, whatever number of images link it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cargohold.errors import BlobUnknownError
+from cargohold.metadata.base import MetadataStore
+from cargohold.models import Digest
+from cargohold.registry.addressing import ImageAddress
+from cargohold.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    path: Path | None
+    """Where the bytes lie on local disk (for sendfile), when the store keeps them there."""
+
+
+class BlobService:
+    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+        self._metadata = metadata
+        self._store = store
+
+    async def stat(self, address: ImageAddress, digest: Digest) -> BlobInfo:
+        """The blob as the image sees it; BlobUnknownError when not linked there or gone from storage."""
+        size = await self._metadata.linked_blob_size(address.repository_id, address.image, digest)
+        if size is None:
+            raise BlobUnknownError(
+                f"blob {digest} is unknown to {address.name}", detail={"digest": str(digest)}
+            )
+        stored = await self._store.stat(digest)
+        if stored is None:
+            raise BlobUnknownError(f"blob {digest} is missing from storage", detail={"digest": str(digest)})
+        return BlobInfo(digest, stored, self._store.local_path(digest))
+
+    async def mount(self, target: ImageAddress, source: ImageAddress, digest: Digest) -> bool:
+        """Link a blob readable in ``source`` into ``target``; False when ``source`` cannot read it."""
+        size = await self._metadata.linked_blob_size(source.repository_id, source.image, digest)
+        if size is None or await self._store.stat(digest) is None:
+            return False
+        await self._metadata.link_blob(target.repository_id, target.image, digest, size)
+        return True
+
+    async def delete(self, address: ImageAddress, digest: Digest) -> None:
+        """Unlink a blob from an image; its bytes go when garbage collection finds them unused."""
+        if not await self._metadata.unlink_blob(address.repository_id, address.image, digest):
+            raise BlobUnknownError(
+                f"blob {digest} is unknown to {address.name}", detail={"digest": str(digest)}
+            )

@@ -1,0 +1,135 @@
+"""Manifests and tags of an image: push (validated, stored as the exact bytes), pull, delete, list.
+
+A pushed manifest is accepted only when it parses, its media type matches the Content-Type, and every
+blob and child manifest it references is already readable in the image. Its bytes go to the blob store
+under their digest; the metadata store records the manifest, what it references, and the tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.errors import (
+    DigestInvalidError,
+    ManifestBlobUnknownError,
+    ManifestUnknownError,
+    NameUnknownError,
+    UnsupportedError,
+)
+from cargohold.metadata.base import MetadataStore
+from cargohold.models import MAX_MANIFEST_BYTES, Digest, ManifestRecord, Page, Reference
+from cargohold.registry.addressing import ImageAddress
+from cargohold.registry.manifests import ParsedManifest, parse_manifest
+from cargohold.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    record: ManifestRecord
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: Digest
+    subject: Digest | None
+
+
+class ManifestService:
+    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+        self._metadata = metadata
+        self._store = store
+
+    async def find(self, address: ImageAddress, reference: Reference) -> ManifestRecord | None:
+        """The local record a tag or digest points to in this image, or None."""
+        digest = reference.digest
+        if digest is None:
+            assert reference.tag is not None
+            tag = await self._metadata.get_tag(address.repository_id, address.image, reference.tag)
+            if tag is None:
+                return None
+            digest = tag.digest
+        return await self._metadata.get_manifest(address.repository_id, address.image, digest)
+
+    async def get(self, address: ImageAddress, reference: Reference) -> StoredManifest:
+        record = await self.find(address, reference)
+        if record is None:
+            raise ManifestUnknownError(
+                f"manifest {reference} is unknown to {address.name}", detail={"reference": str(reference)}
+            )
+        content = await self._store.read_small(record.digest, MAX_MANIFEST_BYTES)
+        return StoredManifest(record, content)
+
+    async def put(
+        self, address: ImageAddress, reference: Reference, content: bytes, content_type: str
+    ) -> PushedManifest:
+        parsed = parse_manifest(content, content_type)
+        digest = _content_digest(content, reference)
+        await self._check_references(address, parsed)
+        stored = await self._store.put_small(content)
+        assert stored == digest
+        record = ManifestRecord(
+            digest=digest,
+            media_type=parsed.media_type,
+            size=len(content),
+            artifact_type=parsed.artifact_type,
+            subject=parsed.subject,
+            annotations=parsed.annotations,
+        )
+        await self._metadata.put_manifest(
+            address.repository_id, address.image, record, parsed.references, tag=reference.tag
+        )
+        return PushedManifest(digest, parsed.subject)
+
+    async def delete(self, address: ImageAddress, reference: Reference) -> None:
+        """By digest, remove the manifest and its tags; by tag, remove only the tag."""
+        if reference.tag is not None:
+            deleted = await self._metadata.delete_tag(address.repository_id, address.image, reference.tag)
+        else:
+            assert reference.digest is not None
+            deleted = await self._metadata.delete_manifest(
+                address.repository_id, address.image, reference.digest
+            )
+        if not deleted:
+            raise ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
+
+    async def tags(self, address: ImageAddress, n: int | None, last: str | None) -> Page:
+        if not await self._metadata.image_exists(address.repository_id, address.image):
+            raise NameUnknownError(f"{address.name} holds no image", detail={"name": address.name})
+        return await self._metadata.list_tags(address.repository_id, address.image, n, last)
+
+    async def catalog(self, n: int | None, last: str | None) -> Page:
+        return await self._metadata.catalog(n, last)
+
+    async def referrers(
+        self, address: ImageAddress, subject: Digest, artifact_type: str | None
+    ) -> list[ManifestRecord]:
+        return await self._metadata.list_referrers(
+            address.repository_id, address.image, subject, artifact_type
+        )
+
+    async def _check_references(self, address: ImageAddress, parsed: ParsedManifest) -> None:
+        for blob in parsed.references.blobs:
+            if await self._metadata.linked_blob_size(address.repository_id, address.image, blob) is None:
+                raise ManifestBlobUnknownError(
+                    f"blob {blob} is not in {address.name}; push it first", detail={"digest": str(blob)}
+                )
+        for child in parsed.references.manifests:
+            if await self._metadata.get_manifest(address.repository_id, address.image, child) is None:
+                raise ManifestBlobUnknownError(
+                    f"manifest {child} is not in {address.name}; push it first", detail={"digest": str(child)}
+                )
+
+
+def _content_digest(content: bytes, reference: Reference) -> Digest:
+    """The sha256 digest of the manifest; a digest reference must match it."""
+    if reference.digest is None:
+        return Digest.of(content)
+    if reference.digest.algorithm != "sha256":
+        raise UnsupportedError("manifests are stored under sha256 digests only")
+    actual = Digest.of(content, reference.digest.algorithm)
+    if actual != reference.digest:
+        raise DigestInvalidError(
+            f"manifest hashes to {actual}, not {reference.digest}", detail={"digest": str(reference.digest)}
+        )
+    return actual

@@ -1,0 +1,166 @@
+"""Blob upload sessions: monolithic, chunked and streamed pushes, status, cancel.
+
+The spool file in the blob store is the truth about how many bytes arrived; the metadata store records
+which image a session belongs to and who opened it. A session's bytes become a blob only when the final
+PUT names a digest they hash to; then the blob is committed and linked into the image, and the session
+is gone. A chunk that does not start where the upload stands is refused with the current offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterable
+from datetime import UTC, datetime
+
+from cargohold.errors import (
+    BlobUploadInvalidError,
+    BlobUploadUnknownError,
+    SizeInvalidError,
+    UploadRangeError,
+)
+from cargohold.metadata.base import MetadataStore
+from cargohold.models import Digest, Upload
+from cargohold.registry.addressing import ImageAddress
+from cargohold.storage.base import BlobStore, BlobWriter
+
+
+class UploadService:
+    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+        self._metadata = metadata
+        self._store = store
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def start(self, address: ImageAddress, owner: str | None = None) -> Upload:
+        upload = Upload(
+            id=uuid.uuid4().hex,
+            repository_id=address.repository_id,
+            image=address.image,
+            offset=0,
+            created_at=datetime.now(UTC),
+            owner=owner,
+        )
+        writer = await self._store.start_upload(upload.id)
+        await writer.close()
+        await self._metadata.create_upload(upload)
+        return upload
+
+    async def status(self, address: ImageAddress, upload_id: str, owner: str | None = None) -> Upload:
+        """The session with its current offset; BlobUploadUnknownError when it is not this image's."""
+        return await self._session(address, upload_id, owner)
+
+    async def append(
+        self,
+        address: ImageAddress,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        start: int | None = None,
+        length: int | None = None,
+        owner: str | None = None,
+    ) -> Upload:
+        """Append a chunk; ``start`` (from Content-Range) must equal the current offset."""
+        async with self._lock(upload_id):
+            upload = await self._session(address, upload_id, owner)
+            writer = await self._store.resume_upload(upload_id)
+            try:
+                self._check_start(upload_id, writer.size, start)
+                await self._receive(writer, body, length)
+            finally:
+                await writer.close()
+            await self._metadata.set_upload_offset(upload_id, writer.size)
+            return Upload(
+                upload.id, upload.repository_id, upload.image, writer.size, upload.created_at, upload.owner
+            )
+
+    async def finish(
+        self,
+        address: ImageAddress,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterable[bytes] | None = None,
+        start: int | None = None,
+        length: int | None = None,
+        owner: str | None = None,
+    ) -> int:
+        """Take the last chunk (if any), verify and commit the blob, link it into the image; its size."""
+        async with self._lock(upload_id):
+            await self._session(address, upload_id, owner)
+            writer = await self._store.resume_upload(upload_id)
+            if body is not None:
+                try:
+                    self._check_start(upload_id, writer.size, start)
+                    await self._receive(writer, body, length)
+                except BaseException:
+                    await writer.close()
+                    raise
+            try:
+                size = await writer.commit(digest)
+            except BaseException:
+                # A failed verification ends the session: its bytes are not what the client meant.
+                await self._store.delete_upload(upload_id)
+                await self._metadata.delete_upload(upload_id)
+                raise
+            await self._metadata.link_blob(address.repository_id, address.image, digest, size)
+            await self._metadata.delete_upload(upload_id)
+        self._locks.pop(upload_id, None)
+        return size
+
+    async def monolithic(
+        self,
+        address: ImageAddress,
+        digest: Digest,
+        body: AsyncIterable[bytes],
+        length: int | None,
+        owner: str | None,
+    ) -> int:
+        """A single POST carrying the whole blob and its digest."""
+        upload = await self.start(address, owner)
+        return await self.finish(address, upload.id, digest, body, None, length, owner)
+
+    async def cancel(self, address: ImageAddress, upload_id: str, owner: str | None = None) -> None:
+        async with self._lock(upload_id):
+            await self._session(address, upload_id, owner)
+            await self._store.delete_upload(upload_id)
+            await self._metadata.delete_upload(upload_id)
+        self._locks.pop(upload_id, None)
+
+    async def _session(self, address: ImageAddress, upload_id: str, owner: str | None) -> Upload:
+        upload = await self._metadata.get_upload(upload_id) if _plausible_id(upload_id) else None
+        if (
+            upload is None
+            or upload.repository_id != address.repository_id
+            or upload.image != address.image
+            or (upload.owner is not None and upload.owner != owner)
+        ):
+            raise BlobUploadUnknownError(f"upload {upload_id[:80]!r} is unknown to {address.name}")
+        writer = await self._store.resume_upload(upload_id)
+        offset = writer.size
+        await writer.close()
+        return Upload(upload.id, upload.repository_id, upload.image, offset, upload.created_at, upload.owner)
+
+    @staticmethod
+    def _check_start(upload_id: str, offset: int, start: int | None) -> None:
+        if start is not None and start != offset:
+            raise UploadRangeError(
+                f"chunk starts at {start} but the upload stands at {offset}",
+                upload_id=upload_id,
+                offset=offset,
+            )
+
+    @staticmethod
+    async def _receive(writer: BlobWriter, body: AsyncIterable[bytes], length: int | None) -> None:
+        received = 0
+        async for chunk in body:
+            received += len(chunk)
+            if length is not None and received > length:
+                raise SizeInvalidError(f"body is longer than the declared {length} bytes")
+            await writer.write(chunk)
+        if length is not None and received != length:
+            raise BlobUploadInvalidError(f"body ended after {received} of the declared {length} bytes")
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+
+def _plausible_id(upload_id: str) -> bool:
+    return 0 < len(upload_id) <= 64 and all(c.isalnum() or c in "-_" for c in upload_id)
