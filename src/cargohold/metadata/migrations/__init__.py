@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL metadata store, run programmatically by ``cargohold.metadata.migrate``."""

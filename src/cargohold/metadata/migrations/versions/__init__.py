@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the SQL metadata store, oldest first (``0001_initial`` …)."""
