@@ -151,7 +151,7 @@ class Proxy:
     name: str
     url: str
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ssl_validation: bool = True
     connection_timeout_ms: int = 5000
     active: bool = True
