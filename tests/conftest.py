@@ -1,0 +1,12 @@
+"""Suite-wide pytest configuration: makes the shared fixtures of ``tests/support`` available everywhere.
+
+Keep this file small and generic; fixtures live in ``tests/support/fixtures.py``.
+"""
+
+from tests.support.fixtures import (  # noqa: F401 - re-exported fixtures and hook
+    cargohold,
+    cargohold_factory,
+    container_tools,
+    distribution_factory,
+    pytest_runtest_makereport,
+)

@@ -1,0 +1,146 @@
+"""pytest fixtures for end-to-end tests, re-exported by ``tests/conftest.py``.
+
+* ``cargohold_factory(repositories, **kw)`` starts a real ``cargohold serve`` (see ``tests.support.server``);
+  ``cargohold`` is one such server with a public repository ``test``.
+* ``distribution_factory(tls=…, credentials=…)`` starts a CNCF Distribution upstream.
+* ``container_tools`` is an isolated skopeo/podman (see ``tests.support.clients``).
+
+Every process started for a test is stopped at teardown, and its log is attached to the test report
+(a "log: …" section shown with the failure) whenever the test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from tests.support.clients import ContainerTools
+from tests.support.distribution import DistributionRegistry, start_distribution
+from tests.support.processes import ServiceProcess
+from tests.support.server import CargoholdServer, start_cargohold
+
+TEST_REPOSITORIES: list[dict[str, Any]] = [{"name": "test", "visibility": "public", "proxies": []}]
+
+SERVICES_KEY = pytest.StashKey[list[ServiceProcess]]()
+
+
+class CargoholdFactory(Protocol):
+    """Signature of the ``cargohold_factory`` fixture."""
+
+    def __call__(
+        self,
+        repositories: Sequence[Mapping[str, Any]] = ...,
+        *,
+        name: str = ...,
+        extra_config: Mapping[str, Any] | None = ...,
+        extra_args: Sequence[str] = ...,
+        env: Mapping[str, str] | None = ...,
+    ) -> CargoholdServer: ...
+
+
+class DistributionFactory(Protocol):
+    """Signature of the ``distribution_factory`` fixture."""
+
+    def __call__(
+        self,
+        *,
+        name: str = ...,
+        tls: bool = ...,
+        credentials: tuple[str, str] | None = ...,
+        extra_config: Mapping[str, Any] | None = ...,
+    ) -> DistributionRegistry: ...
+
+
+def _track(request: pytest.FixtureRequest, service: ServiceProcess) -> None:
+    request.node.stash.setdefault(SERVICES_KEY, []).append(service)
+
+
+@pytest.fixture
+def cargohold_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CargoholdFactory]:
+    """Start cargohold servers on free ports; each gets its own config, data dir and log."""
+    servers: list[CargoholdServer] = []
+    counter = iter(range(1, 1000))
+
+    def start(
+        repositories: Sequence[Mapping[str, Any]] = TEST_REPOSITORIES,
+        *,
+        name: str = "",
+        extra_config: Mapping[str, Any] | None = None,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> CargoholdServer:
+        server = start_cargohold(
+            tmp_path, repositories, name=name or f"cargohold-{next(counter)}", extra_config=extra_config,
+            extra_args=extra_args, env=env,
+        )  # fmt: skip
+        servers.append(server)
+        _track(request, server.service)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def cargohold(cargohold_factory: CargoholdFactory) -> CargoholdServer:
+    """One cargohold server with a public repository ``test`` and no proxies."""
+    return cargohold_factory()
+
+
+@pytest.fixture
+def distribution_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DistributionFactory]:
+    """Start CNCF Distribution registries (optionally TLS and/or htpasswd) on free ports."""
+    registries: list[DistributionRegistry] = []
+    counter = iter(range(1, 1000))
+
+    def start(
+        *,
+        name: str = "",
+        tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> DistributionRegistry:
+        registry = start_distribution(
+            tmp_path, name=name or f"distribution-{next(counter)}", tls=tls, credentials=credentials,
+            extra_config=extra_config,
+        )  # fmt: skip
+        registries.append(registry)
+        _track(request, registry.service)
+        return registry
+
+    yield start
+    for registry in registries:
+        registry.stop()
+
+
+@pytest.fixture
+def container_tools(tmp_path: Path) -> ContainerTools:
+    """skopeo and podman with private configuration and storage under the test's tmp dir."""
+    return ContainerTools(tmp_path / "container-tools")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the log of every process the test started to a failed test's report."""
+    report = yield
+    if report.failed:
+        for service in item.stash.get(SERVICES_KEY, []):
+            report.sections.append((f"log: {service.name} on port {service.port}", service.describe()))
+    return report
+
+
+__all__ = [
+    "CargoholdFactory",
+    "DistributionFactory",
+    "cargohold",
+    "cargohold_factory",
+    "container_tools",
+    "distribution_factory",
+    "pytest_runtest_makereport",
+]
