@@ -1,0 +1,1 @@
+"""HTTP-level conformance tests of cargohold's /v2 API, written from the OCI distribution spec v1.1."""
