@@ -9,7 +9,9 @@
 * podman, running as root in this sandbox (found by trying), needs all of
   ``--root DIR --runroot DIR --tmpdir DIR --storage-driver vfs --cgroup-manager cgroupfs
   --events-backend file``; without ``runroot`` in the storage.conf it fails with "runroot must be set",
-  and vfs avoids needing overlay/fuse. No container is ever run, only pull/push/inspect.
+  and vfs avoids needing overlay/fuse. No container is ever run, only pull/push/inspect. The runroot
+  path must be at most 50 characters ("the specified runroot is longer than 50 characters"), so it lives in
+  a short ``/tmp/cargohold-run-*`` directory that ``close()`` removes, not under pytest's tmp dir.
 * ``podman pull oci:<layout>:<tag>`` names the image after the layout path (``localhost/<path>:latest``);
   use ``load_layout`` which pulls and re-tags it.
 * Shared state that remains: as root, containers/image keeps its blob-info cache (hints of where a blob was
@@ -22,8 +24,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +44,16 @@ class ContainerTools:
     """skopeo and podman with private configuration and storage under ``home``."""
 
     home: Path
+    runroot: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cargohold-run-")))
 
     def __post_init__(self) -> None:
-        for sub in ("root", "runroot", "tmp", "libpod-tmp"):
+        for sub in ("root", "tmp", "libpod-tmp"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         self.policy = self.home / "policy.json"
         self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
         (self.home / "registries.conf").write_text("unqualified-search-registries = []\n")
         (self.home / "containers.conf").write_text('[engine]\nevents_logger = "file"\n')
-        run_root, graph_root = self.home / "runroot", self.home / "root"
+        run_root, graph_root = self.runroot, self.home / "root"
         (self.home / "storage.conf").write_text(
             f'[storage]\ndriver = "vfs"\nrunroot = "{run_root}"\ngraphroot = "{graph_root}"\n'
         )
@@ -64,6 +68,10 @@ class ContainerTools:
             },
             drop_prefixes=("CONTAINERS_", "REGISTRY_AUTH", "DOCKER_"),
         )
+
+    def close(self) -> None:
+        """Remove the short-path runroot (the rest lives under the test's tmp dir)."""
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
     # --- running ----------------------------------------------------------------------------------
 
@@ -91,7 +99,7 @@ class ContainerTools:
         """``podman`` with private root/runroot/tmpdir, vfs storage, cgroupfs and file events."""
         tool = _require("podman")
         base = [
-            tool, "--root", str(self.home / "root"), "--runroot", str(self.home / "runroot"),
+            tool, "--root", str(self.home / "root"), "--runroot", str(self.runroot),
             "--tmpdir", str(self.home / "libpod-tmp"), "--storage-driver", "vfs",
             "--cgroup-manager", "cgroupfs", "--events-backend", "file",
         ]  # fmt: skip

@@ -118,9 +118,11 @@ def distribution_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 
 @pytest.fixture
-def container_tools(tmp_path: Path) -> ContainerTools:
+def container_tools(tmp_path: Path) -> Iterator[ContainerTools]:
     """skopeo and podman with private configuration and storage under the test's tmp dir."""
-    return ContainerTools(tmp_path / "container-tools")
+    tools = ContainerTools(tmp_path / "container-tools")
+    yield tools
+    tools.close()
 
 
 @pytest.hookimpl(wrapper=True)
