@@ -18,6 +18,7 @@ BAD_NAMES = {
     "trailing-slash": "test/img/",
     "empty-component": "test//img",
     "300-characters": "test/" + "a" * 295,
+    "256-characters": "test/" + "/".join(["a" * 49] * 5) + "bb",
     "unknown-repository": "nosuchrepo/img",
     "repository-only": "test",
     "leading-separator": "test/-img",

@@ -114,6 +114,16 @@ async def test_tags_list_n_zero(registry: Registry, tagged: str) -> None:
     assert "Link" not in reply.headers
 
 
+@pytest.mark.parametrize("n", ["abc", "-1", "1.5"])
+async def test_tags_list_invalid_n(registry: Registry, tagged: str, n: str) -> None:
+    reply = await registry.get(f"/v2/{tagged}/tags/list?n={n}")
+    # The spec does not say what a malformed n gets: ignoring it (200) and refusing it (400) are both fine,
+    # but a refusal is an error envelope whose code comes from the spec's table (checked by Registry).
+    assert reply.status in {200, 400}, str(reply)
+    reply = await registry.get(f"/v2/_catalog?n={n}")
+    assert reply.status in {200, 400}, str(reply)
+
+
 async def test_tags_list_of_image_without_tags(registry: Registry, name: str) -> None:
     await push_image(registry, name, None)
     reply = await registry.get(f"/v2/{name}/tags/list")
