@@ -229,13 +229,10 @@ async def _replace_proxies(
 
 async def _sync_proxies(connection: AsyncConnection, repository_id: int, declared: Sequence[Proxy]) -> None:
     """Make the proxy list exactly ``declared``, keeping the ids of proxies whose name stays."""
-    existing = dict(
-        (
-            await connection.execute(
-                select(proxies.c.name, proxies.c.id).where(proxies.c.repository_id == repository_id)
-            )
-        ).tuples()
+    result = await connection.execute(
+        select(proxies.c.name, proxies.c.id).where(proxies.c.repository_id == repository_id)
     )
+    existing: dict[str, int] = {row.name: row.id for row in result}
     names = [proxy.name for proxy in declared]
     gone = [name for name in existing if name not in names]
     if gone:
@@ -269,6 +266,6 @@ async def _load_repositories(connection: AsyncConnection, *conditions: Any) -> l
         .where(repository_hosts.c.repository_id.in_(list(hosts)))
         .order_by(repository_hosts.c.repository_id, repository_hosts.c.position)
     )
-    for repository_id, host in host_rows.tuples():
-        hosts[repository_id].append(host)
+    for host_row in host_rows:
+        hosts[host_row.repository_id].append(host_row.host)
     return [rows.repository(row, hosts[row.id]) for row in found]
