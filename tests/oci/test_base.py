@@ -108,3 +108,17 @@ async def test_separators_allowed_by_the_grammar(registry: Registry) -> None:
     image = await push_image(registry, name, "latest")
     reply = await registry.get(f"/v2/{name}/manifests/{image.digest}")
     assert reply.status == 200, str(reply)
+
+
+async def test_unknown_endpoint_and_method_answer_in_the_envelope(registry: Registry, name: str) -> None:
+    """Even requests outside the API's endpoint table get a JSON error envelope (checked by Registry)."""
+    image = await push_image(registry, name)
+    reply = await registry.get(f"/v2/{name}/nonsense")
+    assert reply.status == 404, str(reply)
+    for method, path in (
+        ("PATCH", f"/v2/{name}/manifests/latest"),
+        ("PUT", f"/v2/{name}/blobs/{image.digest}"),
+        ("DELETE", f"/v2/{name}/referrers/{image.digest}"),
+    ):
+        reply = await registry.request(method, path)
+        expect_error(reply, {404, 405}, "UNSUPPORTED", "NAME_UNKNOWN")

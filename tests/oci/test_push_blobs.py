@@ -350,3 +350,15 @@ async def test_mount_without_from(registry: Registry, name: str) -> None:
     assert reply.status in {201, 202}, str(reply)
     head = await registry.head(f"/v2/{name}/blobs/{digest}")
     assert head.status == (200 if reply.status == 201 else 404), str(head)
+
+
+async def test_malformed_digest_on_single_post_and_mount(registry: Registry, name: str) -> None:
+    reply = await registry.post(f"/v2/{name}/blobs/uploads/?digest=sha256:xyz", b"data", headers=OCTET)
+    expect_error(reply, 400, "DIGEST_INVALID")
+    source = random_image()
+    await push_image(registry, source)
+    reply = await registry.post(f"/v2/{name}/blobs/uploads/?mount=sha256:xyz&from={source}", b"")
+    # "If a mount fails due to invalid repository or digest arguments, the registry will fall back to the
+    # standard upload behavior" (202); refusing the malformed digest outright (400) is also reasonable.
+    if reply.status != 202:
+        expect_error(reply, 400, "DIGEST_INVALID")
