@@ -4,7 +4,7 @@ UTC in and out, on SQLite too).
 
 These definitions are what the queries in ``cargohold.metadata.sql`` are written against; the schema in
 a database is created and changed only by the Alembic migrations under ``migrations/``, which must agree
-with this module (``tests/metadata`` compares them).
+with this module (``tests/contract/test_metadata_contract_migrations.py`` compares them).
 
 Images are addressed by ``(repository_id, image)``; a manifest is keyed by ``(repository_id, image,
 digest)`` and its tags and reference rows hang off that key with ``ON DELETE CASCADE``, as everything of a
