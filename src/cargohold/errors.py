@@ -17,9 +17,9 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     │   ├── NameUnknownError              NAME_UNKNOWN
     │   ├── SizeInvalidError              SIZE_INVALID
     │   ├── ManifestTooLargeError         SIZE_INVALID, answered 413
-    │   ├── TagInvalidError               TAG_INVALID
-    │   ├── PaginationInvalidError        PAGINATION_NUMBER_INVALID
-    │   ├── RangeNotSatisfiableError      RANGE_INVALID, answered 416
+    │   ├── TagInvalidError               MANIFEST_INVALID (the spec has no TAG_INVALID)
+    │   ├── PaginationInvalidError        UNSUPPORTED
+    │   ├── RangeNotSatisfiableError      SIZE_INVALID, answered 416
     │   ├── UnsupportedError              UNSUPPORTED
     │   ├── UnauthorizedError             UNAUTHORIZED
     │   ├── DeniedError                   DENIED

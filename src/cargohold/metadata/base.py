@@ -53,7 +53,9 @@ class MetadataStore(Protocol):
         """Remove a repository with its proxies, manifests, tags, links and uploads."""
         ...
 
-    async def sync_declared_repositories(self, declared: Sequence[tuple[Repository, Sequence[Proxy]]]) -> None:
+    async def sync_declared_repositories(
+        self, declared: Sequence[tuple[Repository, Sequence[Proxy]]]
+    ) -> None:
         """Make the config file's repositories exist exactly as declared (settings and proxies), marked
         managed by the config; their content is kept. Setting one ``default`` clears it elsewhere."""
         ...

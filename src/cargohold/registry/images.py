@@ -7,6 +7,7 @@ under their digest; the metadata store records the manifest, what it references,
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from cargohold.errors import (
@@ -14,7 +15,6 @@ from cargohold.errors import (
     ManifestBlobUnknownError,
     ManifestUnknownError,
     NameUnknownError,
-    UnsupportedError,
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, ManifestRecord, Page, Reference
@@ -66,8 +66,7 @@ class ManifestService:
         parsed = parse_manifest(content, content_type)
         digest = _content_digest(content, reference)
         await self._check_references(address, parsed)
-        stored = await self._store.put_small(content)
-        assert stored == digest
+        await self._store_bytes(content, digest)
         record = ManifestRecord(
             digest=digest,
             media_type=parsed.media_type,
@@ -108,6 +107,14 @@ class ManifestService:
             address.repository_id, address.image, subject, artifact_type
         )
 
+    async def _store_bytes(self, content: bytes, digest: Digest) -> None:
+        if digest.algorithm == "sha256":
+            await self._store.put_small(content)
+            return
+        writer = await self._store.start_upload(uuid.uuid4().hex)
+        await writer.write(content)
+        await writer.commit(digest, len(content))
+
     async def _check_references(self, address: ImageAddress, parsed: ParsedManifest) -> None:
         for blob in parsed.references.blobs:
             if await self._metadata.linked_blob_size(address.repository_id, address.image, blob) is None:
@@ -122,11 +129,9 @@ class ManifestService:
 
 
 def _content_digest(content: bytes, reference: Reference) -> Digest:
-    """The sha256 digest of the manifest; a digest reference must match it."""
+    """The manifest's digest: sha256 by tag, else the algorithm of the digest reference, which must match."""
     if reference.digest is None:
         return Digest.of(content)
-    if reference.digest.algorithm != "sha256":
-        raise UnsupportedError("manifests are stored under sha256 digests only")
     actual = Digest.of(content, reference.digest.algorithm)
     if actual != reference.digest:
         raise DigestInvalidError(

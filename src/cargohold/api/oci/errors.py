@@ -1,5 +1,10 @@
 """The one table from domain errors to HTTP status and OCI error code, and the JSON error envelope.
 
+Codes are the distribution spec's own table (v1.1 says a code MUST be one of them), so conditions the spec
+has no code for borrow the nearest one and say what happened in the message: a malformed tag is
+MANIFEST_INVALID, a bad page size UNSUPPORTED, an unsatisfiable range SIZE_INVALID. UNAVAILABLE (503, from
+Distribution) is the one addition: when every upstream failed no spec code fits at all.
+
 Every /v2 error leaves in the distribution spec's envelope::
 
     {"errors": [{"code": "BLOB_UNKNOWN", "message": "…", "detail": {…}}]}
@@ -30,9 +35,9 @@ ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (
     (errors.NameUnknownError, 404, "NAME_UNKNOWN"),
     (errors.ManifestTooLargeError, 413, "SIZE_INVALID"),
     (errors.SizeInvalidError, 400, "SIZE_INVALID"),
-    (errors.TagInvalidError, 400, "TAG_INVALID"),
-    (errors.PaginationInvalidError, 400, "PAGINATION_NUMBER_INVALID"),
-    (errors.RangeNotSatisfiableError, 416, "RANGE_INVALID"),
+    (errors.TagInvalidError, 400, "MANIFEST_INVALID"),
+    (errors.PaginationInvalidError, 400, "UNSUPPORTED"),
+    (errors.RangeNotSatisfiableError, 416, "SIZE_INVALID"),
     (errors.UnsupportedError, 405, "UNSUPPORTED"),
     (errors.UnauthorizedError, 401, "UNAUTHORIZED"),
     (errors.DeniedError, 403, "DENIED"),
