@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell functions of the scripts in this directory (sourced, not run).
 # Everything here is idempotent: it checks first and changes only what is missing.
 
@@ -65,7 +66,7 @@ ensure_venv() {
     fi
     say "installing cargohold${extras:+[$extras]} into $VENV"
     local spec="$ROOT"
-    [ -n "$extras" ] && spec="$ROOT[$extras]"
+    [ -n "$extras" ] && spec="${ROOT}[${extras}]"
     "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -e "$spec"
     echo "$want $extras" >"$stamp"
 }
