@@ -25,12 +25,17 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     │   ├── DeniedError                   DENIED
     │   ├── TooManyRequestsError          TOOMANYREQUESTS
     │   └── UnavailableError              UNAVAILABLE
+    ├── UpstreamError                     what one proxy (upstream registry) did wrong
+    │   ├── UpstreamNotFoundError         it does not have it (404; Docker Hub's 401 after a valid token)
+    │   └── UpstreamFailedError           it failed: see FailureKind (counts against its health)
     ├── ConfigError                       a config file or setting that cannot be used
     ├── RepositoryExistsError             a repository or proxy name already taken
     └── ManagedByConfigError              a change to something the config file owns
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class CargoholdError(Exception):
@@ -137,6 +142,48 @@ class TooManyRequestsError(RegistryError):
 
 class UnavailableError(RegistryError):
     """service unavailable"""
+
+
+class FailureKind(StrEnum):
+    """Why an upstream failed; every kind passes the request to the next proxy and starts a backoff."""
+
+    UNREACHABLE = "unreachable"  # DNS failure, connection refused or reset
+    TIMEOUT = "timeout"  # connecting took longer than the proxy's timeout, or the body stalled
+    TLS = "tls"  # certificate validation or handshake failed
+    SERVER_ERROR = "server_error"  # 5xx
+    RATE_LIMITED = "rate_limited"  # 429
+    CREDENTIALS_REJECTED = "credentials_rejected"  # 401 on our credentials, or the token endpoint said no
+    BAD_CONTENT = "bad_content"  # digest or size mismatch, truncated body, not a manifest
+    PROTOCOL = "protocol"  # any other answer a registry should not give
+
+
+class UpstreamError(CargoholdError):
+    """an upstream registry did not deliver"""
+
+    def __init__(self, message: str = "", *, proxy_name: str = "", detail: object = None) -> None:
+        super().__init__(message, detail=detail)
+        self.proxy_name = proxy_name
+
+
+class UpstreamNotFoundError(UpstreamError):
+    """the upstream does not have it"""
+
+
+class UpstreamFailedError(UpstreamError):
+    """the upstream failed"""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        kind: FailureKind,
+        proxy_name: str = "",
+        retry_after: int | None = None,
+        detail: object = None,
+    ) -> None:
+        super().__init__(message, proxy_name=proxy_name, detail=detail)
+        self.kind = kind
+        self.retry_after = retry_after
 
 
 class ConfigError(CargoholdError):

@@ -75,6 +75,11 @@ class BlobStore(Protocol):
         """Store small content (a manifest) atomically under its sha256 digest and return the digest."""
         ...
 
+    def upload_path(self, upload_id: str) -> Path:
+        """Where an upload's spool lies on local disk, so a reader can follow it while it grows.
+        Raises BlobUploadUnknownError for an id that is not a safe file name."""
+        ...
+
     async def start_upload(self, upload_id: str) -> BlobWriter:
         """A writer for a new, empty upload spool."""
         ...
