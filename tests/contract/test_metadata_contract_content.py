@@ -255,3 +255,23 @@ async def test_upload_keeps_a_given_creation_time(store: SqlMetadataStore, repo:
 async def test_offset_of_an_unknown_upload_is_a_domain_error(store: SqlMetadataStore) -> None:
     with pytest.raises(BlobUploadUnknownError):
         await store.set_upload_offset("missing", 10)
+
+
+async def test_manifest_referencing_names_the_cached_manifest_that_vouches_for_a_blob(
+    store: SqlMetadataStore, repo: int
+) -> None:
+    assert await store.manifest_referencing(repo, IMAGE, LAYER) is None
+    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(blobs=(CONFIG, LAYER)))
+    await store.put_manifest(
+        repo,
+        IMAGE,
+        record(OTHER, source=ContentSource.CACHED, proxy_name="docker-hub"),
+        ManifestReferences(blobs=(LAYER,)),
+    )
+    found = await store.manifest_referencing(repo, IMAGE, LAYER)
+    assert found is not None
+    assert (found.digest, found.proxy_name) == (OTHER, "docker-hub")
+    local_only = await store.manifest_referencing(repo, IMAGE, CONFIG)
+    assert local_only is not None
+    assert local_only.digest == MANIFEST
+    assert await store.manifest_referencing(repo, "other/image", LAYER) is None

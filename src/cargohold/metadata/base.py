@@ -101,6 +101,13 @@ class MetadataStore(Protocol):
 
     async def get_tag(self, repository_id: int, image: str, tag: str) -> TagRecord | None: ...
 
+    async def manifest_referencing(
+        self, repository_id: int, image: str, child: Digest
+    ) -> ManifestRecord | None:
+        """A manifest of the image that references ``child`` (a blob or a child manifest), cached ones
+        first, or None. A pull-through cache uses it to know which proxy vouched for a blob."""
+        ...
+
     async def delete_manifest(self, repository_id: int, image: str, digest: Digest) -> bool:
         """Remove a manifest from an image, with the tags that point to it."""
         ...

@@ -182,6 +182,31 @@ class SqlMetadataStore(SqlRepositoryStore):
             row = (await connection.execute(query)).first()
         return None if row is None else rows.tag(row)
 
+    async def manifest_referencing(
+        self, repository_id: int, image: str, child: Digest
+    ) -> ManifestRecord | None:
+        query = (
+            select(manifests)
+            .join(
+                manifest_references,
+                (manifest_references.c.repository_id == manifests.c.repository_id)
+                & (manifest_references.c.image == manifests.c.image)
+                & (manifest_references.c.manifest_digest == manifests.c.digest),
+            )
+            .where(
+                manifest_references.c.repository_id == repository_id,
+                manifest_references.c.image == image,
+                manifest_references.c.child_digest == str(child),
+            )
+            .order_by(
+                (manifests.c.source == ContentSource.CACHED.value).desc(), manifests.c.created_at.desc()
+            )
+            .limit(1)
+        )
+        async with self._read() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else rows.manifest(row)
+
     async def delete_manifest(self, repository_id: int, image: str, digest: Digest) -> bool:
         # Its tags and reference rows go with it (ON DELETE CASCADE).
         async with self._write() as connection:
