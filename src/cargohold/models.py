@@ -209,6 +209,16 @@ class ManifestReferences:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobLink:
+    """A blob readable in an image, and where it came from."""
+
+    digest: Digest
+    size: int
+    source: ContentSource = ContentSource.LOCAL
+    proxy_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     tag: str
     digest: Digest

@@ -275,3 +275,15 @@ async def test_manifest_referencing_names_the_cached_manifest_that_vouches_for_a
     assert local_only is not None
     assert local_only.digest == MANIFEST
     assert await store.manifest_referencing(repo, "other/image", LAYER) is None
+
+
+async def test_blob_link_says_where_a_blob_came_from(store: SqlMetadataStore, repo: int) -> None:
+    assert await store.get_blob_link(repo, IMAGE, LAYER) is None
+    await store.link_blob(repo, IMAGE, LAYER, 5, ContentSource.CACHED, "docker-hub")
+    await store.link_blob(repo, IMAGE, CONFIG, 6)
+    cached = await store.get_blob_link(repo, IMAGE, LAYER)
+    local = await store.get_blob_link(repo, IMAGE, CONFIG)
+    assert cached is not None
+    assert (cached.size, cached.source, cached.proxy_name) == (5, ContentSource.CACHED, "docker-hub")
+    assert local is not None
+    assert (local.size, local.source, local.proxy_name) == (6, ContentSource.LOCAL, None)

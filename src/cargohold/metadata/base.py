@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from cargohold.models import (
+    BlobLink,
     ContentSource,
     Digest,
     ManifestRecord,
@@ -80,6 +81,10 @@ class MetadataStore(Protocol):
 
     async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
         """The size of a blob readable in an image, or None when it is not linked there."""
+        ...
+
+    async def get_blob_link(self, repository_id: int, image: str, digest: Digest) -> BlobLink | None:
+        """The link of a blob into an image (size, local or cached, which proxy), or None."""
         ...
 
     async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool: ...

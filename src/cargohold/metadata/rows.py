@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from cargohold.models import (
+    BlobLink,
     ContentSource,
     Digest,
     ManifestRecord,
@@ -107,6 +108,15 @@ def manifest(row: Row[Any]) -> ManifestRecord:
         source=ContentSource(row.source),
         proxy_name=row.proxy_name,
         created_at=row.created_at,
+    )
+
+
+def blob_link(row: Row[Any]) -> BlobLink:
+    return BlobLink(
+        digest=digest(row.digest),
+        size=row.size,
+        source=ContentSource(row.source),
+        proxy_name=row.proxy_name,
     )
 
 

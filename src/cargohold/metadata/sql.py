@@ -23,6 +23,7 @@ from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
 from cargohold.metadata.sql_repositories import SqlRepositoryStore
 from cargohold.models import (
+    BlobLink,
     ContentSource,
     Digest,
     ManifestRecord,
@@ -96,6 +97,12 @@ class SqlMetadataStore(SqlRepositoryStore):
         async with self._read() as connection:
             size: int | None = await connection.scalar(query)
         return size
+
+    async def get_blob_link(self, repository_id: int, image: str, digest: Digest) -> BlobLink | None:
+        query = select(blob_links).where(*_blob_key(repository_id, image, digest))
+        async with self._read() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else rows.blob_link(row)
 
     async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool:
         async with self._write() as connection:

@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from cargohold.errors import (
     DigestInvalidError,
     ManifestBlobUnknownError,
+    ManifestInvalidError,
     ManifestUnknownError,
     NameUnknownError,
 )
 from cargohold.metadata.base import MetadataStore
-from cargohold.models import MAX_MANIFEST_BYTES, Digest, ManifestRecord, Page, Reference
+from cargohold.models import (
+    MAX_MANIFEST_BYTES,
+    ContentSource,
+    Digest,
+    ManifestRecord,
+    ManifestReferences,
+    Page,
+    Reference,
+)
 from cargohold.registry.addressing import ImageAddress
 from cargohold.registry.manifests import ParsedManifest, parse_manifest
 from cargohold.storage.base import BlobStore
@@ -79,6 +88,39 @@ class ManifestService:
             address.repository_id, address.image, record, parsed.references, tag=reference.tag
         )
         return PushedManifest(digest, parsed.subject)
+
+    async def record_cached(
+        self,
+        address: ImageAddress,
+        content: bytes,
+        digest: Digest,
+        media_type: str,
+        proxy_name: str,
+        tag: str | None,
+    ) -> ManifestRecord:
+        """Keep a manifest fetched through a proxy, byte for byte, and point ``tag`` at it.
+
+        Its digest was verified by the fetch. Its blobs are not required to be here: they are fetched on
+        demand. Content the parser cannot read (schema 1, say) is kept too, with no references.
+        """
+        try:
+            parsed: ParsedManifest | None = parse_manifest(content, media_type)
+        except (ManifestInvalidError, DigestInvalidError):
+            parsed = None
+        await self._store_bytes(content, digest)
+        record = ManifestRecord(
+            digest=digest,
+            media_type=media_type,
+            size=len(content),
+            artifact_type=parsed.artifact_type if parsed else None,
+            subject=parsed.subject if parsed else None,
+            annotations=parsed.annotations if parsed else None,
+            source=ContentSource.CACHED,
+            proxy_name=proxy_name,
+        )
+        references = parsed.references if parsed else ManifestReferences()
+        await self._metadata.put_manifest(address.repository_id, address.image, record, references, tag=tag)
+        return record
 
     async def delete(self, address: ImageAddress, reference: Reference) -> None:
         """By digest, remove the manifest and its tags; by tag, remove only the tag."""
