@@ -1,0 +1,301 @@
+"""The single-flight tee that fills the blob cache from an upstream while clients read (DESIGN.md §2.5).
+
+``BlobFetcher.fetch`` starts (or joins) the one download of a digest and returns a ``BlobFeed`` as soon as the
+upstream answered. The download runs in a detached task that a client's disconnect does not cancel: it
+writes upstream bytes into an upload spool of the blob store at upstream speed (the store's writer hashes them
+as they pass), commits only when the digest and the Content-Length match, and then calls every caller's
+``on_committed``. Feeds read the growing spool at their own pace (``cargohold.proxy.flight``).
+
+Single-flight holds within a process (one ``Flight`` per digest, joined by every concurrent caller) and across
+the worker processes of one server (a per-digest ``flock`` in ``work_dir`` elects one leader; the others tail
+its spool: ``cargohold.proxy.election``). A follower process learns of progress by polling the spool's size
+on a short interval, and of the outcome when the lock is let go: blob committed means success, no blob means
+failure (a follower whose callers were still waiting for an answer then tries once more, as leader).
+
+Callers need not check the store first: a fetch of a digest that is already committed answers at once from the
+store, with ``proxy_name == ""`` (nothing was asked of any proxy), and ``on_committed`` still runs. The same
+empty name is reported when another process committed the blob before this one saw which proxy gave it.
+Only the first concurrent caller's ``open_source`` is used; the others join its download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Final, Protocol
+
+from cargohold.errors import (
+    CargoholdError,
+    DigestInvalidError,
+    FailureKind,
+    SizeInvalidError,
+    UnavailableError,
+    UpstreamFailedError,
+)
+from cargohold.models import Digest
+from cargohold.proxy.election import DigestLock, LeaderState
+from cargohold.proxy.flight import BlobFeed, Flight, OnCommitted
+from cargohold.storage.base import BlobStore, BlobWriter
+
+__all__ = ["BlobFeed", "BlobFetcher", "BlobSource", "OnCommitted", "OpenSource"]
+
+log = logging.getLogger(__name__)
+
+POLL_MIN: Final = 0.005  # seconds between looks at another process's download while it moves
+POLL_MAX: Final = 0.05  # ... and while it does not
+STALL_TIMEOUT: Final = 120.0  # seconds another process's download may show no progress before we give up
+CLOSE_GRACE: Final = 30.0  # seconds close() lets running downloads finish before cancelling them
+
+
+class BlobSource(Protocol):
+    """An upstream blob GET whose headers arrived with 200 (implemented by ``cargohold.proxy.client``)."""
+
+    @property
+    def size(self) -> int | None:
+        """Content-Length when given."""
+        ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body; raises UpstreamFailedError on a stalled, dropped or short body."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+OpenSource = Callable[[], Awaitable[tuple[str, BlobSource]]]
+
+
+class BlobFetcher:
+    """Downloads blobs into ``store``, one download per digest across this process and its siblings."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        work_dir: Path,
+        *,
+        stall_timeout: float = STALL_TIMEOUT,
+        close_grace: float = CLOSE_GRACE,
+    ) -> None:
+        self._store = store
+        self._work_dir = work_dir
+        self._stall_timeout = stall_timeout
+        self._close_grace = close_grace
+        self._flights: dict[Digest, Flight] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references to running downloads
+        self._closed = False
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    async def fetch(self, digest: Digest, open_source: OpenSource, on_committed: OnCommitted) -> BlobFeed:
+        """Start or join the download of ``digest``; return a feed once the upstream answered.
+
+        Raises what ``open_source`` raised (an UpstreamError or RegistryError) when no upstream answered.
+        ``on_committed(size, proxy_name)`` runs once the blob is committed, even if this caller went away.
+        """
+        if self._closed:
+            raise UnavailableError("the server is shutting down")
+        flight = self._flights.get(digest)
+        if flight is None:
+            flight = Flight(digest)
+            self._flights[digest] = flight
+            task = asyncio.get_running_loop().create_task(
+                self._run(flight, open_source), name=f"fetch {digest}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        flight.callbacks.append(on_committed)
+        await flight.answered.wait()
+        if flight.answer_error is not None:
+            raise flight.answer_error
+        return BlobFeed(flight, self._store)
+
+    async def close(self) -> None:
+        """Refuse new fetches, let running downloads finish for a grace period, then cancel the rest."""
+        self._closed = True
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self._close_grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- one download ---------------------------------------------------------------------------
+
+    async def _run(self, flight: Flight, open_source: OpenSource) -> None:
+        lock = DigestLock(self._work_dir, flight.digest)
+        try:
+            await self._settle(flight, lock, open_source)
+        except asyncio.CancelledError:
+            flight.fail(UpstreamFailedError("the download was cancelled", kind=FailureKind.PROTOCOL))
+            raise
+        except UpstreamFailedError as error:
+            flight.fail(error)
+        except Exception as error:
+            log.exception("downloading %s failed", flight.digest)
+            flight.fail(_local_failure(error))
+        finally:
+            lock.release()
+            if self._flights.get(flight.digest) is flight:
+                del self._flights[flight.digest]
+        if flight.committed_size is not None:
+            await self._notify(flight, flight.committed_size)
+
+    async def _settle(self, flight: Flight, lock: DigestLock, open_source: OpenSource) -> None:
+        """Bring ``flight`` to an outcome: committed, failed, or failed before the source answered."""
+        size = await self._store.stat(flight.digest)
+        if size is not None:
+            flight.succeed(size)
+            return
+        retries = 1
+        while True:
+            if await asyncio.to_thread(lock.try_acquire):
+                await asyncio.to_thread(lock.clear_state)
+                size = await self._store.stat(flight.digest)  # a leader before us may have committed it
+                if size is not None:
+                    flight.succeed(size)
+                else:
+                    await self._lead(flight, lock, open_source)
+                return
+            spool_id = await self._follow(flight, lock)
+            size = await self._store.stat(flight.digest)
+            if size is not None:
+                flight.succeed(size)
+                return
+            if flight.answered.is_set() or retries == 0:
+                raise await self._remote_failure(flight, lock, spool_id)
+            retries -= 1
+
+    async def _lead(self, flight: Flight, lock: DigestLock, open_source: OpenSource) -> None:
+        """Ask the upstream, copy its body into a spool and commit it (this process holds the lock)."""
+        try:
+            proxy_name, source = await open_source()
+        except Exception as error:
+            flight.fail_before_answer(error)
+            return
+        spool_id = f"fetch-{uuid.uuid4().hex}"
+        state = LeaderState(spool_id=spool_id, size=source.size, proxy_name=proxy_name, pid=os.getpid())
+        writer: BlobWriter | None = None
+        try:
+            writer = await self._store.start_upload(spool_id)
+            await asyncio.to_thread(lock.write_state, state)
+            flight.answer(self._store.upload_path(spool_id), source.size, proxy_name)
+            await _copy_body(source, writer, flight, proxy_name)
+            try:
+                size = await writer.commit(flight.digest, source.size)
+            except (DigestInvalidError, SizeInvalidError) as error:
+                raise UpstreamFailedError(
+                    f"proxy {proxy_name!r} sent a body that does not match {flight.digest}: {error.message}",
+                    kind=FailureKind.BAD_CONTENT,
+                    proxy_name=proxy_name,
+                ) from error
+            writer = None
+        except BaseException as error:
+            kind = error.kind if isinstance(error, UpstreamFailedError) else FailureKind.PROTOCOL
+            with contextlib.suppress(OSError):  # tell followers why; never mask the error itself
+                lock.write_state(replace(state, failed=kind.value))
+            if writer is not None:
+                await writer.abort()
+            raise
+        finally:
+            await source.close()
+        lock.clear_state()
+        flight.succeed(size)
+
+    async def _follow(self, flight: Flight, lock: DigestLock) -> str | None:
+        """Tail another process's download until its leader lets go; return the spool id we tailed."""
+        loop = asyncio.get_running_loop()
+        watched = lock.holder_ino
+        tailed: str | None = None
+        last_size = -1
+        interval = POLL_MIN
+        deadline = loop.time() + self._stall_timeout
+        while True:
+            await asyncio.sleep(interval)
+            if await asyncio.to_thread(lock.try_acquire) or lock.holder_ino != watched:
+                return tailed
+            moved = False
+            if not flight.answered.is_set():
+                state = await asyncio.to_thread(lock.read_state)
+                if state is not None and state.running and self._valid_spool(state.spool_id):
+                    tailed = state.spool_id
+                    flight.answer(self._store.upload_path(tailed), state.size, state.proxy_name)
+                    moved = True
+            if flight.spool_path is not None:
+                size = await asyncio.to_thread(_file_size, flight.spool_path)
+                if size is not None and size > last_size:
+                    last_size = size
+                    flight.progressed()
+                    moved = True
+            if moved:
+                interval = POLL_MIN
+                deadline = loop.time() + self._stall_timeout
+            else:
+                interval = min(interval * 2, POLL_MAX)
+            if loop.time() > deadline:
+                raise UpstreamFailedError(
+                    f"the download of {flight.digest} by another worker process made no progress "
+                    f"for {self._stall_timeout:g} s",
+                    kind=FailureKind.TIMEOUT,
+                    proxy_name=flight.proxy_name,
+                )
+
+    async def _remote_failure(
+        self, flight: Flight, lock: DigestLock, spool_id: str | None
+    ) -> UpstreamFailedError:
+        """The error for a download another process gave up, with its failure kind when it left one."""
+        state = await asyncio.to_thread(lock.read_state)
+        kind = FailureKind.BAD_CONTENT
+        if state is not None and state.spool_id == spool_id and state.failed is not None:
+            with contextlib.suppress(ValueError):
+                kind = FailureKind(state.failed)
+        return UpstreamFailedError(
+            f"the download of {flight.digest} by another worker process failed ({kind.value})",
+            kind=kind,
+            proxy_name=flight.proxy_name,
+        )
+
+    def _valid_spool(self, spool_id: str) -> bool:
+        try:
+            self._store.upload_path(spool_id)
+        except CargoholdError:
+            return False
+        return True
+
+    async def _notify(self, flight: Flight, size: int) -> None:
+        for callback in flight.callbacks:
+            try:
+                await callback(size, flight.proxy_name)
+            except Exception:
+                log.exception("on_committed for %s failed", flight.digest)
+
+
+async def _copy_body(source: BlobSource, writer: BlobWriter, flight: Flight, proxy_name: str) -> None:
+    """Write the source's body into the spool at upstream speed, waking feeds after every chunk."""
+    declared = source.size
+    async for chunk in source.iter_chunks():
+        if declared is not None and writer.size + len(chunk) > declared:
+            raise UpstreamFailedError(
+                f"proxy {proxy_name!r} sent more than the {declared} bytes it announced",
+                kind=FailureKind.BAD_CONTENT,
+                proxy_name=proxy_name,
+            )
+        await writer.write(chunk)
+        flight.progressed()
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _local_failure(error: Exception) -> UpstreamFailedError:
+    """A failure on our side (disk full, permissions) still ends every feed with the one error type."""
+    return UpstreamFailedError(f"caching the blob failed: {error}", kind=FailureKind.PROTOCOL)

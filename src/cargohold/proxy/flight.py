@@ -1,0 +1,176 @@
+"""One blob download as the clients of one process see it, and the feeds that stream it to them.
+
+A ``Flight`` is the shared, in-process state of the download of one digest: whether (and how) the upstream
+answered, where the growing spool lies, a progress counter, and the outcome (committed with a size, or
+failed). Whoever moves the download on (the leader's copy loop, or the tailer that watches another process's
+spool) calls ``progressed``; waiting feeds are woken by an ``asyncio.Event``, never by polling.
+
+A ``BlobFeed`` streams the blob from its first byte: it reads the spool file in chunks in a worker thread at
+its own pace (so a slow client slows nobody else, and memory stays flat), waits for progress at the end of
+what is written so far, and once the blob is committed finishes from its open descriptor (a committed spool is
+renamed, not copied, so the descriptor still reads the same bytes) or from the store. When the download fails
+it raises ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import BinaryIO, Final, cast
+
+from cargohold.errors import UpstreamFailedError
+from cargohold.models import Digest
+from cargohold.storage.base import BlobStore
+
+READ_CHUNK: Final = 256 * 1024  # bytes a feed reads from the spool per worker-thread call
+
+OnCommitted = Callable[[int, str], Awaitable[None]]
+
+
+class Flight:
+    """The download of one digest, shared by every fetch() of it in this process."""
+
+    def __init__(self, digest: Digest) -> None:
+        self.digest = digest
+        self.answered = asyncio.Event()  # set once the source answered, or failed before answering
+        self.answer_error: BaseException | None = None  # what failed before the source answered
+        self.spool_path: Path | None = None
+        self.size: int | None = None  # Content-Length, when the upstream gave one
+        self.proxy_name = ""
+        self.committed_size: int | None = None
+        self.error: UpstreamFailedError | None = None  # why the download failed after answering
+        self.callbacks: list[OnCommitted] = []
+        self.version = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def done(self) -> bool:
+        return self.committed_size is not None or self.error is not None
+
+    # --- moved on by the download ----------------------------------------------------------------
+
+    def answer(self, spool_path: Path | None, size: int | None, proxy_name: str) -> None:
+        """The source answered: feeds may read ``spool_path`` (None: the blob is committed already)."""
+        self.spool_path, self.size, self.proxy_name = spool_path, size, proxy_name
+        self.answered.set()
+        self.progressed()
+
+    def fail_before_answer(self, error: BaseException) -> None:
+        self.answer_error = error
+        self.answered.set()
+        self.progressed()
+
+    def succeed(self, size: int) -> None:
+        self.committed_size = size
+        if not self.answered.is_set():
+            self.answer(None, size, self.proxy_name)
+        self.progressed()
+
+    def fail(self, error: UpstreamFailedError) -> None:
+        if self.done:
+            return
+        if not self.answered.is_set():
+            self.fail_before_answer(error)
+        self.error = error
+        self.progressed()
+
+    def progressed(self) -> None:
+        """Wake every feed waiting for more bytes or for the outcome."""
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def changed_since(self, version: int) -> None:
+        """Return once ``progressed`` has been called after ``version`` was read."""
+        if self.version == version:
+            await self._changed.wait()
+
+
+class BlobFeed:
+    """The bytes of one blob for one client, from the first byte, as they arrive."""
+
+    def __init__(self, flight: Flight, store: BlobStore) -> None:
+        self.digest = flight.digest
+        self.size = flight.size if flight.size is not None else flight.committed_size
+        self.proxy_name = flight.proxy_name
+        self._flight = flight
+        self._store = store
+        self._iterator: AsyncIterator[bytes] | None = None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The blob's bytes (call once). Raises UpstreamFailedError when the download fails midway."""
+        if self._iterator is None:
+            self._iterator = self._read()
+        return self._iterator
+
+    async def aclose(self) -> None:
+        """Stop reading and close the spool file; the download itself carries on."""
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            await cast("AsyncGenerator[bytes, None]", iterator).aclose()
+
+    async def _read(self) -> AsyncIterator[bytes]:
+        flight = self._flight
+        position = 0
+        file: BinaryIO | None = None
+        try:
+            while True:
+                seen = flight.version
+                if flight.error is not None:
+                    raise _copy(flight.error)
+                if file is None and flight.committed_size is not None:
+                    # Committed before we opened the spool (or our descriptor ran short): read the stored blob
+                    async for chunk in self._store.read(self.digest, position):
+                        position += len(chunk)
+                        yield chunk
+                    return
+                if file is None:
+                    file = await _open_spool(flight.spool_path)
+                    if file is None:  # not there: just committed (renamed) or failed (removed)
+                        await flight.changed_since(seen)
+                        continue
+                    if position:
+                        await asyncio.to_thread(file.seek, position)
+                chunk = await asyncio.to_thread(file.read, READ_CHUNK)
+                if chunk:
+                    position += len(chunk)
+                    yield chunk
+                    continue
+                if flight.committed_size is not None:
+                    if position == flight.committed_size:
+                        return
+                    file.close()  # cannot happen with a renamed spool; finish from the store all the same
+                    file = None
+                    continue
+                if flight.error is None:
+                    await flight.changed_since(seen)
+        finally:
+            if file is not None:
+                file.close()
+
+
+async def _open_spool(path: Path | None) -> BinaryIO | None:
+    if path is None:
+        return None
+
+    def open_unbuffered() -> BinaryIO | None:
+        with contextlib.suppress(FileNotFoundError):
+            return cast(BinaryIO, open(path, "rb", buffering=0))  # closed by the feed
+        return None
+
+    return await asyncio.to_thread(open_unbuffered)
+
+
+def _copy(error: UpstreamFailedError) -> UpstreamFailedError:
+    """A fresh exception per feed, so concurrent feeds do not share one traceback."""
+    copy = UpstreamFailedError(
+        error.message,
+        kind=error.kind,
+        proxy_name=error.proxy_name,
+        retry_after=error.retry_after,
+        detail=error.detail,
+    )
+    copy.__cause__ = error
+    return copy
