@@ -15,6 +15,7 @@ Nothing here logs a password or a token.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -126,12 +127,13 @@ class UpstreamAuth:
     ) -> None:
         self._proxy = proxy_name
         self._origin = origin
-        self._basic = aiohttp.BasicAuth(username, password or "") if username else None  # None: anonymous
+        # the Basic header, or None: anonymous (sent only to the proxy's origin and the realm it named)
+        self._basic = _basic_header(username, password or "") if username else None
         self._username = username or ""
         self._redact = redact
         redact.add(password)
         if self._basic is not None:
-            redact.add(self._basic.encode().removeprefix("Basic "))
+            redact.add(self._basic.removeprefix("Basic "))
         self._scheme = Scheme.NONE
         self._bearer: _Bearer | None = None
         self._tokens = TokenCache(clock)
@@ -143,7 +145,7 @@ class UpstreamAuth:
     async def authorize(self, session: aiohttp.ClientSession, scope: str) -> Attempt:
         """The ``Authorization`` to send to the proxy's origin for a request needing ``scope``."""
         if self._scheme is Scheme.BASIC and self._basic is not None:
-            return Attempt(Scheme.BASIC, self._basic.encode())
+            return Attempt(Scheme.BASIC, self._basic)
         if self._scheme is Scheme.BEARER and self._bearer is not None:
             key = self._key(self._bearer, scope)
             token = self._tokens.get(key)
@@ -240,7 +242,8 @@ class UpstreamAuth:
         where = f"token endpoint {bearer.realm.host}:{bearer.realm.port}{bearer.realm.path}"
         self.token_requests += 1
         try:
-            async with session.get(url, auth=self._basic, allow_redirects=False) as response:
+            headers = {"Authorization": self._basic} if self._basic is not None else {}
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
                 log.debug("proxy %s: GET %s -> %s", self._proxy, bearer.realm.path, response.status)
                 if response.status in (401, 403):
                     who = "credentials" if self._basic is not None else "anonymous access"
@@ -263,3 +266,7 @@ class UpstreamAuth:
         self._redact.add(token)
         self._tokens.put(key, token, expires_in)
         return token
+
+
+def _basic_header(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
