@@ -19,6 +19,10 @@ from cargohold.api.application import build_web_app
 from cargohold.api.oci.services import OciServices
 from cargohold.config import Settings, declared_repositories
 from cargohold.metadata.sql import open_metadata_store
+from cargohold.proxy.fetch import BlobFetcher
+from cargohold.proxy.health import HealthBook
+from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
+from cargohold.proxy.service import PullThroughService
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.images import ManifestService
@@ -26,6 +30,9 @@ from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
 log = logging.getLogger("cargohold")
+
+ACCESS_LOG_FORMAT = '%a "%r" %s %b upstream=%{Cargohold-Upstream}o %Tfs'
+"""The access log names the proxy a response came through (``-`` for local content)."""
 
 
 def database_url(settings: Settings) -> str:
@@ -42,18 +49,33 @@ async def create_app(settings: Settings) -> web.Application:
         await metadata.close()
         raise
     blob_store = FilesystemBlobStore(settings.data_dir)
+    blobs = BlobService(metadata, blob_store)
+    manifests = ManifestService(metadata, blob_store)
+    upstream = settings.upstream
+    pool = UpstreamPool(read_timeout=upstream.read_timeout_seconds)
+    health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
+    pull = PullThroughService(
+        metadata,
+        manifests,
+        blobs,
+        ProxyResolver(metadata, pool, health),
+        BlobFetcher(blob_store, settings.data_dir / "fetch"),
+    )
     services = OciServices(
         names=NameResolver(metadata),
-        blobs=BlobService(metadata, blob_store),
+        blobs=blobs,
         uploads=UploadService(metadata, blob_store),
-        manifests=ManifestService(metadata, blob_store),
+        manifests=manifests,
+        pull=pull,
     )
     app = build_web_app(services)
 
-    async def close_metadata(_: web.Application) -> None:
+    async def close(_: web.Application) -> None:
+        await pull.close()
+        await pool.close()
         await metadata.close()
 
-    app.on_cleanup.append(close_metadata)
+    app.on_cleanup.append(close)
     return app
 
 
@@ -74,6 +96,7 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
         reuse_port=reuse_port or None,
         print=None,
         access_log=logging.getLogger("cargohold.access"),
+        access_log_format=ACCESS_LOG_FORMAT,
         handle_signals=True,
     )
 

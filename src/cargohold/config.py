@@ -44,6 +44,7 @@ __all__ = [
     "ProxyConfig",
     "RepositoryConfig",
     "Settings",
+    "UpstreamSettings",
     "declared_repositories",
     "load_settings",
     "redact_url",
@@ -154,6 +155,18 @@ class RepositoryConfig(BaseModel):
         return value
 
 
+class UpstreamSettings(BaseModel):
+    """How cargohold treats upstream registries (the ``upstream:`` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """A body or an answer that stalls this long fails the proxy (connecting is bounded per proxy)."""
+    backoff_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How long a proxy is skipped after a failure; doubles with each further failure."""
+    max_backoff_seconds: float = Field(default=300.0, ge=0, le=86400)
+
+
 def _default_repositories() -> list[RepositoryConfig]:
     return [
         RepositoryConfig(
@@ -197,6 +210,7 @@ class Settings(BaseSettings):
     database: str = Field(default="", description="empty: derived as sqlite:///<data_dir>/cargohold.db")
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     repositories: list[RepositoryConfig] = Field(default_factory=_default_repositories)
 
     @classmethod

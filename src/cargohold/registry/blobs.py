@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cargohold.errors import BlobUnknownError
 from cargohold.metadata.base import MetadataStore
-from cargohold.models import Digest
+from cargohold.models import ContentSource, Digest
 from cargohold.registry.addressing import ImageAddress
 from cargohold.storage.base import BlobStore
 
@@ -22,6 +22,8 @@ class BlobInfo:
     size: int
     path: Path | None
     """Where the bytes lie on local disk (for sendfile), when the store keeps them there."""
+    proxy_name: str | None = None
+    """The proxy it was fetched through, for cached content."""
 
 
 class BlobService:
@@ -31,15 +33,25 @@ class BlobService:
 
     async def stat(self, address: ImageAddress, digest: Digest) -> BlobInfo:
         """The blob as the image sees it; BlobUnknownError when not linked there or gone from storage."""
-        size = await self._metadata.linked_blob_size(address.repository_id, address.image, digest)
-        if size is None:
+        link = await self._metadata.get_blob_link(address.repository_id, address.image, digest)
+        if link is None:
             raise BlobUnknownError(
                 f"blob {digest} is unknown to {address.name}", detail={"digest": str(digest)}
             )
         stored = await self._store.stat(digest)
         if stored is None:
             raise BlobUnknownError(f"blob {digest} is missing from storage", detail={"digest": str(digest)})
-        return BlobInfo(digest, stored, self._store.local_path(digest))
+        return BlobInfo(digest, stored, self._store.local_path(digest), link.proxy_name)
+
+    async def stored_size(self, digest: Digest) -> int | None:
+        """The size of the blob's bytes if they are stored at all, whichever images link them."""
+        return await self._store.stat(digest)
+
+    async def link_cached(self, address: ImageAddress, digest: Digest, size: int, proxy_name: str) -> None:
+        """Make a blob fetched through a proxy readable in the image it was fetched for."""
+        await self._metadata.link_blob(
+            address.repository_id, address.image, digest, size, ContentSource.CACHED, proxy_name
+        )
 
     async def mount(self, target: ImageAddress, source: ImageAddress, digest: Digest) -> bool:
         """Link a blob readable in ``source`` into ``target``; False when ``source`` cannot read it."""

@@ -66,8 +66,17 @@ class ManifestService:
             raise ManifestUnknownError(
                 f"manifest {reference} is unknown to {address.name}", detail={"reference": str(reference)}
             )
-        content = await self._store.read_small(record.digest, MAX_MANIFEST_BYTES)
-        return StoredManifest(record, content)
+        return StoredManifest(record, await self.content(record))
+
+    async def content(self, record: ManifestRecord) -> bytes:
+        """The exact bytes of a manifest."""
+        return await self._store.read_small(record.digest, MAX_MANIFEST_BYTES)
+
+    async def refresh_tag(self, address: ImageAddress, tag: str, record: ManifestRecord) -> None:
+        """Mark a cached tag as checked just now (its upstream still points it at ``record``)."""
+        await self._metadata.put_manifest(
+            address.repository_id, address.image, record, ManifestReferences(), tag=tag
+        )
 
     async def put(
         self, address: ImageAddress, reference: Reference, content: bytes, content_type: str

@@ -1,35 +1,76 @@
-"""GET, HEAD and DELETE of /v2/<name>/blobs/<digest>: cache hits and local blobs go out with sendfile."""
+"""GET, HEAD and DELETE of /v2/<name>/blobs/<digest>.
+
+Blobs on disk (local or cached) go out with sendfile, with Range support. A blob being fetched through a
+proxy is streamed from the growing spool as it arrives (a Range on such a cold miss is answered with the
+whole blob, as Distribution does); if the upstream breaks off, the connection is dropped so the client
+sees a short body rather than wrong bytes.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from cargohold.api.oci.errors import API_VERSION_HEADER
+from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
 from cargohold.api.oci.ranges import parse_blob_range
 from cargohold.api.oci.services import OciServices
+from cargohold.errors import CargoholdError
 from cargohold.models import Digest
+from cargohold.proxy.fetch import BlobFeed
 from cargohold.registry.addressing import ImageAddress
 
+log = logging.getLogger(__name__)
+
 BLOB_CONTENT_TYPE = "application/octet-stream"
+
+
+def _headers(digest: Digest, proxy_name: str | None) -> dict[str, str]:
+    headers = {
+        **API_VERSION_HEADER,
+        "Docker-Content-Digest": str(digest),
+        "Content-Type": BLOB_CONTENT_TYPE,
+    }
+    if proxy_name is not None:
+        headers[UPSTREAM_HEADER] = proxy_name
+    return headers
 
 
 async def get_blob(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
     digest = Digest.parse(argument)
-    info = await services.blobs.stat(address, digest)
+    served = await services.pull.blob(address, digest)
+    if isinstance(served, BlobFeed):
+        return await _stream(request, served)
     range_header = request.headers.get("Range")
     if range_header is not None:
-        parse_blob_range(range_header, info.size)
-    headers = {
-        **API_VERSION_HEADER,
-        "Docker-Content-Digest": str(digest),
-        "Content-Type": BLOB_CONTENT_TYPE,
-        "Cache-Control": "max-age=31536000",
-    }
-    if info.path is None:
+        parse_blob_range(range_header, served.size)
+    if served.path is None:
         raise web.HTTPInternalServerError(reason="blob store without local files")
-    return web.FileResponse(info.path, headers=headers)
+    headers = _headers(digest, served.proxy_name)
+    headers["Cache-Control"] = "max-age=31536000, immutable"
+    return web.FileResponse(served.path, headers=headers)
+
+
+async def _stream(request: web.Request, feed: BlobFeed) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers=_headers(feed.digest, feed.proxy_name))
+    if feed.size is not None:
+        response.content_length = feed.size
+    try:
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        async for chunk in feed.chunks():
+            await response.write(chunk)
+        await response.write_eof()
+    except CargoholdError as error:
+        log.warning("blob %s from proxy %s broke off: %s", feed.digest, feed.proxy_name, error.message)
+        if request.transport is not None:
+            request.transport.abort()
+    finally:
+        await feed.aclose()
+    return response
 
 
 async def delete_blob(

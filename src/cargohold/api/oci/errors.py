@@ -20,6 +20,8 @@ from aiohttp import web
 from cargohold import errors
 
 API_VERSION_HEADER: Final = {"Docker-Distribution-Api-Version": "registry/2.0"}
+UPSTREAM_HEADER: Final = "Cargohold-Upstream"
+"""Names the proxy a response's content came through."""
 
 # Most specific class first: the first entry the error is an instance of wins.
 ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (

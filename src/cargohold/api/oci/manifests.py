@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cargohold.api.oci.errors import API_VERSION_HEADER
+from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
 from cargohold.api.oci.services import OciServices
 from cargohold.errors import ManifestTooLargeError
 from cargohold.models import MAX_MANIFEST_BYTES, Reference
@@ -29,13 +29,17 @@ async def get_manifest(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
     reference = Reference.parse(argument)
-    manifest = await services.manifests.get(address, reference)
+    manifest = await services.pull.manifest(address, reference)
     headers = {
         **API_VERSION_HEADER,
         "Content-Type": manifest.record.media_type,
         "Docker-Content-Digest": str(manifest.record.digest),
         "Etag": f'"{manifest.record.digest}"',
     }
+    if manifest.proxy_name is not None:
+        headers[UPSTREAM_HEADER] = manifest.proxy_name
+    if manifest.stale:
+        headers["Warning"] = '110 cargohold "Response is Stale: every upstream failed"'
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.content))
         return web.Response(status=200, headers=headers)

@@ -41,6 +41,14 @@ HANDLERS: Final[dict[tuple[Endpoint, str], Handler]] = {
 }
 
 SERVICES_KEY: Final = web.AppKey("oci_services", OciServices)
+NAMESPACE_KEY: Final = "cargohold.oci_namespace"
+
+
+async def echo_namespace(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Answer a request that named an upstream host (``ns`` or a host prefix) with ``OCI-Namespace``."""
+    namespace = request.get(NAMESPACE_KEY)
+    if namespace is not None:
+        response.headers["OCI-Namespace"] = namespace
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
@@ -56,7 +64,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         handler = HANDLERS.get((path.endpoint, request.method))
         if handler is None:
             return _not_allowed(request)
-        address = await services.names.resolve(path.name)
+        address = await services.names.resolve(path.name, request.query.get("ns"))
+        if address.namespace is not None:
+            request[NAMESPACE_KEY] = address.namespace
         return await handler(request, services, address, path.argument)
     except RegistryError as error:
         log.info("%s %s -> %s", request.method, request.rel_url.raw_path[:300], error.message)
@@ -69,5 +79,6 @@ def _not_allowed(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, services: OciServices) -> None:
     app[SERVICES_KEY] = services
+    app.on_response_prepare.append(echo_namespace)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cargohold.proxy.service import PullThroughService
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.images import ManifestService
@@ -16,3 +17,5 @@ class OciServices:
     blobs: BlobService
     uploads: UploadService
     manifests: ManifestService
+    pull: PullThroughService
+    """Pulls (GET/HEAD of manifests and blobs) go through here: local content first, then the proxies."""

@@ -1,0 +1,257 @@
+"""The pull flow of DESIGN.md §2: local content first, then the repository's proxies in priority order.
+
+Manifests: a digest that is here is always good; a tag is served as it is while younger than the
+repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
+When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
+share one upstream fetch.
+
+Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
+one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
+client while it is verified and committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cargohold.errors import (
+    BlobUnknownError,
+    ManifestUnknownError,
+    RegistryError,
+    TooManyRequestsError,
+    UnavailableError,
+    UpstreamFailedError,
+)
+from cargohold.metadata.base import MetadataStore
+from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
+from cargohold.proxy.client import BlobResponse
+from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
+from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
+from cargohold.proxy.singleflight import SingleFlight
+from cargohold.registry.addressing import ImageAddress
+from cargohold.registry.blobs import BlobInfo, BlobService
+from cargohold.registry.images import ManifestService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedManifest:
+    record: ManifestRecord
+    content: bytes
+    proxy_name: str | None
+    """The proxy the manifest came through (now or when it was cached); None for local content."""
+    stale: bool = False
+
+
+class PullThroughService:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        manifests: ManifestService,
+        blobs: BlobService,
+        resolver: ProxyResolver,
+        fetcher: BlobFetcher,
+    ) -> None:
+        self._metadata = metadata
+        self._manifests = manifests
+        self._blobs = blobs
+        self._resolver = resolver
+        self._fetcher = fetcher
+        self._manifest_flights: SingleFlight[ServedManifest] = SingleFlight()
+        self.stale_served = 0
+
+    async def close(self) -> None:
+        await self._manifest_flights.close()
+        await self._fetcher.close()
+
+    # --- manifests ---------------------------------------------------------------------------------
+
+    async def manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
+        key = (address.repository_id, address.image, str(reference))
+        if reference.digest is not None:
+            record = await self._metadata.get_manifest(address.repository_id, address.image, reference.digest)
+            if record is not None:
+                return await self._serve(record)
+            return await self._manifest_flights.run(key, lambda: self._fetch_manifest(address, reference))
+        assert reference.tag is not None
+        tag = await self._metadata.get_tag(address.repository_id, address.image, reference.tag)
+        record = None
+        if tag is not None:
+            record = await self._metadata.get_manifest(address.repository_id, address.image, tag.digest)
+        if tag is not None and record is not None:
+            if tag.source is ContentSource.LOCAL or _fresh(tag, address.repository):
+                return await self._serve(record)
+            cached = record
+            return await self._manifest_flights.run(key, lambda: self._revalidate(address, reference, cached))
+        return await self._manifest_flights.run(key, lambda: self._fetch_manifest(address, reference))
+
+    async def _serve(self, record: ManifestRecord, stale: bool = False) -> ServedManifest:
+        return ServedManifest(record, await self._manifests.content(record), record.proxy_name, stale)
+
+    async def _fetch_manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
+        try:
+            proxy, fetched = await self._resolver.first_answer(
+                address.repository, lambda client: client.get_manifest(address.image, reference)
+            )
+        except ProxiesExhaustedError as exhausted:
+            raise _unanswered(
+                exhausted, ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
+            ) from None
+        record = await self._manifests.record_cached(
+            address, fetched.content, fetched.digest, fetched.media_type, proxy.name, reference.tag
+        )
+        log.info("cached %s:%s (%s) from proxy %s", address.name, reference, fetched.digest, proxy.name)
+        return ServedManifest(record, fetched.content, proxy.name)
+
+    async def _revalidate(
+        self, address: ImageAddress, reference: Reference, cached: ManifestRecord
+    ) -> ServedManifest:
+        """HEAD the tag upstream (priority order); re-fetch by digest only when it moved."""
+        assert reference.tag is not None
+        try:
+            proxy, head = await self._resolver.first_answer(
+                address.repository, lambda client: client.head_manifest(address.image, reference)
+            )
+        except ProxiesExhaustedError as exhausted:
+            return await self._unrevalidated(address, reference, cached, exhausted)
+        if head.digest == cached.digest:
+            await self._manifests.refresh_tag(address, reference.tag, cached)
+            return await self._serve(cached)
+        moved = Reference(digest=head.digest)
+        try:
+            proxy, fetched = await self._resolver.first_answer(
+                address.repository, lambda client: client.get_manifest(address.image, moved), only=proxy.name
+            )
+        except ProxiesExhaustedError as exhausted:
+            return await self._unrevalidated(address, reference, cached, exhausted)
+        record = await self._manifests.record_cached(
+            address, fetched.content, fetched.digest, fetched.media_type, proxy.name, reference.tag
+        )
+        log.info(
+            "tag %s:%s moved %s -> %s (proxy %s)",
+            address.name,
+            reference,
+            cached.digest,
+            head.digest,
+            proxy.name,
+        )
+        return ServedManifest(record, fetched.content, proxy.name)
+
+    async def _unrevalidated(
+        self,
+        address: ImageAddress,
+        reference: Reference,
+        cached: ManifestRecord,
+        exhausted: ProxiesExhaustedError,
+    ) -> ServedManifest:
+        if not exhausted.outcomes:  # no active proxy left: cached content is all there is
+            return await self._serve(cached)
+        if exhausted.nobody_has_it:
+            raise ManifestUnknownError(
+                f"manifest {reference} is no longer in any proxy of {address.repository.name}",
+                detail=exhausted.detail,
+            )
+        self.stale_served += 1
+        log.warning(
+            "serving stale %s:%s (%s): every proxy failed: %s",
+            address.name,
+            reference,
+            cached.digest,
+            exhausted,
+        )
+        return await self._serve(cached, stale=True)
+
+    # --- blobs -------------------------------------------------------------------------------------
+
+    async def blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
+        """The blob from disk when the image has it, else a feed of it being fetched through a proxy."""
+        try:
+            return await self._blobs.stat(address, digest)
+        except BlobUnknownError:
+            if not await self._resolver.active_proxies(address.repository):
+                raise
+        voucher = await self._metadata.manifest_referencing(address.repository_id, address.image, digest)
+        prefer = voucher.proxy_name if voucher is not None else None
+        stored = await self._blobs.stored_size(digest)
+        if stored is not None:
+            # The bytes are here already (fetched for another image): link them when a manifest of this image
+            # came through a proxy and names the blob, or when a proxy confirms it serves the blob to this image.
+            proxy_name = voucher.proxy_name if voucher is not None else None
+            if proxy_name is None:
+                proxy_name = await self._confirm_blob(address, digest, prefer)
+            await self._blobs.link_cached(address, digest, stored, proxy_name)
+            return await self._blobs.stat(address, digest)
+
+        async def open_source() -> tuple[str, BlobSource]:
+            try:
+                proxy, response = await self._resolver.first_answer(
+                    address.repository, lambda client: client.open_blob(address.image, digest), prefer=prefer
+                )
+            except ProxiesExhaustedError as exhausted:
+                raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
+            return proxy.name, _Watched(response, self._resolver, address.repository, proxy.name)
+
+        async def committed(size: int, proxy_name: str) -> None:
+            await self._blobs.link_cached(address, digest, size, proxy_name)
+            log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
+
+        return await self._fetcher.fetch(digest, open_source, committed)
+
+    async def _confirm_blob(self, address: ImageAddress, digest: Digest, prefer: str | None) -> str:
+        try:
+            proxy, response = await self._resolver.first_answer(
+                address.repository, lambda client: client.open_blob(address.image, digest), prefer=prefer
+            )
+        except ProxiesExhaustedError as exhausted:
+            raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
+        await response.close()
+        return proxy.name
+
+
+class _Watched:
+    """An upstream blob body whose breaking off counts against its proxy's health."""
+
+    def __init__(
+        self, response: BlobResponse, resolver: ProxyResolver, repository: Repository, proxy: str
+    ) -> None:
+        self._response = response
+        self._resolver = resolver
+        self._repository = repository
+        self._proxy = proxy
+        self.size = response.size
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.iter_chunks():
+                yield chunk
+        except UpstreamFailedError as error:
+            self._resolver.record_failure(self._repository, self._proxy, error)
+            raise
+
+    async def close(self) -> None:
+        await self._response.close()
+
+
+def _fresh(tag: TagRecord, repository: Repository) -> bool:
+    if tag.updated_at is None:
+        return False
+    return datetime.now(UTC) - tag.updated_at < timedelta(seconds=repository.tag_ttl_seconds)
+
+
+def _blob_unknown(address: ImageAddress, digest: Digest) -> BlobUnknownError:
+    return BlobUnknownError(f"blob {digest} is unknown to {address.name}", detail={"digest": str(digest)})
+
+
+def _unanswered(exhausted: ProxiesExhaustedError, not_found: RegistryError) -> RegistryError:
+    """The client's answer when no proxy delivered: not found, rate limited, or unavailable."""
+    if exhausted.nobody_has_it:
+        not_found.detail = exhausted.detail
+        return not_found
+    message = f"no proxy could answer: {exhausted.message}"
+    if exhausted.rate_limited:
+        return TooManyRequestsError(message, retry_after=exhausted.retry_after, detail=exhausted.detail)
+    return UnavailableError(message, detail=exhausted.detail)
