@@ -178,8 +178,8 @@ class PullThroughService:
         prefer = voucher.proxy_name if voucher is not None else None
         stored = await self._blobs.stored_size(digest)
         if stored is not None:
-            # The bytes are here already (fetched for another image): link them when a manifest of this image
-            # came through a proxy and names the blob, or when a proxy confirms it serves the blob to this image.
+            # The bytes are here already (fetched for another image): link them when a manifest of this
+            # image came through a proxy and names the blob, or when a proxy confirms it serves the blob.
             proxy_name = voucher.proxy_name if voucher is not None else None
             if proxy_name is None:
                 proxy_name = await self._confirm_blob(address, digest, prefer)
