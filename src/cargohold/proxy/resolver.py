@@ -69,7 +69,7 @@ class ProxiesExhaustedError(CargoholdError):
 
 
 class UpstreamPool:
-    """One upstream client per proxy setting; a changed proxy (URL, credentials, TLS, timeout) gets its own."""
+    """One upstream client per proxy setting: a changed URL, credential, TLS or timeout gets its own."""
 
     def __init__(self, read_timeout: float) -> None:
         self._read_timeout = read_timeout
