@@ -85,6 +85,7 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
