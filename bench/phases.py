@@ -1,0 +1,142 @@
+"""The measuring phases of a run, in order: pulls, cached manifests, the big blob, the herd of cold pulls.
+
+Each phase measures every running server one after the other (never two at once, so they do not compete
+for the CPU) and writes into that server's ``Figures``. A failure is recorded in ``Figures.errors`` under
+the phase's name and the run goes on, so one broken server never hides the others' figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.clients import ContainerTools
+
+from bench.content import MANIFEST_ACCEPT, Content
+from bench.load import LoadError, curl_read, fetch_status, request_rate
+from bench.memory import RssSampler, vm_hwm_bytes
+from bench.plan import Plan
+from bench.pulls import herd_pull, timed_pull
+from bench.report import MB, Figures
+from bench.servers import PROXY_KEYS, Server
+
+
+@dataclass
+class Run:
+    """What every phase needs: the plan, the pushed content, the servers and where to write."""
+
+    plan: Plan
+    content: Content
+    servers: dict[str, Server]
+    results: dict[str, Figures]
+    tools: ContainerTools
+    workdir: Path
+    upstream_log: Path
+    client: str
+
+
+def say(message: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def recording(figures: Figures, phase: str) -> Iterator[None]:
+    """Record any failure of the block as ``figures.errors[phase]`` instead of raising it."""
+    try:
+        yield
+    except Exception as error:  # a benchmark reports what broke and measures the rest
+        figures.errors[phase] = f"{type(error).__name__}: {error}"
+        say(f"  ! {phase}: {figures.errors[phase][:300]}")
+
+
+def pulls(run: Run) -> None:
+    """Each image: a cold then a warm ``skopeo copy`` through every server."""
+    say("pulls")
+    target = run.workdir / "pulled"
+    for image in run.content.pulls:
+        for key, server in run.servers.items():
+            figures = run.results[key]
+            if "pull" in figures.errors:
+                continue
+            with recording(figures, "pull"):
+                ref = server.docker_ref(image.name, image.tag)
+                cold = timed_pull(run.tools, ref, target / f"{key}-cold", run.plan.command_timeout_s)
+                warm = timed_pull(run.tools, ref, target / f"{key}-warm", run.plan.command_timeout_s)
+                figures.cold_pull_samples.append(cold)
+                figures.warm_pull_samples.append(warm)
+                say(f"  {image.name} {server.label}: cold {cold:.2f} s, warm {warm:.2f} s")
+
+
+def _require_ok(url: str, headers: dict[str, str] | None = None) -> None:
+    status = asyncio.run(fetch_status(url, headers))
+    if status != 200:
+        raise LoadError(f"GET {url}: HTTP {status}")
+
+
+def manifests(run: Run) -> None:
+    """Requests per second for a cached manifest, by tag and by digest."""
+    say(f"cached manifests ({run.client}, {run.plan.manifest_concurrency} concurrent)")
+    image = run.content.pulls[0]
+    headers = {"Accept": MANIFEST_ACCEPT}
+    for key, server in run.servers.items():
+        figures = run.results[key]
+        for kind, reference in (("tag", image.tag), ("digest", image.digest)):
+            with recording(figures, f"manifest by {kind}"):
+                url = server.manifest_url(image.name, reference)
+                _require_ok(url, headers)
+                rate = request_rate(
+                    url, headers, run.plan.manifest_concurrency, run.plan.manifest_seconds, run.client
+                )
+                setattr(figures, f"manifest_{kind}_rps", rate.per_second)
+                say(f"  {server.label} by {kind}: {rate.per_second:,.0f} req/s")
+
+
+def big_blob(run: Run) -> None:
+    """Fill the cache with the big blob, then time reads of it, sampling the server's memory throughout."""
+    say("big blob")
+    big, content = run.content.big, run.content
+    timeout = run.plan.command_timeout_s
+    for key, server in run.servers.items():
+        figures = run.results[key]
+        with recording(figures, "big blob"):
+            _require_ok(server.manifest_url(big.name, big.tag), {"Accept": MANIFEST_ACCEPT})
+            url = server.blob_url(big.name, content.big_blob)
+            with RssSampler(server.pid) as sampler:
+                first = curl_read(url, content.big_size, timeout)
+                figures.blob_cold_mib_s = first.mib_per_s
+                for _ in range(run.plan.blob_reads):
+                    figures.blob_samples.append(curl_read(url, content.big_size, timeout).mib_per_s)
+            figures.peak_rss_mb = sampler.peak_bytes / MB
+            figures.lifetime_peak_rss_mb = vm_hwm_bytes(server.pid) / MB
+            reads = ", ".join(f"{s:.0f}" for s in figures.blob_samples)
+            say(f"  {server.label}: first {first.mib_per_s:.0f} MiB/s, cached {reads} MiB/s, "
+                f"peak RSS {figures.peak_rss_mb:.0f} MB")  # fmt: skip
+
+
+def herd(run: Run) -> None:
+    """Many concurrent cold pulls of one image through each proxy; upstream GETs per blob."""
+    herd_image = run.content.herd
+    say(f"herd ({run.plan.herd_clients} concurrent cold pulls)")
+    for key in PROXY_KEYS:
+        server = run.servers.get(key)
+        if server is None:
+            continue
+        figures = run.results[key]
+        with recording(figures, "herd"):
+            result = herd_pull(
+                run.tools, server.docker_ref(herd_image.name, herd_image.tag), run.plan.herd_clients,
+                run.workdir / "herd" / key, run.upstream_log, herd_image.name, herd_image.blobs,
+                run.plan.command_timeout_s,
+            )  # fmt: skip
+            figures.upstream_gets_per_blob = result.gets_per_blob
+            figures.herd_s = result.seconds
+            counts = sorted(result.gets_per_blob.values())
+            say(f"  {server.label}: {counts} GETs per blob, {result.seconds:.1f} s")
+
+
+PHASES = (pulls, manifests, big_blob, herd)

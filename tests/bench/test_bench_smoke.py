@@ -1,0 +1,63 @@
+"""The benchmark harness (``python -m bench``) runs end to end and reports every figure for every server.
+
+A ``--quick`` run starts the Distribution upstream, cargohold and Distribution's proxy, and must produce each
+figure of issue 3 for both proxies (and the direct reference), a judged verdict for each target, and the
+table on stdout. Timings are never asserted: this is a smoke test of the harness, not a performance test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.clients, pytest.mark.timeout(180)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMMON = (
+    "cold_pull_s",
+    "warm_pull_s",
+    "blob_mib_s",
+    "manifest_tag_rps",
+    "manifest_digest_rps",
+    "peak_rss_mb",
+)
+PROXY_ONLY = ("upstream_gets_per_blob",)
+
+
+def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=REPO_ROOT, capture_output=True,
+        text=True, stdin=subprocess.DEVNULL, timeout=150, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+    document = json.loads(out.read_text())
+    servers = document["servers"]
+    for key, wanted in (
+        ("direct", COMMON),
+        ("cargohold", COMMON + PROXY_ONLY),
+        ("distribution", COMMON + PROXY_ONLY),
+    ):
+        figures = servers[key]
+        assert figures["errors"] == {}, (key, figures["errors"])
+        for name in wanted:
+            value = figures[name]
+            assert value is not None, (key, name)
+            if name == "upstream_gets_per_blob":
+                assert value, key
+                assert all(count >= 1 for count in value.values()), (key, value)
+            else:
+                assert value > 0, (key, name, value)
+    assert document["missing"] == {}
+    assert document["direct_pull_reference_s"] > 0
+    verdicts = {(v["server"], v["target"]): v["passed"] for v in document["targets"]}
+    assert len(verdicts) == 7
+    assert all(isinstance(passed, bool) for passed in verdicts.values()), verdicts
+
+    for label in ("upstream (direct)", "cargohold", "Distribution proxy", "targets (issue 3)"):
+        assert label in result.stdout
