@@ -1,8 +1,9 @@
 """Resident memory of a server process and its descendants, sampled from ``/proc`` in a background thread.
 
 ``RssSampler`` is a context manager: while it is open it sums ``VmRSS`` over the process and every
-descendant (worker processes count) every ``interval`` seconds and keeps the highest sum. ``vm_hwm`` reads a
-process's lifetime peak (``VmHWM``), which includes everything before the sampled phase.
+descendant (worker processes count) every ``interval`` seconds and keeps the highest sum; descendants are
+looked up again every ``tree_every`` samples, as scanning ``/proc`` costs more than reading one status file.
+``vm_hwm_bytes`` reads a process's lifetime peak (``VmHWM``), which includes all before the sampled phase.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Sum of ``VmRSS`` over ``pid`` and its descendants, in bytes."""
-    return sum(_status_kib(p, "VmRSS") for p in process_tree(pid)) * 1024
+def rss_bytes(pids: list[int]) -> int:
+    """Sum of ``VmRSS`` over ``pids``, in bytes."""
+    return sum(_status_kib(p, "VmRSS") for p in pids) * 1024
 
 
 def vm_hwm_bytes(pid: int) -> int:
@@ -68,16 +69,20 @@ def vm_hwm_bytes(pid: int) -> int:
 class RssSampler:
     """Samples the resident size of a process tree until closed; ``peak_bytes`` is the highest seen."""
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    def __init__(self, pid: int, interval: float = 0.02, tree_every: int = 25) -> None:
         self.pid = pid
         self.interval = interval
         self.peak_bytes = 0
         self.samples = 0
+        self._tree_every = tree_every
+        self._tree: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
 
     def _sample(self) -> None:
-        self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(self.pid))
+        if self.samples % self._tree_every == 0:
+            self._tree = process_tree(self.pid)
+        self.peak_bytes = max(self.peak_bytes, rss_bytes(self._tree))
         self.samples += 1
 
     def _run(self) -> None:
