@@ -13,7 +13,7 @@ from cargohold.errors import ConfigError, FailureKind, UpstreamFailedError
 from cargohold.models import Proxy, Reference
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.endpoints import Endpoint, same_origin
-from cargohold.proxy.failures import parse_retry_after
+from cargohold.proxy.failures import Redactor, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,13 @@ def test_retry_after_seconds_dates_and_garbage() -> None:
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("99999999999") == 24 * 3600
+
+
+def test_redactor_keeps_the_password_and_the_latest_tokens() -> None:
+    redact = Redactor()
+    redact.add("the-password", permanent=True)
+    for n in range(Redactor.KEEP_TOKENS + 10):
+        redact.add(f"token-{n:04d}")
+    newest = f"token-{Redactor.KEEP_TOKENS + 9:04d}"
+    assert redact(f"x the-password {newest} y") == "x *** *** y"
+    assert redact("token-0000") == "token-0000", "the oldest tokens are forgotten, so memory stays bounded"

@@ -131,9 +131,9 @@ class UpstreamAuth:
         self._basic = _basic_header(username, password or "") if username else None
         self._username = username or ""
         self._redact = redact
-        redact.add(password)
+        redact.add(password, permanent=True)
         if self._basic is not None:
-            redact.add(self._basic.removeprefix("Basic "))
+            redact.add(self._basic.removeprefix("Basic "), permanent=True)
         self._scheme = Scheme.NONE
         self._bearer: _Bearer | None = None
         self._tokens = TokenCache(clock)

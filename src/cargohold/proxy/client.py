@@ -75,7 +75,7 @@ class UpstreamClient:
         self._proxy = proxy
         self._read_timeout = read_timeout
         self._redact = Redactor()
-        self._redact.add(proxy.password)
+        self._redact.add(proxy.password, permanent=True)
         self._endpoint: Endpoint | None = None
         self._bad_url: str | None = None
         try:

@@ -26,15 +26,25 @@ MAX_RETRY_AFTER_S: Final = 24 * 3600
 class Redactor:
     """Remembers the secrets of one proxy (its password, tokens it was issued) and removes them from text."""
 
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
+    KEEP_TOKENS: Final = 64  # tokens are renewed forever in a long-running server: keep the latest ones
 
-    def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 3:
-            self._secrets.add(secret)
+    def __init__(self) -> None:
+        self._permanent: set[str] = set()  # the password and its Basic encoding
+        self._secrets: dict[str, None] = {}  # tokens, ordered: the oldest is forgotten first
+
+    def add(self, secret: str | None, *, permanent: bool = False) -> None:
+        if not secret or len(secret) < 3:
+            return
+        if permanent:
+            self._permanent.add(secret)
+        else:
+            self._secrets.pop(secret, None)
+            self._secrets[secret] = None
+            while len(self._secrets) > self.KEEP_TOKENS:
+                del self._secrets[next(iter(self._secrets))]
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in [*self._permanent, *self._secrets]:
             text = text.replace(secret, "***")
         return text
 
