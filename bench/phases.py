@@ -55,11 +55,14 @@ def recording(figures: Figures, phase: str) -> Iterator[None]:
 
 
 def pulls(run: Run) -> None:
-    """Each image: a cold then a warm ``skopeo copy`` through every server."""
+    """Each image: a cold then a warm ``skopeo copy`` through every server (who goes first rotates)."""
     say("pulls")
     target = run.workdir / "pulled"
-    for image in run.content.pulls:
-        for key, server in run.servers.items():
+    keys = list(run.servers)
+    for index, image in enumerate(run.content.pulls):
+        turn = index % len(keys)
+        for key in keys[turn:] + keys[:turn]:
+            server = run.servers[key]
             figures = run.results[key]
             if "pull" in figures.errors:
                 continue
