@@ -147,6 +147,14 @@ class UpstreamClient:
         response = await self._open("GET", image, "blobs", str(digest), headers, what, decompress=False)
         return BlobResponse(response, proxy_name=self.name, redact=self._redact)
 
+    async def head_blob(self, image: str, digest: Digest) -> int | None:
+        """HEAD a blob: confirms the upstream serves it to this image; its size when given."""
+        what = f"blob {image}@{digest}"
+        headers = {"Accept-Encoding": "identity"}
+        response = await self._open("HEAD", image, "blobs", str(digest), headers, what, decompress=False)
+        response.release()
+        return response.content_length
+
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None

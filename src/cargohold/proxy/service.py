@@ -175,16 +175,16 @@ class PullThroughService:
             if not await self._resolver.active_proxies(address.repository):
                 raise
         voucher = await self._metadata.manifest_referencing(address.repository_id, address.image, digest)
-        prefer = voucher.proxy_name if voucher is not None else None
+        vouched_by = voucher.proxy_name if voucher is not None and voucher.source is ContentSource.CACHED else None
+        if vouched_by is None:
+            # Nothing this image fetched names the blob: its own proxies must say they serve it to this
+            # image before bytes fetched for another repository (or being fetched for one) are shared.
+            vouched_by = await self._confirm_blob(address, digest)
         stored = await self._blobs.stored_size(digest)
         if stored is not None:
-            # The bytes are here already (fetched for another image): link them when a manifest of this
-            # image came through a proxy and names the blob, or when a proxy confirms it serves the blob.
-            proxy_name = voucher.proxy_name if voucher is not None else None
-            if proxy_name is None:
-                proxy_name = await self._confirm_blob(address, digest, prefer)
-            await self._blobs.link_cached(address, digest, stored, proxy_name)
+            await self._blobs.link_cached(address, digest, stored, vouched_by)
             return await self._blobs.stat(address, digest)
+        prefer = vouched_by
 
         async def open_source() -> tuple[str, BlobSource]:
             try:
@@ -196,19 +196,20 @@ class PullThroughService:
             return proxy.name, _Watched(response, self._resolver, address.repository, proxy.name)
 
         async def committed(size: int, proxy_name: str) -> None:
+            proxy_name = proxy_name or vouched_by  # "" when another worker fetched it: our HEAD vouched
             await self._blobs.link_cached(address, digest, size, proxy_name)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
         return await self._fetcher.fetch(digest, open_source, committed)
 
-    async def _confirm_blob(self, address: ImageAddress, digest: Digest, prefer: str | None) -> str:
+    async def _confirm_blob(self, address: ImageAddress, digest: Digest) -> str:
+        """The first proxy (priority order) that answers a HEAD for the blob in this image."""
         try:
-            proxy, response = await self._resolver.first_answer(
-                address.repository, lambda client: client.open_blob(address.image, digest), prefer=prefer
+            proxy, _ = await self._resolver.first_answer(
+                address.repository, lambda client: client.head_blob(address.image, digest)
             )
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
-        await response.close()
         return proxy.name
 
 

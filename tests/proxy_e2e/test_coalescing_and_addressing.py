@@ -1,0 +1,142 @@
+"""Single-flight (one upstream download per blob however many clients ask, also across worker processes),
+multi-arch images through the cache, podman as a client, and the ways a client can name a repository."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.proxy_e2e.upstreams import (
+    NO_TLS,
+    fetch,
+    manifest,
+    proxy,
+    repository,
+    seed_upstream,
+    upstream_requests,
+)
+from tests.support.clients import ContainerTools
+from tests.support.fixtures import CargoholdFactory, DistributionFactory
+from tests.support.images import read_oci_layout, write_multiarch_image
+
+pytestmark = pytest.mark.clients
+
+CLIENTS = 16
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_pulls_of_a_missing_blob_cause_one_upstream_download(
+    workers: int,
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    image = seed_upstream(
+        container_tools, upstream, tmp_path / "src", "team/big", "1.0", seed=71, layer_sizes=(24_000_000,)
+    )
+    server = cargohold_factory(
+        [repository("hub", [proxy("up", upstream.url)])], extra_args=("--workers", str(workers))
+    )
+    layer = image.manifests[0].layers[0]
+    url = f"{server.url}/v2/hub/team/big/blobs/{layer.digest}"
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(lambda _: fetch(url), range(CLIENTS)))
+
+    assert [answer.status for answer in answers] == [200] * CLIENTS
+    assert {hashlib.sha256(answer.body).hexdigest() for answer in answers} == {layer.digest.split(":")[1]}
+    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
+
+
+def test_a_multi_arch_index_is_kept_whole_and_its_children_fetched_on_demand(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    image = write_multiarch_image(tmp_path / "src", tag="2.0", seed=72)
+    container_tools.skopeo(
+        "copy", *NO_TLS, "--all", f"oci:{image.reference}", f"docker://{upstream.ref('team/multi', '2.0')}"
+    )
+    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
+
+    index = manifest(server, "hub/team/multi", "2.0")
+    assert f"sha256:{hashlib.sha256(index.body).hexdigest()}" == image.digest
+    assert not upstream_requests(upstream, "GET", f"/manifests/{image.manifests[0].digest}")
+
+    container_tools.skopeo(
+        "copy", *NO_TLS, "--all", server.docker_ref("hub", "team/multi", "2.0"), f"oci:{tmp_path / 'out'}:2.0"
+    )
+    pulled = read_oci_layout(tmp_path / "out", "2.0")
+    assert pulled.digest == image.digest
+    assert [m.digest for m in pulled.manifests] == [m.digest for m in image.manifests]
+    upstream.stop()
+    for child in image.manifests:
+        assert manifest(server, "hub/team/multi", child.digest).status == 200
+
+
+def test_podman_pulls_through_the_cache(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    image = seed_upstream(container_tools, upstream, tmp_path / "src", "team/app", "1.0", seed=73)
+    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
+
+    container_tools.podman("pull", "--tls-verify=false", server.ref("hub", "team/app", "1.0"))
+    inspected = container_tools.podman_inspect(server.ref("hub", "team/app", "1.0"))
+    assert inspected["Digest"] == image.digest
+    assert len(inspected["RootFS"]["Layers"]) == len(image.manifests[0].layers)
+
+
+def test_a_repository_is_found_by_ns_by_host_prefix_and_as_the_default(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    image = seed_upstream(container_tools, upstream, tmp_path / "src", "library/nginx", "1.27", seed=74)
+    server = cargohold_factory(
+        [repository("mirror", [proxy("up", upstream.url)], default=True, hosts=["registry.example.com"])]
+    )
+    by_name = manifest(server, "mirror/library/nginx", "1.27")
+    by_ns = fetch(
+        f"{server.url}/v2/library/nginx/manifests/1.27?ns=registry.example.com",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    by_prefix = manifest(server, "registry.example.com/library/nginx", "1.27")
+    by_default = manifest(server, "library/nginx", "1.27")
+    for answer in (by_name, by_ns, by_prefix, by_default):
+        assert answer.status == 200
+        assert answer.headers["Docker-Content-Digest"] == image.digest
+    assert by_ns.headers["OCI-Namespace"] == "registry.example.com"
+    assert by_prefix.headers["OCI-Namespace"] == "registry.example.com"
+    assert "OCI-Namespace" not in by_name.headers
+    unknown_ns = fetch(f"{server.url}/v2/library/nginx/manifests/1.27?ns=elsewhere.example.org")
+    assert unknown_ns.status == 200  # an unknown ns is no lookup key: the name is resolved as usual
+    assert "OCI-Namespace" not in unknown_ns.headers
+
+
+def test_the_access_log_names_the_proxy(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    seed_upstream(container_tools, upstream, tmp_path / "src", "team/app", "1.0", seed=75)
+    server = cargohold_factory([repository("hub", [proxy("company-registry", upstream.url)])])
+    assert manifest(server, "hub/team/app", "1.0").status == 200
+    lines = [
+        line for line in server.service.log_text().splitlines() if "/v2/hub/team/app/manifests/1.0" in line
+    ]
+    assert any("upstream=company-registry" in line for line in lines), lines
