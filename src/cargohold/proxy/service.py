@@ -175,7 +175,9 @@ class PullThroughService:
             if not await self._resolver.active_proxies(address.repository):
                 raise
         voucher = await self._metadata.manifest_referencing(address.repository_id, address.image, digest)
-        vouched_by = voucher.proxy_name if voucher is not None and voucher.source is ContentSource.CACHED else None
+        vouched_by = (
+            voucher.proxy_name if voucher is not None and voucher.source is ContentSource.CACHED else None
+        )
         if vouched_by is None:
             # Nothing this image fetched names the blob: its own proxies must say they serve it to this
             # image before bytes fetched for another repository (or being fetched for one) are shared.
