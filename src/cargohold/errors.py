@@ -30,6 +30,8 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     │   └── UpstreamFailedError           it failed: see FailureKind (counts against its health)
     ├── ConfigError                       a config file or setting that cannot be used
     ├── RepositoryExistsError             a repository or proxy name already taken
+    ├── ProxyUnknownError                 no proxy of that name in the repository
+    ├── ValidationFailedError             a management request with a field that cannot be used
     └── ManagedByConfigError              a change to something the config file owns
 """
 
@@ -192,6 +194,19 @@ class ConfigError(CargoholdError):
 
 class RepositoryExistsError(CargoholdError):
     """name already in use"""
+
+
+class ProxyUnknownError(CargoholdError):
+    """no such proxy in the repository"""
+
+
+class ValidationFailedError(CargoholdError):
+    """a field cannot be used"""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", detail={"field": field, "reason": reason})
+        self.field = field
+        self.reason = reason
 
 
 class ManagedByConfigError(CargoholdError):
