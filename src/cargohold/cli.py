@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from cargohold import cli_management
 from cargohold.config import Settings, load_settings, redact_url
 from cargohold.errors import ConfigError
 
@@ -118,6 +119,10 @@ def print_summary(console: Console, settings: Settings) -> None:
                 f"ssl_validation {'on' if proxy.ssl_validation else '[yellow]off[/]'}  "
                 f"timeout {proxy.connection_timeout_ms} ms  {state}  {escape(user)}  password {password}"
             )
+
+
+cli.add_command(cli_management.repo)
+cli.add_command(cli_management.proxy)
 
 
 def main() -> None:
