@@ -38,7 +38,14 @@ from cargohold.config_values import (
     split_host_port,
 )
 from cargohold.errors import ConfigError, NameInvalidError
-from cargohold.models import Proxy, Repository, Visibility, validate_repository_name
+from cargohold.models import (
+    MAX_CONNECTION_TIMEOUT_MS,
+    Proxy,
+    Repository,
+    Visibility,
+    validate_proxy_name,
+    validate_repository_name,
+)
 
 __all__ = [
     "ProxyConfig",
@@ -52,7 +59,6 @@ __all__ = [
 
 CONFIG_ENV_VAR: Final = "CARGOHOLD_CONFIG"
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
-_PROXY_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # --- the models ---------------------------------------------------------------------------------------
 
@@ -68,17 +74,16 @@ class ProxyConfig(BaseModel):
     password: SecretStr | None = None
     password_file: Path | None = None
     ssl_validation: bool = True
-    connection_timeout_ms: int = Field(default=5000, ge=1, le=600_000)
+    connection_timeout_ms: int = Field(default=5000, ge=1, le=MAX_CONNECTION_TIMEOUT_MS)
     active: bool = True
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _PROXY_NAME_RE.match(value):
-            raise ValueError(
-                "a proxy name is 1 to 64 letters, digits and . _ - and starts with a letter or digit"
-            )
-        return value
+        try:
+            return validate_proxy_name(value)
+        except NameInvalidError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("url")
     @classmethod

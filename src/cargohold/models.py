@@ -23,7 +23,10 @@ _COMPONENT_RE: Final = re.compile(rf"^{PATH_COMPONENT}$")
 _NAME_RE: Final = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
 _TAG_RE: Final = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _DIGEST_RE: Final = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_PROXY_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_NAME_LENGTH: Final = 255
+MAX_CONNECTION_TIMEOUT_MS: Final = 600_000
+"""A proxy's ``connection_timeout_ms`` is 1 to this (ten minutes)."""
 
 _HEX_LENGTHS: Final = {"sha256": 64, "sha512": 128}
 
@@ -77,6 +80,16 @@ def validate_repository_name(text: str) -> str:
     """A repository name is one lowercase path component (``hub``, ``company-images``)."""
     if len(text) > 64 or not _COMPONENT_RE.fullmatch(text):
         raise NameInvalidError(f"invalid repository name {text[:80]!r}")
+    return text
+
+
+def validate_proxy_name(text: str) -> str:
+    """A proxy name is 1 to 64 letters, digits and ``. _ -``, starting with a letter or digit."""
+    if not _PROXY_NAME_RE.fullmatch(text):
+        raise NameInvalidError(
+            f"invalid proxy name {text[:80]!r}: a proxy name is 1 to 64 letters, digits and . _ - "
+            "and starts with a letter or digit"
+        )
     return text
 
 
@@ -160,6 +173,21 @@ class Proxy:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyChanges:
+    """A change to a proxy's settings; None leaves a field as it is. A ``password`` of None keeps the
+    stored one; ``clear_password`` is the only way to remove it."""
+
+    name: str | None = None
+    url: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_validation: bool | None = None
+    connection_timeout_ms: int | None = None
+    active: bool | None = None
+    clear_password: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Repository:
     """The unit users create and manage; clients address it as ``HOST/<name>/<image>:<tag>``."""
 
@@ -171,6 +199,16 @@ class Repository:
     managed_by_config: bool = False
     id: int | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryChanges:
+    """A change to a repository's settings; None leaves a field as it is."""
+
+    visibility: Visibility | None = None
+    default: bool | None = None
+    hosts: tuple[str, ...] | None = None
+    tag_ttl_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +236,7 @@ class ManifestRecord:
     source: ContentSource = ContentSource.LOCAL
     proxy_name: str | None = None
     created_at: datetime | None = None
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +264,18 @@ class TagRecord:
     updated_at: datetime | None = None
     source: ContentSource = ContentSource.LOCAL
     proxy_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageContent:
+    """Everything the metadata store knows of one image, for listings: its manifests with what each one
+    references, its tags, and its blob links (with their sizes)."""
+
+    image: str
+    manifests: tuple[ManifestRecord, ...] = ()
+    references: tuple[tuple[Digest, ManifestReferences], ...] = ()
+    tags: tuple[TagRecord, ...] = ()
+    blobs: tuple[BlobLink, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from cargohold.models import (
     ManifestReferences,
     Page,
     Proxy,
+    ProxyChanges,
     Repository,
+    RepositoryChanges,
     TagRecord,
     Upload,
 )
@@ -63,6 +65,39 @@ class MetadataStore(Protocol):
 
     async def list_proxies(self, repository_id: int) -> list[Proxy]:
         """The repository's proxies in priority order (priority 1..n)."""
+        ...
+
+    # --- management: one change to a repository that the config file does not manage ----------------
+    # Each raises NameUnknownError for an unknown repository and ManagedByConfigError for one managed by
+    # the config file; priorities stay 1..n without gaps, also when changes run concurrently.
+
+    async def change_repository(self, name: str, changes: RepositoryChanges) -> Repository:
+        """Apply the settings in ``changes`` (None: unchanged); setting ``default`` clears it elsewhere."""
+        ...
+
+    async def delete_unmanaged_repository(self, name: str) -> None:
+        """Remove a repository with its proxies, manifests, tags, links, uploads and counters."""
+        ...
+
+    async def add_proxy(self, repository: str, proxy: Proxy, position: int | None = None) -> Proxy:
+        """Add a proxy at ``position`` (1..n+1; None: last), shifting the others down.
+        RepositoryExistsError for a name the repository already has; ValidationFailedError('position')."""
+        ...
+
+    async def update_proxy(self, repository: str, name: str, changes: ProxyChanges) -> Proxy:
+        """Change a proxy's settings (None: unchanged; an empty username removes it; the password is kept
+        unless a new one is given or ``clear_password``). A rename takes the proxy's cached content records
+        and counters with it. ProxyUnknownError; RepositoryExistsError for a name already taken."""
+        ...
+
+    async def remove_proxy(self, repository: str, name: str) -> None:
+        """Remove a proxy and its counters (its cached content stays); the others move up.
+        ProxyUnknownError."""
+        ...
+
+    async def move_proxy(self, repository: str, name: str, position: int) -> list[Proxy]:
+        """Move a proxy to ``position`` (1..n), the others shift; the new list in priority order.
+        ProxyUnknownError; ValidationFailedError('position')."""
         ...
 
     # --- blobs -------------------------------------------------------------------------------------

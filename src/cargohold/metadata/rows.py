@@ -108,6 +108,7 @@ def manifest(row: Row[Any]) -> ManifestRecord:
         source=ContentSource(row.source),
         proxy_name=row.proxy_name,
         created_at=row.created_at,
+        last_pulled_at=row.last_pulled_at,
     )
 
 

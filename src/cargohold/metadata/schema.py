@@ -139,6 +139,7 @@ manifests = Table(
     Column("source", Text, nullable=False),
     Column("proxy_name", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("last_pulled_at", UtcDateTime, nullable=True),  # revision 0002; written in batches
     PrimaryKeyConstraint("repository_id", "image", "digest"),
     Index("ix_manifests_subject", "repository_id", "image", "subject"),
 )
@@ -189,4 +190,16 @@ uploads = Table(
     Column("owner", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_uploads_repository", "repository_id"),
+)
+
+# Revision 0002: usage counters, added up across worker processes. ``proxy_name`` is '' for the counters of
+# the repository itself; ``counter`` is a name such as 'requests' or 'failures.timeout'.
+stats_counters = Table(
+    "stats_counters",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("proxy_name", NameText, nullable=False),
+    Column("counter", Text, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("repository_id", "proxy_name", "counter"),
 )

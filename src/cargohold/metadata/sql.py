@@ -21,7 +21,7 @@ from cargohold.metadata import rows
 from cargohold.metadata.engine import async_url, create_engine, redact
 from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
-from cargohold.metadata.sql_repositories import SqlRepositoryStore
+from cargohold.metadata.sql_management import SqlManagementStore
 from cargohold.models import (
     BlobLink,
     ContentSource,
@@ -56,7 +56,7 @@ async def open_metadata_store(url: str, *, schema: str | None = None) -> SqlMeta
     return SqlMetadataStore(engine)
 
 
-class SqlMetadataStore(SqlRepositoryStore):
+class SqlMetadataStore(SqlManagementStore):
     """``MetadataStore`` on a SQLAlchemy async engine; construct it with ``open_metadata_store``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
