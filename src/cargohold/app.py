@@ -25,6 +25,7 @@ from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.directory import RepositoryDirectory
 from cargohold.registry.images import ManifestService
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -54,15 +55,16 @@ async def create_app(settings: Settings) -> web.Application:
     upstream = settings.upstream
     pool = UpstreamPool(read_timeout=upstream.read_timeout_seconds)
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
+    directory = RepositoryDirectory(metadata)
     pull = PullThroughService(
         metadata,
         manifests,
         blobs,
-        ProxyResolver(metadata, pool, health),
+        ProxyResolver(directory, pool, health),
         BlobFetcher(blob_store, settings.data_dir / "fetch"),
     )
     services = OciServices(
-        names=NameResolver(metadata),
+        names=NameResolver(directory),
         blobs=blobs,
         uploads=UploadService(metadata, blob_store),
         manifests=manifests,

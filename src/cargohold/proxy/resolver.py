@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from cargohold.errors import CargoholdError, FailureKind, UpstreamFailedError, UpstreamNotFoundError
-from cargohold.metadata.base import MetadataStore
 from cargohold.models import Proxy, Repository
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.health import HealthBook
+from cargohold.registry.directory import RepositoryDirectory
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +98,13 @@ class UpstreamPool:
 
 
 class ProxyResolver:
-    def __init__(self, metadata: MetadataStore, pool: UpstreamPool, health: HealthBook) -> None:
-        self._metadata = metadata
+    def __init__(self, directory: RepositoryDirectory, pool: UpstreamPool, health: HealthBook) -> None:
+        self._directory = directory
         self._pool = pool
         self._health = health
 
     async def active_proxies(self, repository: Repository) -> list[Proxy]:
-        assert repository.id is not None
-        return [proxy for proxy in await self._metadata.list_proxies(repository.id) if proxy.active]
+        return [proxy for proxy in await self._directory.proxies(repository) if proxy.active]
 
     async def first_answer(
         self,

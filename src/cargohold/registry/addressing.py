@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cargohold.errors import NameInvalidError, NameUnknownError
-from cargohold.metadata.base import MetadataStore
 from cargohold.models import Repository, validate_full_name, validate_image_name
+from cargohold.registry.directory import RepositoryDirectory
 
 _HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-:[]")
 
@@ -42,8 +42,8 @@ class ImageAddress:
 class NameResolver:
     """Finds the repository and image a /v2 name refers to."""
 
-    def __init__(self, metadata: MetadataStore) -> None:
-        self._metadata = metadata
+    def __init__(self, directory: RepositoryDirectory) -> None:
+        self._directory = directory
 
     async def resolve(self, name: str, namespace: str | None = None) -> ImageAddress:
         """Raise NameInvalidError for a malformed name, NameUnknownError when no repository answers it."""
@@ -58,10 +58,10 @@ class NameResolver:
                 return by_prefix
         validate_full_name(name)
         if rest:
-            repository = await self._metadata.get_repository(first)
+            repository = await self._directory.repository(first)
             if repository is not None:
                 return ImageAddress(repository, rest, name)
-        default = await self._metadata.default_repository()
+        default = await self._directory.default()
         if default is not None:
             return ImageAddress(default, name, name)
         if not rest:
@@ -73,7 +73,7 @@ class NameResolver:
     async def _by_host(self, host: str, image: str, name: str | None = None) -> ImageAddress | None:
         if len(host) > 255 or not set(host) <= _HOST_CHARACTERS:
             return None
-        repository = await self._metadata.repository_for_host(host)
+        repository = await self._directory.for_host(host)
         if repository is None:
             return None
         validate_image_name(image)

@@ -8,6 +8,7 @@ under their digest; the metadata store records the manifest, what it references,
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from cargohold.errors import (
@@ -45,9 +46,12 @@ class PushedManifest:
 
 
 class ManifestService:
-    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+    def __init__(
+        self, metadata: MetadataStore, store: BlobStore, memory_bytes: int = 32 * 1024 * 1024
+    ) -> None:
         self._metadata = metadata
         self._store = store
+        self._recent = RecentContent(memory_bytes)
 
     async def find(self, address: ImageAddress, reference: Reference) -> ManifestRecord | None:
         """The local record a tag or digest points to in this image, or None."""
@@ -69,8 +73,13 @@ class ManifestService:
         return StoredManifest(record, await self.content(record))
 
     async def content(self, record: ManifestRecord) -> bytes:
-        """The exact bytes of a manifest."""
-        return await self._store.read_small(record.digest, MAX_MANIFEST_BYTES)
+        """The exact bytes of a manifest (content-addressed, so a memory cache of them never goes stale)."""
+        cached = self._recent.get(record.digest)
+        if cached is not None:
+            return cached
+        content = await self._store.read_small(record.digest, MAX_MANIFEST_BYTES)
+        self._recent.put(record.digest, content)
+        return content
 
     async def refresh_tag(self, address: ImageAddress, tag: str, record: ManifestRecord) -> None:
         """Mark a cached tag as checked just now (its upstream still points it at ``record``)."""
@@ -177,6 +186,30 @@ class ManifestService:
                 raise ManifestBlobUnknownError(
                     f"manifest {child} is not in {address.name}; push it first", detail={"digest": str(child)}
                 )
+
+
+class RecentContent:
+    """A least-recently-used map of digest to bytes, bounded by their total size."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._size = 0
+        self._entries: OrderedDict[Digest, bytes] = OrderedDict()
+
+    def get(self, digest: Digest) -> bytes | None:
+        content = self._entries.get(digest)
+        if content is not None:
+            self._entries.move_to_end(digest)
+        return content
+
+    def put(self, digest: Digest, content: bytes) -> None:
+        if len(content) > self._capacity // 16 or digest in self._entries:
+            return
+        self._entries[digest] = content
+        self._size += len(content)
+        while self._size > self._capacity:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted)
 
 
 def _content_digest(content: bytes, reference: Reference) -> Digest:
