@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -222,6 +224,45 @@ def test_proxy_add_edit_and_passwords_are_never_shown(server: CargoholdServer) -
     for text in outputs:
         assert SECRET not in text
         assert OTHER_SECRET not in text
+
+
+def _read_until(fd: int, transcript: bytearray, marker: bytes | None, deadline: float) -> None:
+    """Read the terminal's output into ``transcript`` until it shows ``marker`` (None: until it is closed)."""
+    while (marker is None or marker not in transcript) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            try:
+                transcript += os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                return
+
+
+def test_password_prompt_hides_the_input(server: CargoholdServer) -> None:
+    url = server.url
+    ok("repo", "create", "corp", server=url)
+    master, slave = os.openpty()  # a terminal: the prompt turns echo off on it
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CARGOHOLD_")}
+    process = subprocess.Popen(
+        [str(CARGOHOLD), "proxy", "add", "corp", "typed", "https://t.example.com", "--password-prompt"],
+        stdin=slave, stdout=subprocess.PIPE, stderr=slave, env={**env, "CARGOHOLD_SERVER": url},
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    transcript = bytearray()
+    deadline = time.monotonic() + 60
+    try:
+        _read_until(master, transcript, b"Password:", deadline)
+        os.write(master, SECRET.encode() + b"\n")
+        _read_until(master, transcript, b"confirmation:", deadline)
+        os.write(master, SECRET.encode() + b"\n")
+        stdout, _ = process.communicate(timeout=60)
+        _read_until(master, transcript, None, deadline)  # whatever the terminal showed after the 2nd entry
+    finally:
+        os.close(master)
+    assert process.returncode == 0, transcript
+    assert b"Password:" in transcript
+    assert SECRET.encode() not in transcript + stdout
+    assert ok_json("proxy", "list", "corp", server=url)[0]["password_set"] is True
 
 
 def test_password_usage_errors(server: CargoholdServer) -> None:
