@@ -9,12 +9,14 @@ Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from cargohold.models import (
     BlobLink,
     ContentSource,
     Digest,
+    ImageContent,
     ManifestRecord,
     ManifestReferences,
     Page,
@@ -170,6 +172,28 @@ class MetadataStore(Protocol):
         self, repository_id: int, image: str, subject: Digest, artifact_type: str | None = None
     ) -> list[ManifestRecord]:
         """Manifests of an image whose ``subject`` is ``subject``, optionally of one artifact type."""
+        ...
+
+    # --- inventory -----------------------------------------------------------------------------
+
+    async def image_contents(self, repository_id: int, image: str | None = None) -> list[ImageContent]:
+        """Every image of the repository holding a manifest (or just ``image``), by name, with its
+        manifests, their references, its tags and blob links, read in one transaction."""
+        ...
+
+    async def delete_image(self, repository_id: int, image: str) -> bool:
+        """Remove every manifest, tag and blob link of an image; False when it held none."""
+        ...
+
+    async def purge_cached(self, repository_id: int, proxy_name: str | None = None) -> tuple[int, int, int]:
+        """Remove what was cached from the proxies (or from one proxy): cached tags, the cached manifests
+        that no local tag or remaining manifest needs, the cached blob links no remaining manifest
+        references. Local content is untouched. Returns (manifests, tags, blob links) removed."""
+        ...
+
+    async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        """Record pulls of manifests, ``(repository_id, image, digest, when)``, in one transaction: each
+        manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
         ...
 
     # --- uploads -------------------------------------------------------------------------------

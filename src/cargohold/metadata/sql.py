@@ -5,7 +5,9 @@ SQLite (aiosqlite) and PostgreSQL (asyncpg).
 (``migrate.py``) and returns a ready ``SqlMetadataStore``. Every public method runs in one transaction;
 writing methods open theirs for writing (``BEGIN IMMEDIATE`` on SQLite). Text that is listed in order
 (repository and image names, tags) is compared byte by byte on both backends (see ``schema.py``).
-Repository and proxy settings live in ``sql_repositories.py``; this module holds the content of images.
+Repository and proxy settings live in ``sql_repositories.py``, their management changes in
+``sql_management.py``, the inventory views and purges in ``sql_inventory.py``; this module holds the content
+of images.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cargohold.metadata import rows
 from cargohold.metadata.engine import async_url, create_engine, redact
 from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
+from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_management import SqlManagementStore
 from cargohold.models import (
     BlobLink,
@@ -56,7 +59,7 @@ async def open_metadata_store(url: str, *, schema: str | None = None) -> SqlMeta
     return SqlMetadataStore(engine)
 
 
-class SqlMetadataStore(SqlManagementStore):
+class SqlMetadataStore(SqlManagementStore, SqlInventoryStore):
     """``MetadataStore`` on a SQLAlchemy async engine; construct it with ``open_metadata_store``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
