@@ -8,7 +8,7 @@ Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -194,6 +194,18 @@ class MetadataStore(Protocol):
     async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
         """Record pulls of manifests, ``(repository_id, image, digest, when)``, in one transaction: each
         manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
+        ...
+
+    # --- usage counters ------------------------------------------------------------------------
+
+    async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
+        """Add ``{(repository_id, proxy_name, counter): delta}`` to the counters in one transaction, correct
+        when several processes add at once. ``proxy_name`` '' holds the repository's own counters. Deltas
+        of repositories that no longer exist are dropped."""
+        ...
+
+    async def counters(self, repository_id: int) -> dict[tuple[str, str], int]:
+        """Every counter of a repository and its proxies, ``{(proxy_name, counter): value}``."""
         ...
 
     # --- uploads -------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ SQLite (aiosqlite) and PostgreSQL (asyncpg).
 writing methods open theirs for writing (``BEGIN IMMEDIATE`` on SQLite). Text that is listed in order
 (repository and image names, tags) is compared byte by byte on both backends (see ``schema.py``).
 Repository and proxy settings live in ``sql_repositories.py``, their management changes in
-``sql_management.py``, the inventory views and purges in ``sql_inventory.py``; this module holds the content
-of images.
+``sql_management.py``, the inventory views and purges in ``sql_inventory.py``, usage counters in
+``sql_stats.py``; this module holds the content of images.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
 from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_management import SqlManagementStore
+from cargohold.metadata.sql_stats import SqlStatsStore
 from cargohold.models import (
     BlobLink,
     ContentSource,
@@ -59,7 +60,7 @@ async def open_metadata_store(url: str, *, schema: str | None = None) -> SqlMeta
     return SqlMetadataStore(engine)
 
 
-class SqlMetadataStore(SqlManagementStore, SqlInventoryStore):
+class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore):
     """``MetadataStore`` on a SQLAlchemy async engine; construct it with ``open_metadata_store``."""
 
     def __init__(self, engine: AsyncEngine) -> None:

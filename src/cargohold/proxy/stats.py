@@ -1,0 +1,165 @@
+"""Usage statistics of repositories and their proxies: ``StatsRecorder`` counts what the pull path does in
+memory (cheap, synchronous calls) and ``flush()`` adds the deltas to the database counters, which add up
+across worker processes; ``StatsReader`` reads them back, with each proxy's health and backoff as the
+serving process's ``HealthBook`` sees it.
+
+Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
+``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``. Of a proxy: ``requests`` (times
+it was asked), ``hits`` (it delivered), ``misses`` (it did not have it), ``bytes_fetched`` and
+``failures.<kind>`` by ``FailureKind``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from cargohold.errors import NameUnknownError
+from cargohold.metadata.base import MetadataStore
+from cargohold.proxy.health import HealthBook
+
+__all__ = ["ProxyStats", "RepositoryStats", "StatsReader", "StatsRecorder"]
+
+log = logging.getLogger(__name__)
+
+REPOSITORY = ""
+"""The proxy name under which a repository's own counters are kept."""
+FAILURES = "failures."
+
+
+@dataclass(frozen=True)
+class ProxyStats:
+    proxy: str
+    requests: int
+    hits: int
+    misses: int
+    bytes_fetched: int
+    failures: dict[str, int]
+    """By ``cargohold.errors.FailureKind`` value; only kinds that happened."""
+    healthy: bool
+    backoff_seconds: float
+    last_failure: str | None
+
+
+@dataclass(frozen=True)
+class RepositoryStats:
+    repository: str
+    requests: int
+    cache_hits: int
+    cache_misses: int
+    bytes_served_from_cache: int
+    bytes_fetched_upstream: int
+    stale_served: int
+    proxies: tuple[ProxyStats, ...]
+
+
+class StatsRecorder:
+    """In-memory deltas of the counters; the pull path calls the recording methods, a timer calls
+    ``flush()`` every few seconds (and once at close)."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self._metadata = metadata
+        self._deltas: Counter[tuple[int, str, str]] = Counter()
+
+    def request(self, repository_id: int, hit: bool, bytes_from_cache: int = 0) -> None:
+        """A manifest or blob request of the repository, answered from the cache (``hit``) or not."""
+        deltas = self._deltas
+        deltas[(repository_id, REPOSITORY, "requests")] += 1
+        deltas[(repository_id, REPOSITORY, "cache_hits" if hit else "cache_misses")] += 1
+        if bytes_from_cache:
+            deltas[(repository_id, REPOSITORY, "bytes_served_from_cache")] += bytes_from_cache
+
+    def fetched(self, repository_id: int, proxy: str, nbytes: int) -> None:
+        """``proxy`` delivered ``nbytes`` (a manifest or a blob)."""
+        deltas = self._deltas
+        deltas[(repository_id, proxy, "requests")] += 1
+        deltas[(repository_id, proxy, "hits")] += 1
+        if nbytes:
+            deltas[(repository_id, proxy, "bytes_fetched")] += nbytes
+            deltas[(repository_id, REPOSITORY, "bytes_fetched_upstream")] += nbytes
+
+    def not_found(self, repository_id: int, proxy: str) -> None:
+        """``proxy`` was asked and does not have it."""
+        self._deltas[(repository_id, proxy, "requests")] += 1
+        self._deltas[(repository_id, proxy, "misses")] += 1
+
+    def failure(self, repository_id: int, proxy: str, kind: str) -> None:
+        """``proxy`` was asked and failed; ``kind`` is a ``FailureKind`` value."""
+        self._deltas[(repository_id, proxy, "requests")] += 1
+        self._deltas[(repository_id, proxy, FAILURES + str(kind))] += 1
+
+    def stale(self, repository_id: int) -> None:
+        """A stale cached tag was served because every proxy failed."""
+        self._deltas[(repository_id, REPOSITORY, "stale_served")] += 1
+
+    @property
+    def pending(self) -> int:
+        """How many counters have deltas not flushed yet."""
+        return len(self._deltas)
+
+    async def flush(self) -> None:
+        """Add the deltas to the database. When that fails they are kept for the next flush (and the error
+        is raised for the caller to log)."""
+        if not self._deltas:
+            return
+        deltas, self._deltas = self._deltas, Counter()
+        try:
+            await self._metadata.add_to_counters(dict(deltas))
+        except BaseException:
+            deltas.update(self._deltas)  # what was recorded meanwhile
+            self._deltas = deltas
+            raise
+
+
+class StatsReader:
+    """The counters of a repository and its current proxies (in priority order), with health."""
+
+    def __init__(self, metadata: MetadataStore, health: HealthBook) -> None:
+        self._metadata = metadata
+        self._health = health
+
+    async def repository(self, name: str) -> RepositoryStats:
+        """NameUnknownError for an unknown repository."""
+        repository = await self._metadata.get_repository(name)
+        if repository is None or repository.id is None:
+            raise NameUnknownError(f"repository {name[:80]!r} unknown")
+        counters = await self._metadata.counters(repository.id)
+        proxies = await self._metadata.list_proxies(repository.id)
+
+        def count(proxy: str, counter: str) -> int:
+            return counters.get((proxy, counter), 0)
+
+        proxy_stats = []
+        for proxy in proxies:
+            key = (repository.id, proxy.name)
+            state = self._health.state(key)
+            failures = {
+                counter.removeprefix(FAILURES): value
+                for (owner, counter), value in sorted(counters.items())
+                if owner == proxy.name and counter.startswith(FAILURES)
+            }
+            last = state.last_message or (state.last_failure.value if state.last_failure else None)
+            proxy_stats.append(
+                ProxyStats(
+                    proxy=proxy.name,
+                    requests=count(proxy.name, "requests"),
+                    hits=count(proxy.name, "hits"),
+                    misses=count(proxy.name, "misses"),
+                    bytes_fetched=count(proxy.name, "bytes_fetched"),
+                    failures=failures,
+                    healthy=state.consecutive_failures == 0,
+                    backoff_seconds=round(self._health.backoff_remaining(key), 3),
+                    last_failure=last,
+                )
+            )
+        return RepositoryStats(
+            repository=repository.name,
+            requests=count(REPOSITORY, "requests"),
+            cache_hits=count(REPOSITORY, "cache_hits"),
+            cache_misses=count(REPOSITORY, "cache_misses"),
+            bytes_served_from_cache=count(REPOSITORY, "bytes_served_from_cache"),
+            bytes_fetched_upstream=count(REPOSITORY, "bytes_fetched_upstream"),
+            stale_served=count(REPOSITORY, "stale_served"),
+            proxies=tuple(proxy_stats),
+        )

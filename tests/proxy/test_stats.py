@@ -1,0 +1,153 @@
+"""Statistics a user reads for a repository: requests, cache hits and misses, bytes from the cache and
+from upstream, stale answers, and per proxy what it delivered, what it did not have, how it failed, and
+whether it is in backoff right now."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from cargohold.errors import FailureKind, NameUnknownError
+from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.models import Proxy, ProxyChanges, Repository
+from cargohold.proxy.health import HealthBook
+from cargohold.proxy.stats import ProxyStats, RepositoryStats, StatsReader, StatsRecorder
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
+    opened = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def hub(store: SqlMetadataStore) -> int:
+    created = await store.create_repository(
+        Repository(name="hub"),
+        [Proxy("mirror", "https://mirror.example.com"), Proxy("docker-hub", "https://registry-1.docker.io")],
+    )
+    assert created.id is not None
+    return created.id
+
+
+async def test_counts_reach_the_reader_after_a_flush(store: SqlMetadataStore, hub: int) -> None:
+    clock = Clock()
+    health = HealthBook(base_backoff=5.0, max_backoff=60.0, clock=clock)
+    recorder = StatsRecorder(store)
+    reader = StatsReader(store, health)
+
+    recorder.request(hub, hit=True, bytes_from_cache=700)
+    recorder.request(hub, hit=True, bytes_from_cache=300)
+    recorder.request(hub, hit=False)
+    recorder.not_found(hub, "mirror")
+    recorder.failure(hub, "mirror", FailureKind.TIMEOUT)
+    recorder.failure(hub, "mirror", "tls")
+    recorder.fetched(hub, "docker-hub", 5_000_000_000)
+    recorder.stale(hub)
+    health.failed((hub, "mirror"), FailureKind.TLS, "proxy mirror: TLS certificate rejected: expired")
+
+    before = await reader.repository("hub")
+    assert (before.requests, before.proxies[0].requests) == (0, 0), "nothing is written before a flush"
+    assert recorder.pending > 0
+    await recorder.flush()
+    assert recorder.pending == 0
+
+    stats = await reader.repository("hub")
+    assert stats == RepositoryStats(
+        repository="hub",
+        requests=3,
+        cache_hits=2,
+        cache_misses=1,
+        bytes_served_from_cache=1000,
+        bytes_fetched_upstream=5_000_000_000,
+        stale_served=1,
+        proxies=(
+            ProxyStats(
+                proxy="mirror",
+                requests=3,
+                hits=0,
+                misses=1,
+                bytes_fetched=0,
+                failures={"timeout": 1, "tls": 1},
+                healthy=False,
+                backoff_seconds=5.0,
+                last_failure="proxy mirror: TLS certificate rejected: expired",
+            ),
+            ProxyStats(
+                proxy="docker-hub",
+                requests=1,
+                hits=1,
+                misses=0,
+                bytes_fetched=5_000_000_000,
+                failures={},
+                healthy=True,
+                backoff_seconds=0.0,
+                last_failure=None,
+            ),
+        ),
+    )
+    clock.now += 2
+    assert (await reader.repository("hub")).proxies[0].backoff_seconds == 3.0
+    health.succeeded((hub, "mirror"))
+    assert (await reader.repository("hub")).proxies[0].healthy
+
+
+async def test_flushes_add_up_and_an_empty_flush_writes_nothing(store: SqlMetadataStore, hub: int) -> None:
+    recorder = StatsRecorder(store)
+    for _ in range(3):
+        recorder.request(hub, hit=False)
+        await recorder.flush()
+    await recorder.flush()
+    assert await store.counters(hub) == {("", "requests"): 3, ("", "cache_misses"): 3}
+
+
+async def test_a_failed_flush_keeps_the_deltas_for_the_next(store: SqlMetadataStore, hub: int) -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.fail = True
+
+        async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
+            if self.fail:
+                raise OSError("database went away")
+            await store.add_to_counters(deltas)
+
+    flaky = Flaky()
+    recorder = StatsRecorder(flaky)  # type: ignore[arg-type]
+    recorder.request(hub, hit=True, bytes_from_cache=10)
+    with pytest.raises(OSError, match="went away"):
+        await recorder.flush()
+    recorder.request(hub, hit=True, bytes_from_cache=5)
+    flaky.fail = False
+    await recorder.flush()
+    assert await store.counters(hub) == {
+        ("", "requests"): 2,
+        ("", "cache_hits"): 2,
+        ("", "bytes_served_from_cache"): 15,
+    }
+
+
+async def test_proxies_follow_the_current_list(store: SqlMetadataStore, hub: int) -> None:
+    recorder = StatsRecorder(store)
+    reader = StatsReader(store, HealthBook())
+    recorder.fetched(hub, "mirror", 10)
+    await recorder.flush()
+    await store.move_proxy("hub", "docker-hub", 1)
+    assert [p.proxy for p in (await reader.repository("hub")).proxies] == ["docker-hub", "mirror"]
+    await store.update_proxy("hub", "mirror", ProxyChanges(name="renamed"))
+    renamed = (await reader.repository("hub")).proxies[1]
+    assert (renamed.proxy, renamed.bytes_fetched) == ("renamed", 10)
+    with pytest.raises(NameUnknownError):
+        await reader.repository("ghost")
