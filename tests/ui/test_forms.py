@@ -141,7 +141,9 @@ def test_the_connection_test_shows_each_step(
     page.locator("#proxy-down").get_by_role("button", name="Test").click()
     down = page.locator("#proxy-down .probe")
     expect(down).to_contain_text("Connection test failed")
+    expect(down.locator(".step-fail")).to_have_count(1)  # the first step fails, the rest are not run
     expect(down.locator(".step-fail")).to_contain_text("✗")
+    expect(down.locator(".step-skip").first).to_contain_text("not run")
 
 
 def test_reordering_and_switching_work_without_javascript(
