@@ -5,13 +5,22 @@ whether it is in backoff right now."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cargohold.errors import FailureKind, NameUnknownError
 from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
-from cargohold.models import Proxy, ProxyChanges, Repository
+from cargohold.models import (
+    Digest,
+    ManifestRecord,
+    ManifestReferences,
+    MediaType,
+    Proxy,
+    ProxyChanges,
+    Repository,
+)
 from cargohold.proxy.health import HealthBook
 from cargohold.proxy.stats import ProxyStats, RepositoryStats, StatsReader, StatsRecorder
 
@@ -151,3 +160,29 @@ async def test_proxies_follow_the_current_list(store: SqlMetadataStore, hub: int
     assert (renamed.proxy, renamed.bytes_fetched) == ("renamed", 10)
     with pytest.raises(NameUnknownError):
         await reader.repository("ghost")
+
+
+async def test_pulls_are_batched_into_last_pulled_at(store: SqlMetadataStore, hub: int) -> None:
+    digest = Digest.of(b"{}")
+    await store.put_manifest(
+        hub, "app", ManifestRecord(digest, MediaType.OCI_MANIFEST, 2), ManifestReferences()
+    )
+    recorder = StatsRecorder(store)
+    early = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    recorder.pulled(hub, "app", digest, early + timedelta(minutes=5))
+    recorder.pulled(hub, "app", digest, early)
+    recorder.pulled(hub, "gone", digest, early)  # a manifest deleted meanwhile is skipped
+    record = await store.get_manifest(hub, "app", digest)
+    assert record is not None
+    assert record.last_pulled_at is None, "nothing is written before a flush"
+    await recorder.flush()
+    record = await store.get_manifest(hub, "app", digest)
+    assert record is not None
+    assert record.last_pulled_at == early + timedelta(minutes=5)
+    assert recorder.pending == 0
+    recorder.pulled(hub, "app", digest)
+    await recorder.flush()
+    record = await store.get_manifest(hub, "app", digest)
+    assert record is not None
+    assert record.last_pulled_at is not None
+    assert record.last_pulled_at > early + timedelta(days=1)

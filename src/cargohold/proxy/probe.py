@@ -32,7 +32,6 @@ from cargohold.errors import (
     ConfigError,
     NameUnknownError,
     ProxyUnknownError,
-    UpstreamError,
     UpstreamNotFoundError,
     ValidationFailedError,
 )
@@ -151,7 +150,7 @@ class _Run:
             ok = True
         except _StepFailed as failure:
             ok, detail = False, failure.detail
-        except UpstreamError as error:
+        except CargoholdError as error:  # UpstreamError from the auth flow or the client, mostly
             ok, detail = False, error.message
         except TimeoutError:
             ok, detail = False, "timed out"

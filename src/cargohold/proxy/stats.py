@@ -1,7 +1,8 @@
 """Usage statistics of repositories and their proxies: ``StatsRecorder`` counts what the pull path does in
 memory (cheap, synchronous calls) and ``flush()`` adds the deltas to the database counters, which add up
 across worker processes; ``StatsReader`` reads them back, with each proxy's health and backoff as the
-serving process's ``HealthBook`` sees it.
+serving process's ``HealthBook`` sees it. The recorder also batches manifest pulls for their
+``last_pulled_at`` (``pulled``), written by the same ``flush()``.
 
 Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
 ``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``. Of a proxy: ``requests`` (times
@@ -14,9 +15,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cargohold.errors import NameUnknownError
 from cargohold.metadata.base import MetadataStore
+from cargohold.models import Digest
 from cargohold.proxy.health import HealthBook
 
 __all__ = ["ProxyStats", "RepositoryStats", "StatsReader", "StatsRecorder"]
@@ -61,6 +64,7 @@ class StatsRecorder:
     def __init__(self, metadata: MetadataStore) -> None:
         self._metadata = metadata
         self._deltas: Counter[tuple[int, str, str]] = Counter()
+        self._pulls: dict[tuple[int, str, Digest], datetime] = {}
 
     def request(self, repository_id: int, hit: bool, bytes_from_cache: int = 0) -> None:
         """A manifest or blob request of the repository, answered from the cache (``hit``) or not."""
@@ -93,23 +97,38 @@ class StatsRecorder:
         """A stale cached tag was served because every proxy failed."""
         self._deltas[(repository_id, REPOSITORY, "stale_served")] += 1
 
+    def pulled(self, repository_id: int, image: str, digest: Digest, when: datetime | None = None) -> None:
+        """A manifest was pulled (its ``last_pulled_at``; written with the counters, latest time wins)."""
+        key = (repository_id, image, digest)
+        at = when or datetime.now(UTC)
+        if key not in self._pulls or self._pulls[key] < at:
+            self._pulls[key] = at
+
     @property
     def pending(self) -> int:
-        """How many counters have deltas not flushed yet."""
-        return len(self._deltas)
+        """How many counters and pulls wait for the next flush."""
+        return len(self._deltas) + len(self._pulls)
 
     async def flush(self) -> None:
-        """Add the deltas to the database. When that fails they are kept for the next flush (and the error
-        is raised for the caller to log)."""
-        if not self._deltas:
-            return
-        deltas, self._deltas = self._deltas, Counter()
-        try:
-            await self._metadata.add_to_counters(dict(deltas))
-        except BaseException:
-            deltas.update(self._deltas)  # what was recorded meanwhile
-            self._deltas = deltas
-            raise
+        """Add the deltas to the database and record the pulls. What cannot be written is kept for the next
+        flush (and the error is raised for the caller to log)."""
+        if self._deltas:
+            deltas, self._deltas = self._deltas, Counter()
+            try:
+                await self._metadata.add_to_counters(dict(deltas))
+            except BaseException:
+                deltas.update(self._deltas)  # what was recorded meanwhile
+                self._deltas = deltas
+                raise
+        if self._pulls:
+            pulls, self._pulls = self._pulls, {}
+            try:
+                await self._metadata.record_pulls([(*key, at) for key, at in pulls.items()])
+            except BaseException:
+                for key, at in self._pulls.items():  # what was recorded meanwhile is newer
+                    pulls[key] = at
+                self._pulls = pulls
+                raise
 
 
 class StatsReader:
