@@ -1,0 +1,95 @@
+"""``GET /metrics``: the management statistics in the Prometheus text format.
+
+Each scrape reads the same counters ``GET /api/v1/repositories/{repo}/stats`` answers (added up across
+worker processes in the database) for every repository, and renders them with prometheus-client through a
+one-shot collector: nothing is kept between scrapes, so the numbers cannot drift from the API's. Health
+and backoff are the answering process's view, as in the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from cargohold.api.management.operation import SERVICES_KEY
+from cargohold.errors import NameUnknownError
+from cargohold.proxy.stats import RepositoryStats
+
+METRICS_PATH: Final = "/metrics"
+REPO: Final = ["repository"]
+PROXY: Final = ["repository", "proxy"]
+
+
+class _Snapshot(Collector):
+    """Metric families of one scrape's statistics."""
+
+    def __init__(self, stats: Sequence[RepositoryStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        repo_counters = {
+            "requests": "Manifest and blob requests",
+            "cache_hits": "Requests answered from local or cached content",
+            "cache_misses": "Requests that had to ask a proxy",
+            "bytes_served_from_cache": "Bytes served from the cache",
+            "bytes_fetched_upstream": "Bytes fetched from proxies",
+            "stale_served": "Stale cached tags served because every proxy failed",
+        }
+        for counter, documentation in repo_counters.items():
+            family = CounterMetricFamily(f"cargohold_repository_{counter}", documentation, labels=REPO)
+            for stats in self._stats:
+                family.add_metric([stats.repository], getattr(stats, counter))
+            yield family
+        proxy_counters = {
+            "requests": "Times the proxy was asked",
+            "hits": "Times the proxy delivered",
+            "misses": "Times the proxy did not have it",
+            "bytes_fetched": "Bytes fetched from the proxy",
+        }
+        for counter, documentation in proxy_counters.items():
+            family = CounterMetricFamily(f"cargohold_proxy_{counter}", documentation, labels=PROXY)
+            for stats in self._stats:
+                for proxy in stats.proxies:
+                    family.add_metric([stats.repository, proxy.proxy], getattr(proxy, counter))
+            yield family
+        failures = CounterMetricFamily(
+            "cargohold_proxy_failures", "Proxy failures by kind", labels=[*PROXY, "kind"]
+        )
+        healthy = GaugeMetricFamily(
+            "cargohold_proxy_healthy", "1 unless the proxy is in backoff", labels=PROXY
+        )
+        backoff = GaugeMetricFamily(
+            "cargohold_proxy_backoff_seconds", "Seconds until the proxy is asked again", labels=PROXY
+        )
+        for stats in self._stats:
+            for proxy in stats.proxies:
+                labels = [stats.repository, proxy.proxy]
+                for kind, count in sorted(proxy.failures.items()):
+                    failures.add_metric([*labels, kind], count)
+                healthy.add_metric(labels, 1.0 if proxy.healthy else 0.0)
+                backoff.add_metric(labels, proxy.backoff_seconds)
+        yield failures
+        yield healthy
+        yield backoff
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES_KEY]
+    snapshot = []
+    for repository in await services.repositories.list():
+        try:
+            snapshot.append(await services.stats.repository(repository.name))
+        except NameUnknownError:  # deleted between the listing and the read
+            continue
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(snapshot))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_metrics_route(app: web.Application) -> None:
+    app.router.add_get(METRICS_PATH, metrics)

@@ -1,0 +1,127 @@
+"""The OpenAPI 3.1 document of the management API, generated from the route table and the pydantic models.
+
+Nothing here is written by hand that the server decides elsewhere: paths, methods, parameters, request
+bodies, success statuses and response bodies come from the ``Operation`` entries, schemas from the models'
+``model_json_schema`` (JSON Schema 2020-12, which OpenAPI 3.1 uses as it is) under
+``#/components/schemas/``, and every operation lists the error answers the adapter and the error table give
+it, each in the ``Error`` shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Final
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from cargohold.api.management.operation import Operation
+from cargohold.api.management.schemas import Error
+
+REF_TEMPLATE: Final = "#/components/schemas/{model}"
+
+ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
+    400: "The body is not valid JSON (or is missing where one is required).",
+    404: "The repository, proxy, image or tag does not exist.",
+    409: "The name is taken, or the repository is declared in the config file and cannot be changed here.",
+    413: "The body is larger than the limit (64 KiB).",
+    422: "A field is unknown or cannot be used; ``field`` names it.",
+}
+
+PARAMETER_DESCRIPTIONS: Final[dict[str, str]] = {
+    "repo": "Repository name.",
+    "proxy": "Proxy name.",
+    "image": "Image name inside the repository; it may hold slashes (library/nginx).",
+    "tag": "Tag name.",
+}
+
+
+def _package_version() -> str:
+    try:
+        return version("cargohold")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return "0"
+
+
+def _models(operations: Iterable[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(Error, "serialization"): None}
+    for operation in operations:
+        if operation.body is not None:
+            seen[(operation.body, "validation")] = None
+        if operation.response is not None:
+            seen[(operation.response, "serialization")] = None
+    return list(seen)
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+Refs = Mapping[tuple[Any, JsonSchemaMode], dict[str, Any]]
+
+
+def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PARAMETER_DESCRIPTIONS.get(name, ""),
+            "schema": {"type": "string", "minLength": 1},
+        }
+        for name in operation.parameters
+    ]
+    success: dict[str, Any] = {"description": operation.summary}
+    if operation.response is not None:
+        item = refs[(operation.response, "serialization")]
+        success["content"] = _json({"type": "array", "items": item} if operation.many else item)
+    else:
+        success["description"] = "Done; no content."
+    if operation.status == 201:
+        success["headers"] = {
+            "Location": {"description": "The created resource.", "schema": {"type": "string"}}
+        }
+    responses: dict[str, Any] = {str(operation.status): success}
+    error_ref = refs[(Error, "serialization")]
+    for status in operation.error_statuses:
+        responses[str(status)] = {"description": ERROR_DESCRIPTIONS[status], "content": _json(error_ref)}
+    document: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "responses": responses,
+    }
+    if operation.description:
+        document["description"] = operation.description
+    if parameters:
+        document["parameters"] = parameters
+    if operation.body is not None:
+        document["requestBody"] = {
+            "required": operation.body_required,
+            "content": _json(refs[(operation.body, "validation")]),
+        }
+    return document
+
+
+def build_document(operations: Iterable[Operation]) -> bytes:
+    """The OpenAPI 3.1 document of ``operations``, as the JSON bytes the server serves."""
+    operations = list(operations)
+    refs, definitions = models_json_schema(_models(operations), ref_template=REF_TEMPLATE)
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, refs)
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cargohold management API",
+            "version": _package_version(),
+            "description": "Repositories, their priority-ordered proxies, content and statistics. "
+            "Passwords are write-only. Errors answer in one JSON shape: "
+            '{"error": {"status", "code", "message", "field"}}.',
+        },
+        "paths": paths,
+        "components": {"schemas": definitions.get("$defs", {})},
+    }
+    return json.dumps(document, indent=2).encode()

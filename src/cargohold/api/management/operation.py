@@ -1,0 +1,131 @@
+"""One management API operation as data, and the adapter that turns it into an aiohttp handler.
+
+An ``Operation`` names its method, path, request model, success status and response model. The adapter reads
+and validates the body with exactly that request model and serialises the handler's result with exactly that
+response model, and ``openapi.py`` describes the same ``Operation`` objects: what the document says is what
+the server does. Handlers receive a ``Call`` (path parameters, the validated body, the services) and return
+a service view (or a list of them, or a ``Reply`` with headers); they never build HTTP responses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from cargohold.api.management.bodies import parse_model, read_body
+from cargohold.api.management.services import ManagementServices
+
+M = TypeVar("M", bound=BaseModel)
+
+SERVICES_KEY: Final = web.AppKey("management_services", ManagementServices)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: the request's path parameters, its validated body and the services."""
+
+    request: web.Request
+    services: ManagementServices
+    body: BaseModel | None
+
+    def param(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    def body_as(self, model: type[M]) -> M:
+        if not isinstance(self.body, model):
+            raise TypeError(f"operation body is {type(self.body).__name__}, not {model.__name__}")
+        return self.body
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handler result with extra response headers (``Location`` of a created resource)."""
+
+    value: object
+    headers: Mapping[str, str]
+
+
+Handler = Callable[[Call], Awaitable[object]]
+
+_PARAM_RE: Final = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    """The OpenAPI form, ``/api/v1/repositories/{repo}``."""
+    operation_id: str
+    summary: str
+    tag: str
+    handler: Handler
+    status: int = 200
+    response: type[BaseModel] | None = None
+    """None: no body (204)."""
+    many: bool = False
+    """The response is a JSON array of ``response``."""
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    errors: tuple[int, ...] = ()
+    """Error statuses beyond those every body brings (400, 413, 422)."""
+    slashed: frozenset[str] = field(default_factory=frozenset)
+    """Path parameters that may hold slashes (image names)."""
+    description: str = ""
+
+    @property
+    def parameters(self) -> list[str]:
+        return _PARAM_RE.findall(self.path)
+
+    @property
+    def route_path(self) -> str:
+        """The aiohttp form: a slashed parameter matches ``.+``."""
+        return _PARAM_RE.sub(
+            lambda m: f"{{{m[1]}:.+}}" if m[1] in self.slashed else m[0],
+            self.path,
+        )
+
+    @property
+    def error_statuses(self) -> list[int]:
+        statuses = set(self.errors)
+        if self.body is not None:
+            statuses |= {400, 413, 422}
+        return sorted(statuses)
+
+
+def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of ``operation``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body: BaseModel | None = None
+        if operation.body is not None:
+            raw = await read_body(request)
+            body = parse_model(operation.body, raw, required=operation.body_required)
+        result = await operation.handler(Call(request, request.app[SERVICES_KEY], body))
+        headers: Mapping[str, str] = {}
+        if isinstance(result, Reply):
+            headers = result.headers
+            result = result.value
+        if operation.response is None:
+            return web.Response(status=operation.status, headers=headers)
+        return web.json_response(
+            serialise(operation.response, result, many=operation.many),
+            status=operation.status,
+            headers=headers,
+        )
+
+    handle.__name__ = operation.operation_id
+    return handle
+
+
+def serialise(model: type[BaseModel], value: object, *, many: bool) -> object:
+    """``value`` (a service view, or a sequence of them) as JSON-ready data through ``model``."""
+    if many:
+        if not isinstance(value, Sequence):
+            raise TypeError(f"expected a sequence of {model.__name__}, got {type(value).__name__}")
+        return [model.model_validate(item).model_dump(mode="json") for item in value]
+    return model.model_validate(value).model_dump(mode="json")

@@ -1,0 +1,269 @@
+"""The JSON bodies of the /api/v1 management API as pydantic v2 models: requests (``extra="forbid"``, so an
+unknown field is a 422) and responses (built from the services' views, never carrying a password).
+
+The same models validate requests, serialise responses and generate the OpenAPI document
+(``cargohold.api.management.openapi``), so the document cannot drift from what the server does. Field names
+are the snake_case field names of the service views in notes/management.md. The checks here are the shape
+(types, ranges, name grammars); the services check the meaning (a URL's host, a host name, a position
+within the list) and answer ``ValidationFailedError`` for what passes here but cannot be used.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Final
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from cargohold.models import MAX_CONNECTION_TIMEOUT_MS, PATH_COMPONENT, ContentSource, Visibility
+from cargohold.registry.repositories import (
+    MAX_HOSTS,
+    MAX_PASSWORD_CHARS,
+    MAX_TAG_TTL_SECONDS,
+    MAX_USERNAME_CHARS,
+)
+
+REPOSITORY_NAME_PATTERN: Final = rf"^{PATH_COMPONENT}$"
+PROXY_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+IMAGE_NAME_PATTERN: Final = rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$"
+URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+/?$"
+_URL_RE: Final = re.compile(URL_PATTERN)
+
+RepositoryName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=REPOSITORY_NAME_PATTERN)
+]
+ProxyName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PROXY_NAME_PATTERN)]
+ImageName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=IMAGE_NAME_PATTERN)]
+
+
+def _check_url(value: str) -> str:
+    if not _URL_RE.fullmatch(value):
+        raise ValueError(
+            "must be http:// or https:// and a host[:port], without credentials, path, query or fragment"
+        )
+    return value
+
+
+Url = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=2048),
+    AfterValidator(_check_url),
+    WithJsonSchema({"type": "string", "minLength": 8, "maxLength": 2048, "pattern": URL_PATTERN}),
+]
+Host = Annotated[str, StringConstraints(min_length=1, max_length=260)]
+Username = Annotated[str, StringConstraints(min_length=1, max_length=MAX_USERNAME_CHARS)]
+Password = Annotated[SecretStr, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+TimeoutMs = Annotated[int, Field(ge=1, le=MAX_CONNECTION_TIMEOUT_MS)]
+TagTtl = Annotated[int, Field(ge=0, le=MAX_TAG_TTL_SECONDS)]
+Position = Annotated[int, Field(ge=1, le=10_000)]
+
+
+class _Request(BaseModel):
+    """Strict: JSON types as the document says (no "5000" for 5000, no "no" for false); unknown fields 422."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+
+class ProxyFields(_Request):
+    """A proxy as a user describes it: the password is write-only."""
+
+    name: ProxyName
+    url: Url = Field(description="http:// or https:// and a host, without credentials, query or fragment")
+    username: Username | None = None
+    password: Password | None = Field(default=None, description="write-only: never returned")
+    ssl_validation: bool = True
+    connection_timeout_ms: TimeoutMs = 5000
+    active: bool = True
+
+
+class ProxyCreate(ProxyFields):
+    """A new proxy of a repository, at the end of the list unless ``position`` says where (1 = first)."""
+
+    position: Position | None = None
+
+
+class ProxyUpdate(_Request):
+    """Changes to a proxy; an absent (or null) field stays as it is; no password keeps the stored one."""
+
+    name: ProxyName | None = None
+    url: Url | None = None
+    username: Annotated[str, StringConstraints(max_length=MAX_USERNAME_CHARS)] | None = Field(
+        default=None, description="an empty string removes the username"
+    )
+    password: Password | None = Field(default=None, description="write-only: never returned")
+    clear_password: bool = Field(default=False, description="remove the stored password")
+    ssl_validation: bool | None = None
+    connection_timeout_ms: TimeoutMs | None = None
+    active: bool | None = None
+
+    @field_validator("clear_password")
+    @classmethod
+    def _one_password_change(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("password") is not None:
+            raise ValueError("give either password or clear_password, not both")
+        return value
+
+
+class RepositoryCreate(_Request):
+    """A new repository, optionally with its proxies in priority order."""
+
+    name: RepositoryName
+    visibility: Visibility = Visibility.PUBLIC
+    default: bool = False
+    hosts: list[Host] = Field(default_factory=list, max_length=MAX_HOSTS)
+    tag_ttl_seconds: TagTtl = 300
+    proxies: list[ProxyFields] = Field(default_factory=list, max_length=64)
+
+
+class RepositoryUpdate(_Request):
+    """Changes to a repository; an absent (or null) field stays as it is."""
+
+    visibility: Visibility | None = None
+    default: bool | None = None
+    hosts: list[Host] | None = Field(default=None, max_length=MAX_HOSTS)
+    tag_ttl_seconds: TagTtl | None = None
+
+
+class Move(_Request):
+    """Where to move a proxy: 1 is asked first; the others shift."""
+
+    position: Position
+
+
+class ProbeRequest(_Request):
+    """What a proxy test should also look up: one image (tag ``latest``), optional."""
+
+    image: ImageName | None = None
+
+
+class ProxyProbeRequest(ProxyFields):
+    """An unsaved proxy to test, and optionally one image to look up through it."""
+
+    image: ImageName | None = None
+
+
+class PurgeRequest(_Request):
+    """Purge the cached content of the repository, or only what came through one of its proxies."""
+
+    proxy: ProxyName | None = Field(
+        default=None, description="only what came through this proxy (it may be one removed since)"
+    )
+
+
+# --- responses ------------------------------------------------------------------------------------------
+
+
+class Proxy(_Response):
+    """A proxy as anyone may see it; ``password_set`` says whether a password is stored."""
+
+    name: str
+    url: str
+    username: str | None
+    password_set: bool
+    ssl_validation: bool
+    connection_timeout_ms: int
+    active: bool
+    priority: int = Field(description="1 = asked first")
+
+
+class Repository(_Response):
+    name: str
+    visibility: Visibility
+    default: bool
+    hosts: list[str]
+    tag_ttl_seconds: int
+    managed_by_config: bool = Field(description="declared in the config file: changes answer 409")
+    created_at: datetime | None
+    proxies: list[Proxy] = Field(description="in priority order")
+
+
+class ProbeStep(_Response):
+    name: str = Field(description='"resolve+connect", "tls", "auth", "ping" or "lookup"')
+    ok: bool
+    detail: str
+    elapsed_ms: float
+
+
+class ProbeResult(_Response):
+    ok: bool
+    steps: list[ProbeStep]
+    elapsed_ms: float
+
+
+class Tag(_Response):
+    tag: str
+    digest: str
+    media_type: str
+    size: int = Field(description="manifest + config + layers, as far as known")
+    source: ContentSource
+    proxy_name: str | None
+    fetched_at: datetime | None
+    last_pulled_at: datetime | None
+
+
+class Image(_Response):
+    name: str
+    tags: list[Tag]
+    manifests: int
+    size: int
+    source: ContentSource | None = Field(description="null when the image holds local and cached content")
+
+
+class PurgeResult(_Response):
+    manifests: int
+    tags: int
+    blobs: int
+
+
+class ProxyStats(_Response):
+    proxy: str
+    requests: int
+    hits: int
+    misses: int
+    bytes_fetched: int
+    failures: dict[str, int] = Field(description="by failure kind")
+    healthy: bool
+    backoff_seconds: float
+    last_failure: str | None
+
+
+class RepositoryStats(_Response):
+    repository: str
+    requests: int
+    cache_hits: int
+    cache_misses: int
+    bytes_served_from_cache: int
+    bytes_fetched_upstream: int
+    stale_served: int
+    proxies: list[ProxyStats]
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str = Field(description='"not_found", "conflict", "invalid", "bad_request", "too_large", …')
+    message: str
+    field: str | None = Field(default=None, description="the field at fault (validation errors only)")
+
+
+class Error(BaseModel):
+    """Every error of the management API."""
+
+    error: ErrorDetail
