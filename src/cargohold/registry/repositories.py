@@ -126,7 +126,8 @@ class ProxySettings:
 
 class RepositoryAdmin:
     """The management operations on repositories and proxies. ``on_change(repository_id)`` (optional) is
-    called after a repository's proxies changed, e.g. to forget their health state."""
+    called after a repository or its proxies changed (created, edited, deleted), e.g. to refresh the
+    request path's directory and forget their health state."""
 
     def __init__(self, metadata: MetadataStore, on_change: Callable[[int], None] | None = None) -> None:
         self._metadata = metadata
@@ -161,6 +162,7 @@ class RepositoryAdmin:
         )
         checked = [proxy_from_settings(proxy) for proxy in proxies]
         created = await self._metadata.create_repository(repository, checked)
+        self._changed(created)
         return RepositoryView.of(created, await self._metadata.list_proxies(_id(created)))
 
     async def update(self, name: str, changes: RepositoryChanges) -> RepositoryView:
@@ -174,6 +176,7 @@ class RepositoryAdmin:
         if hosts is not None:
             await self._check_hosts_free(hosts, name)
         changed = await self._metadata.change_repository(name, checked)
+        self._changed(changed)
         return RepositoryView.of(changed, await self._metadata.list_proxies(_id(changed)))
 
     async def delete(self, name: str) -> None:
