@@ -16,17 +16,22 @@ from types import FrameType
 from aiohttp import web
 
 from cargohold.api.application import build_web_app
+from cargohold.api.management.services import ManagementServices
 from cargohold.api.oci.services import OciServices
 from cargohold.config import Settings, declared_repositories
 from cargohold.metadata.sql import open_metadata_store
 from cargohold.proxy.fetch import BlobFetcher
 from cargohold.proxy.health import HealthBook
+from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
+from cargohold.proxy.stats import StatsReader
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
 from cargohold.registry.images import ManifestService
+from cargohold.registry.inventory import Inventory
+from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
@@ -42,6 +47,8 @@ def database_url(settings: Settings) -> str:
 
 async def create_app(settings: Settings) -> web.Application:
     """A ready application: metadata migrated, declared repositories applied, services wired."""
+    # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metadata = await open_metadata_store(database_url(settings))
     try:
@@ -70,7 +77,21 @@ async def create_app(settings: Settings) -> web.Application:
         manifests=manifests,
         pull=pull,
     )
-    app = build_web_app(services)
+    # --- management services (notes/management.md): the REST API and the web UI share them -------------
+
+    def proxies_changed(repository_id: int) -> None:
+        """A repository or its proxies changed: the next pull reads them afresh and forgets their health."""
+        directory.invalidate()
+        health.forget(repository_id)
+
+    management = ManagementServices(
+        repositories=RepositoryAdmin(metadata, on_change=proxies_changed),
+        inventory=Inventory(metadata),
+        probe=ProxyProbe(metadata),
+        stats=StatsReader(metadata, health),
+    )
+    # ----------------------------------------------------------------------------------------------------
+    app = build_web_app(services, management)
 
     async def close(_: web.Application) -> None:
         await pull.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from cargohold.api.management.errors import management_errors
+from cargohold.api.management.metrics import add_metrics_route
+from cargohold.api.management.routes import add_routes as add_management_routes
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.middleware import error_guard
 from cargohold.api.oci.routes import add_routes
@@ -19,10 +22,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_web_app(oci: OciServices, management: ManagementServices | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_guard], client_max_size=MAX_REQUEST_BODY)
+    # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
+    app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
     add_routes(app, oci)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
+    if management is not None:
+        # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics
+        add_management_routes(app, management)
+        add_metrics_route(app)
     if management is not None:
         # web UI: /ui/ (a sub-application with its own CSRF middleware and templates); / and /ui redirect
         add_ui(app, management)
