@@ -7,10 +7,12 @@ This is the only module that wires; everything below receives what it needs thro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
 import sys
+from collections.abc import AsyncIterator
 from types import FrameType
 
 from aiohttp import web
@@ -25,7 +27,7 @@ from cargohold.proxy.health import HealthBook
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
-from cargohold.proxy.stats import StatsReader
+from cargohold.proxy.stats import StatsReader, StatsRecorder
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
@@ -63,12 +65,14 @@ async def create_app(settings: Settings) -> web.Application:
     pool = UpstreamPool(read_timeout=upstream.read_timeout_seconds)
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
     directory = RepositoryDirectory(metadata)
+    stats = StatsRecorder(metadata)
     pull = PullThroughService(
         metadata,
         manifests,
         blobs,
-        ProxyResolver(directory, pool, health),
+        ProxyResolver(directory, pool, health, stats),
         BlobFetcher(blob_store, settings.data_dir / "fetch"),
+        stats,
     )
     services = OciServices(
         names=NameResolver(directory),
@@ -86,20 +90,46 @@ async def create_app(settings: Settings) -> web.Application:
 
     management = ManagementServices(
         repositories=RepositoryAdmin(metadata, on_change=proxies_changed),
-        inventory=Inventory(metadata),
+        inventory=Inventory(metadata, before_read=lambda: _flush_once(stats)),
         probe=ProxyProbe(metadata),
-        stats=StatsReader(metadata, health),
+        stats=StatsReader(metadata, health, before_read=lambda: _flush_once(stats)),
     )
     # ----------------------------------------------------------------------------------------------------
     app = build_web_app(services, management)
+
+    async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
+        yield
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await _flush_once(stats)
 
     async def close(_: web.Application) -> None:
         await pull.close()
         await pool.close()
         await metadata.close()
 
+    app.cleanup_ctx.append(flush_statistics)
     app.on_cleanup.append(close)
     return app
+
+
+STATS_FLUSH_SECONDS = 2.0
+"""How often usage counters and last-pulled times go to the database."""
+
+
+async def _flush_every(stats: StatsRecorder, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await _flush_once(stats)
+
+
+async def _flush_once(stats: StatsRecorder) -> None:
+    try:
+        await stats.flush()
+    except Exception:  # kept for the next flush; a database hiccup must not stop serving
+        log.exception("writing usage statistics failed; they are kept for the next attempt")
 
 
 def configure_logging(level: str) -> None:

@@ -17,6 +17,7 @@ from cargohold.errors import CargoholdError, FailureKind, UpstreamFailedError, U
 from cargohold.models import Proxy, Repository
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.health import HealthBook
+from cargohold.proxy.stats import StatsRecorder
 from cargohold.registry.directory import RepositoryDirectory
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,17 @@ class UpstreamPool:
 
 
 class ProxyResolver:
-    def __init__(self, directory: RepositoryDirectory, pool: UpstreamPool, health: HealthBook) -> None:
+    def __init__(
+        self,
+        directory: RepositoryDirectory,
+        pool: UpstreamPool,
+        health: HealthBook,
+        stats: StatsRecorder | None = None,
+    ) -> None:
         self._directory = directory
         self._pool = pool
         self._health = health
+        self._stats = stats
 
     async def active_proxies(self, repository: Repository) -> list[Proxy]:
         return [proxy for proxy in await self._directory.proxies(repository) if proxy.active]
@@ -141,8 +149,11 @@ class ProxyResolver:
                 answer = await operation(self._pool.client(proxy))
             except UpstreamNotFoundError as error:
                 outcomes.append(ProxyOutcome(proxy.name, "not found", error.message))
+                if self._stats is not None:
+                    self._stats.not_found(repository.id, proxy.name)
                 continue
             except UpstreamFailedError as error:
+                self._count_failure(repository.id, proxy.name, error)
                 backoff = self._health.failed(key, error.kind, error.message, error.retry_after)
                 log.warning(
                     "proxy %s of repository %s failed (%s): %s; skipping it for %.0f s",
@@ -161,4 +172,9 @@ class ProxyResolver:
     def record_failure(self, repository: Repository, proxy_name: str, error: UpstreamFailedError) -> None:
         """A failure found after the answer began (a body that broke off or did not match its digest)."""
         assert repository.id is not None
+        self._count_failure(repository.id, proxy_name, error)
         self._health.failed((repository.id, proxy_name), error.kind, error.message, error.retry_after)
+
+    def _count_failure(self, repository_id: int, proxy_name: str, error: UpstreamFailedError) -> None:
+        if self._stats is not None:
+            self._stats.failure(repository_id, proxy_name, error.kind.value)

@@ -31,6 +31,7 @@ from cargohold.proxy.client import BlobResponse
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
+from cargohold.proxy.stats import StatsRecorder
 from cargohold.registry.addressing import ImageAddress
 from cargohold.registry.blobs import BlobInfo, BlobService
 from cargohold.registry.images import ManifestService
@@ -45,6 +46,8 @@ class ServedManifest:
     proxy_name: str | None
     """The proxy the manifest came through (now or when it was cached); None for local content."""
     stale: bool = False
+    fetched: bool = False
+    """True when it was fetched from the proxy for this request (a cache miss)."""
 
 
 class PullThroughService:
@@ -55,14 +58,15 @@ class PullThroughService:
         blobs: BlobService,
         resolver: ProxyResolver,
         fetcher: BlobFetcher,
+        stats: StatsRecorder,
     ) -> None:
+        self._stats = stats
         self._metadata = metadata
         self._manifests = manifests
         self._blobs = blobs
         self._resolver = resolver
         self._fetcher = fetcher
         self._manifest_flights: SingleFlight[ServedManifest] = SingleFlight()
-        self.stale_served = 0
 
     async def close(self) -> None:
         await self._manifest_flights.close()
@@ -70,7 +74,24 @@ class PullThroughService:
 
     # --- manifests ---------------------------------------------------------------------------------
 
-    async def manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
+    async def manifest(
+        self, address: ImageAddress, reference: Reference, head: bool = False
+    ) -> ServedManifest:
+        """The manifest for a GET (or, with ``head``, a HEAD: counted without bytes served)."""
+        served = await self._find_manifest(address, reference)
+        repository_id = address.repository_id
+        if served.fetched:
+            assert served.proxy_name is not None
+            self._stats.request(repository_id, hit=False)
+            self._stats.fetched(repository_id, served.proxy_name, len(served.content))
+        else:
+            self._stats.request(repository_id, hit=True, bytes_from_cache=0 if head else len(served.content))
+        if served.stale:
+            self._stats.stale(repository_id)
+        self._stats.pulled(repository_id, address.image, served.record.digest)
+        return served
+
+    async def _find_manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
         key = (address.repository_id, address.image, str(reference))
         if reference.digest is not None:
             record = await self._metadata.get_manifest(address.repository_id, address.image, reference.digest)
@@ -105,7 +126,7 @@ class PullThroughService:
             address, fetched.content, fetched.digest, fetched.media_type, proxy.name, reference.tag
         )
         log.info("cached %s:%s (%s) from proxy %s", address.name, reference, fetched.digest, proxy.name)
-        return ServedManifest(record, fetched.content, proxy.name)
+        return ServedManifest(record, fetched.content, proxy.name, fetched=True)
 
     async def _revalidate(
         self, address: ImageAddress, reference: Reference, cached: ManifestRecord
@@ -139,7 +160,7 @@ class PullThroughService:
             head.digest,
             proxy.name,
         )
-        return ServedManifest(record, fetched.content, proxy.name)
+        return ServedManifest(record, fetched.content, proxy.name, fetched=True)
 
     async def _unrevalidated(
         self,
@@ -155,7 +176,6 @@ class PullThroughService:
                 f"manifest {reference} is no longer in any proxy of {address.repository.name}",
                 detail=exhausted.detail,
             )
-        self.stale_served += 1
         log.warning(
             "serving stale %s:%s (%s): every proxy failed: %s",
             address.name,
@@ -167,8 +187,16 @@ class PullThroughService:
 
     # --- blobs -------------------------------------------------------------------------------------
 
-    async def blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
+    async def blob(self, address: ImageAddress, digest: Digest, head: bool = False) -> BlobInfo | BlobFeed:
         """The blob from disk when the image has it, else a feed of it being fetched through a proxy."""
+        served = await self._find_blob(address, digest)
+        if isinstance(served, BlobFeed):
+            self._stats.request(address.repository_id, hit=False)
+        else:
+            self._stats.request(address.repository_id, hit=True, bytes_from_cache=0 if head else served.size)
+        return served
+
+    async def _find_blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
         try:
             return await self._blobs.stat(address, digest)
         except BlobUnknownError:
@@ -200,6 +228,7 @@ class PullThroughService:
         async def committed(size: int, proxy_name: str) -> None:
             proxy_name = proxy_name or vouched_by  # "" when another worker fetched it: our HEAD vouched
             await self._blobs.link_cached(address, digest, size, proxy_name)
+            self._stats.fetched(address.repository_id, proxy_name, size)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
         return await self._fetcher.fetch(digest, open_source, committed)

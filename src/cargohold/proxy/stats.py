@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -134,12 +135,21 @@ class StatsRecorder:
 class StatsReader:
     """The counters of a repository and its current proxies (in priority order), with health."""
 
-    def __init__(self, metadata: MetadataStore, health: HealthBook) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        health: HealthBook,
+        before_read: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._metadata = metadata
         self._health = health
+        self._before_read = before_read
+        """Called before reading, so counts this process has not yet written show up."""
 
     async def repository(self, name: str) -> RepositoryStats:
         """NameUnknownError for an unknown repository."""
+        if self._before_read is not None:
+            await self._before_read()
         repository = await self._metadata.get_repository(name)
         if repository is None or repository.id is None:
             raise NameUnknownError(f"repository {name[:80]!r} unknown")

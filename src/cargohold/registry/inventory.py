@@ -11,6 +11,7 @@ the garbage collector.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,16 +67,24 @@ class PurgeResult:
 
 
 class Inventory:
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(
+        self, metadata: MetadataStore, before_read: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._metadata = metadata
+        self._before_read = before_read
+        """Called before listing, so pulls this process noted but has not yet written show up."""
 
     async def images(self, repository: str) -> list[ImageView]:
         """Images holding a manifest, by name. NameUnknownError for an unknown repository."""
+        if self._before_read is not None:
+            await self._before_read()
         repository_id = await self._repository_id(repository)
         return [_image_view(content) for content in await self._metadata.image_contents(repository_id)]
 
     async def image(self, repository: str, image: str) -> ImageView:
         """NameUnknownError for an unknown repository or an image holding no manifest."""
+        if self._before_read is not None:
+            await self._before_read()
         repository_id = await self._repository_id(repository)
         _image_name(image)
         found = await self._metadata.image_contents(repository_id, image)

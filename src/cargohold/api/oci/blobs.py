@@ -40,7 +40,7 @@ async def get_blob(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
     digest = Digest.parse(argument)
-    served = await services.pull.blob(address, digest)
+    served = await services.pull.blob(address, digest, head=request.method == "HEAD")
     if isinstance(served, BlobFeed):
         return await _stream(request, served)
     range_header = request.headers.get("Range")

@@ -29,7 +29,7 @@ async def get_manifest(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
     reference = Reference.parse(argument)
-    manifest = await services.pull.manifest(address, reference)
+    manifest = await services.pull.manifest(address, reference, head=request.method == "HEAD")
     headers = {
         **API_VERSION_HEADER,
         "Content-Type": manifest.record.media_type,
