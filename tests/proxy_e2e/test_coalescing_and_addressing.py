@@ -12,6 +12,7 @@ import pytest
 from tests.proxy_e2e.upstreams import (
     NO_TLS,
     fetch,
+    log_lines,
     manifest,
     proxy,
     repository,
@@ -136,7 +137,6 @@ def test_the_access_log_names_the_proxy(
     seed_upstream(container_tools, upstream, tmp_path / "src", "team/app", "1.0", seed=75)
     server = cargohold_factory([repository("hub", [proxy("company-registry", upstream.url)])])
     assert manifest(server, "hub/team/app", "1.0").status == 200
-    lines = [
-        line for line in server.service.log_text().splitlines() if "/v2/hub/team/app/manifests/1.0" in line
-    ]
-    assert any("upstream=company-registry" in line for line in lines), lines
+    lines = log_lines(server, '"GET /v2/hub/team/app/manifests/1.0 ')
+    assert lines
+    assert all("upstream=company-registry" in line for line in lines), lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -120,6 +121,17 @@ def accepted_connections(listener: socket.socket) -> int:
             return count
         connection.close()
         count += 1
+
+
+def log_lines(server: CargoholdServer, contains: str, *, deadline_s: float = 10.0) -> list[str]:
+    """Lines of the server's log holding ``contains``, waiting (bounded) for the first to be written: the
+    access log line of a request is written just after its response went out."""
+    give_up = time.monotonic() + deadline_s
+    while True:
+        lines = [line for line in server.service.log_text().splitlines() if contains in line]
+        if lines or time.monotonic() > give_up:
+            return lines
+        time.sleep(0.02)
 
 
 def closed_port() -> int:

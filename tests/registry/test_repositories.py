@@ -359,4 +359,4 @@ async def test_on_change_hears_about_proxy_changes(admin: RepositoryAdmin, store
     await watched.move_proxy("hub", "docker-hub", 1)
     repository = await store.get_repository("hub")
     assert repository is not None
-    assert heard == [repository.id, repository.id]
+    assert heard == [repository.id, repository.id, repository.id]  # create, deactivate, move

@@ -143,8 +143,9 @@ class BlobFetcher:
             lock.release()
             if self._flights.get(flight.digest) is flight:
                 del self._flights[flight.digest]
-        if flight.committed_size is not None:
-            await self._notify(flight, flight.committed_size)
+        if flight.stored_size is not None:
+            await self._notify(flight, flight.stored_size)
+            flight.finish()
 
     async def _settle(self, flight: Flight, lock: DigestLock, open_source: OpenSource) -> None:
         """Bring ``flight`` to an outcome: committed, failed, or failed before the source answered."""

@@ -39,7 +39,8 @@ class Flight:
         self.spool_path: Path | None = None
         self.size: int | None = None  # Content-Length, when the upstream gave one
         self.proxy_name = ""
-        self.committed_size: int | None = None
+        self.stored_size: int | None = None  # committed to the store (the callbacks may still be running)
+        self.committed_size: int | None = None  # committed, and every on_committed callback has run
         self.error: UpstreamFailedError | None = None  # why the download failed after answering
         self.callbacks: list[OnCommitted] = []
         self.version = 0
@@ -47,7 +48,7 @@ class Flight:
 
     @property
     def done(self) -> bool:
-        return self.committed_size is not None or self.error is not None
+        return self.stored_size is not None or self.error is not None
 
     # --- moved on by the download ----------------------------------------------------------------
 
@@ -63,9 +64,15 @@ class Flight:
         self.progressed()
 
     def succeed(self, size: int) -> None:
-        self.committed_size = size
+        """The blob is committed; feeds finish once ``finish`` says it is linked where it was asked for."""
+        self.stored_size = size
         if not self.answered.is_set():
             self.answer(None, size, self.proxy_name)
+        self.progressed()
+
+    def finish(self) -> None:
+        """The on_committed callbacks ran: a client whose feed ends now finds the blob where it asked."""
+        self.committed_size = self.stored_size
         self.progressed()
 
     def fail(self, error: UpstreamFailedError) -> None:
