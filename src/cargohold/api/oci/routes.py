@@ -41,7 +41,7 @@ HANDLERS: Final[dict[tuple[Endpoint, str], Handler]] = {
 }
 
 SERVICES_KEY: Final = web.AppKey("oci_services", OciServices)
-NAMESPACE_KEY: Final = "cargohold.oci_namespace"
+NAMESPACE_KEY: Final = web.RequestKey("oci_namespace", str)
 
 
 async def echo_namespace(request: web.BaseRequest, response: web.StreamResponse) -> None:
