@@ -31,6 +31,7 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     ├── ConfigError                       a config file or setting that cannot be used
     ├── RepositoryExistsError             a repository or proxy name already taken
     ├── ProxyUnknownError                 no proxy of that name in the repository
+    ├── UserUnknownError                  no user (or access token) of that name
     ├── ValidationFailedError             a management request with a field that cannot be used
     └── ManagedByConfigError              a change to something the config file owns
 """
@@ -198,6 +199,10 @@ class RepositoryExistsError(CargoholdError):
 
 class ProxyUnknownError(CargoholdError):
     """no such proxy in the repository"""
+
+
+class UserUnknownError(CargoholdError):
+    """no such user"""
 
 
 class ValidationFailedError(CargoholdError):
