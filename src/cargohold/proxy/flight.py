@@ -8,8 +8,10 @@ spool) calls ``progressed``; waiting feeds are woken by an ``asyncio.Event``, ne
 A ``BlobFeed`` streams the blob from its first byte: it reads the spool file in chunks in a worker thread at
 its own pace (so a slow client slows nobody else, and memory stays flat), waits for progress at the end of
 what is written so far, and once the blob is committed finishes from its open descriptor (a committed spool is
-renamed, not copied, so the descriptor still reads the same bytes) or from the store. When the download fails
-it raises ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
+renamed, not copied, so the descriptor still reads the same bytes) or from the store. The blob's last bytes
+are held back until it is verified, committed and linked, so a client never holds a whole body that did not
+verify, and a client that has the whole body finds the blob cached on its next request. When the download
+fails it raises ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ class BlobFeed:
                         await asyncio.to_thread(file.seek, position)
                 chunk = await asyncio.to_thread(file.read, READ_CHUNK)
                 if chunk:
+                    if self.size is not None and position + len(chunk) >= self.size:
+                        await self._until_committed()
                     position += len(chunk)
                     yield chunk
                     continue
@@ -156,6 +160,19 @@ class BlobFeed:
         finally:
             if file is not None:
                 file.close()
+
+
+    async def _until_committed(self) -> None:
+        """Hold the blob's last bytes back until it is verified, committed and linked: a client that has the
+        whole body finds the blob cached, and one whose bytes did not verify never gets a whole body."""
+        flight = self._flight
+        while True:
+            seen = flight.version
+            if flight.error is not None:
+                raise _copy(flight.error)
+            if flight.committed_size is not None:
+                return
+            await flight.changed_since(seen)
 
 
 async def _open_spool(path: Path | None) -> BinaryIO | None:
