@@ -7,9 +7,11 @@ the Bearer token the CLI sends, and an answer that is not the management API.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
+import stat
 import subprocess
 import sys
 import threading
@@ -82,6 +84,14 @@ def table_rows(stdout: str, first_cell: str) -> list[list[str]]:
         if cells and cells[0] == first_cell:
             rows.append(cells)
     return rows
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every command of a test reads and writes its stored logins under the test's own config directory."""
+    home = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
 
 
 @pytest.fixture
@@ -425,29 +435,45 @@ def test_server_not_running() -> None:
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    """Answers like a server: JSON ``[]`` for the repository list, an HTML page for anything else."""
+    """Answers like a server: JSON ``[]`` for the repository list, a new token's secret for a token POST,
+    204 for a DELETE, an HTML page for anything else. Records method, path and headers of every request."""
 
     seen: list[dict[str, str]]
 
-    def do_GET(self) -> None:
-        type(self).seen.append(dict(self.headers.items()))
-        if self.path == "/api/v1/repositories":
-            body, content_type = b"[]", "application/json"
-        else:
-            body, content_type = b"<html>hello</html>", "text/html"
-        self.send_response(200)
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        type(self).seen.append({"method": self.command, "path": self.path, **dict(self.headers.items())})
+        self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self) -> None:
+        if self.path == "/api/v1/repositories":
+            self._answer(200, b"[]", "application/json")
+        else:
+            self._answer(200, b"<html>hello</html>", "text/html")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/api/v1/users/alice/tokens":
+            self._answer(201, json.dumps({"name": "cli", "secret": FAKE_SECRET}).encode(), "application/json")
+        else:
+            self._answer(404, b"{}", "application/json")
+
+    def do_DELETE(self) -> None:
+        self._answer(204, b"", "application/json")
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
 
+FAKE_SECRET = "cgh_" + "s" * 43
+
+
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """A tiny HTTP server that records request headers: ``(url, seen)``."""
+    """A tiny HTTP server that records requests: ``(url, seen)``."""
     seen: list[dict[str, str]] = []
     handler = type("Recorder", (_Recorder,), {"seen": seen})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -463,6 +489,34 @@ def test_token_is_sent_as_bearer(recorder: tuple[str, list[dict[str, str]]]) -> 
     url, seen = recorder
     assert "No repositories." in run("repo", "list", server=url, CARGOHOLD_TOKEN="tok-123").stdout
     assert seen[-1].get("Authorization") == "Bearer tok-123"
+    assert run("repo", "list", server=url).returncode == 0
+    assert "Authorization" not in seen[-1]
+
+
+def test_login_stores_only_the_token_and_later_commands_send_it(
+    recorder: tuple[str, list[dict[str, str]]], config_home: Path
+) -> None:
+    url, seen = recorder
+    signed_in = run("login", "--username", "alice", "--password-stdin", server=url, stdin="pw-alice\n")
+    assert signed_in.returncode == 0, signed_in.stderr
+    assert seen[-1]["method"] == "POST"
+    assert seen[-1]["Authorization"] == "Basic " + base64.b64encode(b"alice:pw-alice").decode()
+    file = config_home / "cargohold" / "credentials.json"
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert "pw-alice" not in file.read_text()
+    assert json.loads(file.read_text())["servers"][url]["token"] == FAKE_SECRET
+    assert FAKE_SECRET not in signed_in.stdout + signed_in.stderr
+
+    assert run("repo", "list", server=url).returncode == 0
+    assert seen[-1]["Authorization"] == f"Bearer {FAKE_SECRET}"
+    assert run("repo", "list", server=url, CARGOHOLD_TOKEN="tok-env").returncode == 0
+    assert seen[-1]["Authorization"] == "Bearer tok-env"  # the environment wins over the stored login
+
+    signed_out = run("logout", server=url)
+    assert signed_out.returncode == 0, signed_out.stderr
+    assert seen[-1]["method"] == "DELETE"
+    assert seen[-1]["Authorization"] == f"Bearer {FAKE_SECRET}"
+    assert json.loads(file.read_text())["servers"] == {}
     assert run("repo", "list", server=url).returncode == 0
     assert "Authorization" not in seen[-1]
 

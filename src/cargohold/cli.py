@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from cargohold import cli_management, cli_proxy
+from cargohold import cli_auth, cli_management, cli_proxy
 from cargohold.config import Settings, load_settings, redact_url
 from cargohold.errors import ConfigError
 
@@ -123,6 +123,7 @@ def print_summary(console: Console, settings: Settings) -> None:
 
 cli.add_command(cli_management.repo)
 cli.add_command(cli_proxy.proxy)
+cli_auth.register(cli)
 
 
 def main() -> None:

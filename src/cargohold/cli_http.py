@@ -1,22 +1,35 @@
-"""The HTTP client the management commands use to talk to a server's ``/api/v1`` (notes/management.md).
+"""The HTTP client the management commands use to talk to a server's ``/api/v1`` (notes/management.md),
+and the credentials it sends.
 
 Owns ``ApiClient``: one blocking request at a time with the standard library (``urllib``; a command makes one
-or two calls, so an event loop would buy nothing), JSON in and out, ``Authorization: Bearer $CARGOHOLD_TOKEN``
-when a token is given, and ``CommandError``: every way a call can fail (connection refused, timeout, TLS,
-an API error document, a non-JSON answer) turned into one line a user can act on. The client never logs or
-echoes a request body, so a proxy password sent to the API appears nowhere else.
+or two calls, so an event loop would buy nothing), JSON in and out, and ``CommandError``: every way a call can
+fail (connection refused, timeout, TLS, an API error document, a non-JSON answer) turned into one line a user
+can act on. The client never logs or echoes a request body, so a password sent to the API appears nowhere
+else.
+
+Credentials (notes/auth.md, "CLI"): a call carries ``Authorization: Bearer <token>`` where the token is the
+one given to the client (``$CARGOHOLD_TOKEN``), else the one ``cargohold login`` stored for that server in
+``$XDG_CONFIG_HOME/cargohold/credentials.json`` (default ``~/.config``). That file maps server URLs to
+``{"username", "token_name", "token"}``; it is written atomically (temporary file in the same directory,
+fsync, rename) with mode 0600 in a 0700 directory, and never holds a password: only the access token.
+``cargohold login`` itself sends Basic credentials once to create that token.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import os
 import socket
 import ssl
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,6 +38,8 @@ DEFAULT_SERVER = "http://127.0.0.1:5000"
 # A proxy test may wait for an upstream's own connection timeout (up to 600 s) on several steps.
 REQUEST_TIMEOUT_S = 900.0
 _USER_AGENT = "cargohold-cli"
+TOKEN_ENV = "CARGOHOLD_TOKEN"  # noqa: S105 - the name of the variable, not a secret
+CREDENTIALS_FILE = "credentials.json"
 
 
 class CommandError(Exception):
@@ -53,13 +68,124 @@ def check_server_url(url: str) -> str:
     return url.rstrip("/")
 
 
+# ------------------------------------------------------------------------------------------------ credentials
+
+
+@dataclass(frozen=True)
+class StoredLogin:
+    """What ``cargohold login`` keeps for one server: who, which token (by name, to revoke it), the secret."""
+
+    username: str
+    token_name: str
+    token: str
+
+
+def credentials_path() -> Path:
+    """``$XDG_CONFIG_HOME/cargohold/credentials.json`` (``~/.config/…`` when the variable is unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return root / "cargohold" / CREDENTIALS_FILE
+
+
+def _read_logins(file: Path) -> dict[str, dict[str, str]]:
+    try:
+        raw = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise CommandError(f"cannot read {file}: {error.strerror or error}") from None
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise CommandError(f"{file} is not valid JSON: remove it and run cargohold login again") from None
+    servers = document.get("servers") if isinstance(document, dict) else None
+    if not isinstance(servers, dict):
+        return {}
+    return {
+        url: {k: v for k, v in entry.items() if isinstance(v, str)}
+        for url, entry in servers.items()
+        if isinstance(url, str) and isinstance(entry, dict)
+    }
+
+
+def _write_logins(file: Path, servers: Mapping[str, Mapping[str, str]]) -> None:
+    """Replace ``file`` atomically; it is created 0600 (the temporary file is never readable by others)."""
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = json.dumps({"servers": servers}, indent=2, sort_keys=True).encode() + b"\n"
+    handle, temporary = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:  # mkstemp creates the file with mode 0600
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def stored_login(server: str) -> StoredLogin | None:
+    """The login stored for ``server`` (a URL as ``check_server_url`` returns it), if any."""
+    entry = _read_logins(credentials_path()).get(server)
+    if not entry or not entry.get("token"):
+        return None
+    return StoredLogin(entry.get("username", ""), entry.get("token_name", ""), entry["token"])
+
+
+def store_login(server: str, login: StoredLogin) -> Path:
+    """Keep ``login`` for ``server`` (replacing an earlier one); the file it went to."""
+    file = credentials_path()
+    servers = _read_logins(file)
+    servers[server] = {"username": login.username, "token_name": login.token_name, "token": login.token}
+    try:
+        _write_logins(file, servers)
+    except OSError as error:
+        raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
+    return file
+
+
+def forget_login(server: str) -> StoredLogin | None:
+    """Remove what is stored for ``server``; what was there (None: nothing)."""
+    file = credentials_path()
+    servers = _read_logins(file)
+    login = stored_login(server)
+    if server not in servers:
+        return None
+    del servers[server]
+    try:
+        _write_logins(file, servers)
+    except OSError as error:
+        raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
+    return login
+
+
+def token_for(server: str) -> str | None:
+    """The token a call to ``server`` carries: ``$CARGOHOLD_TOKEN``, else the stored login's, else none."""
+    return os.environ.get(TOKEN_ENV) or (login.token if (login := stored_login(server)) else None)
+
+
+# ------------------------------------------------------------------------------------------------ the client
+
+
 @dataclass(frozen=True)
 class ApiClient:
-    """Calls ``/api/v1`` on ``server`` (``http(s)://host:port``), with ``token`` as a Bearer token if set."""
+    """Calls ``/api/v1`` on ``server`` (``http(s)://host:port``) with ``basic`` credentials if given, else
+    ``token`` as a Bearer token, else the token stored for that server by ``cargohold login`` (``stored``)."""
 
     server: str
     token: str | None = None
     timeout: float = REQUEST_TIMEOUT_S
+    basic: tuple[str, str] | None = None
+    stored: bool = True
+
+    def _authorization(self) -> str | None:
+        if self.basic is not None:
+            pair = f"{self.basic[0]}:{self.basic[1]}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        token = self.token or (token_for(self.server) if self.stored else None)
+        return f"Bearer {token}" if token else None
 
     def get(self, url_path: str) -> Any:
         """GET and return the decoded JSON answer."""
@@ -73,6 +199,10 @@ class ApiClient:
         """PATCH ``body`` as JSON and return the decoded answer."""
         return self.request("PATCH", url_path, body)
 
+    def put(self, url_path: str, body: Mapping[str, Any]) -> Any:
+        """PUT ``body`` as JSON and return the decoded answer."""
+        return self.request("PUT", url_path, body)
+
     def delete(self, url_path: str) -> Any:
         """DELETE; the API answers 204, so this normally returns None."""
         return self.request("DELETE", url_path)
@@ -84,15 +214,19 @@ class ApiClient:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        authorization = self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         request = urllib.request.Request(self.server + url_path, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return _decode(method, url_path, response, response.read())
         except urllib.error.HTTPError as error:
             with error:
-                raise _api_error(method, url_path, error.code, error.reason, error.read()) from None
+                failure = _api_error(method, url_path, error.code, error.reason, error.read())
+            if failure.status == 401 and self.basic is None:
+                raise self._not_signed_in(failure) from None
+            raise failure from None
         except urllib.error.URLError as error:
             raise CommandError(self._unreachable(error.reason)) from None
         except TimeoutError:
@@ -101,6 +235,15 @@ class ApiClient:
             ) from None
         except (OSError, HTTPException) as error:
             raise CommandError(self._unreachable(error)) from None
+
+    def _not_signed_in(self, failure: CommandError) -> CommandError:
+        if os.environ.get(TOKEN_ENV):
+            hint = f"${TOKEN_ENV} is not a valid token for this server"
+        elif self.stored and stored_login(self.server) is not None:
+            hint = f"the stored login expired or was revoked: run cargohold login --server {self.server}"
+        else:
+            hint = f"sign in first: cargohold login --server {self.server}"
+        return CommandError(f"{failure} ({hint})", failure.status, failure.code)
 
     def _unreachable(self, reason: object) -> str:
         if isinstance(reason, ssl.SSLCertVerificationError):
