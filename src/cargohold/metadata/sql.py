@@ -23,6 +23,7 @@ from cargohold.metadata import rows
 from cargohold.metadata.engine import async_url, create_engine, redact
 from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
+from cargohold.metadata.sealing import SecretCipher
 from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_management import SqlManagementStore
 from cargohold.metadata.sql_stats import SqlStatsStore
@@ -40,31 +41,37 @@ from cargohold.models import (
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
 
 
-async def open_metadata_store(url: str, *, schema: str | None = None) -> SqlMetadataStore:
+async def open_metadata_store(
+    url: str, *, schema: str | None = None, secrets: SecretCipher | None = None
+) -> SqlMetadataStore:
     """Open the database at ``url`` (``sqlite:///PATH`` or ``postgresql://…``), migrated to head.
 
     The directory of a SQLite file is created when missing. ``schema`` (PostgreSQL only) puts every
-    table in that schema, created when missing. Raises ConfigError when the URL is unusable or the
-    database cannot be reached.
+    table in that schema, created when missing. With ``secrets`` (a ``cargohold.auth.secrets.SecretBox``)
+    proxy passwords are encrypted at rest, and those left in plaintext by older versions are encrypted
+    now. Raises ConfigError when the URL is unusable, the database cannot be reached, or the stored
+    passwords do not decrypt with the key of ``secrets``.
     """
     engine_url = async_url(url)
     engine = create_engine(engine_url, schema=schema)
+    store = SqlMetadataStore(engine, secrets)
     try:
         await upgrade_to_head(engine, schema=schema)
+        await store.seal_stored_passwords()
     except (DBAPIError, OSError) as exc:
         await engine.dispose()
         raise ConfigError(f"cannot open the metadata database {redact(url)}: {exc}") from exc
     except BaseException:
         await engine.dispose()
         raise
-    return SqlMetadataStore(engine)
+    return store
 
 
 class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore):
     """``MetadataStore`` on a SQLAlchemy async engine; construct it with ``open_metadata_store``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, secrets: SecretCipher | None = None) -> None:
+        super().__init__(engine, secrets)
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -68,6 +68,7 @@ class SqlManagementStore(SqlRepositoryStore):
                 result = await connection.execute(
                     proxies.insert()
                     .values(repository_id=repository_id, **rows.proxy_values(proxy, place))
+                    .values(password=self._seal(proxy.password))
                     .returning(proxies.c.id)
                 )
             except IntegrityError as exc:  # cannot happen under the lock; kept as a safety net
@@ -76,13 +77,15 @@ class SqlManagementStore(SqlRepositoryStore):
             order = [row.id for row in current]
             order.insert(place - 1, new_id)
             await _renumber(connection, order, {row.id: row.priority for row in current})
-            return await _load_proxy(connection, new_id)
+            return self._opened(await _load_proxy(connection, new_id))
 
     async def update_proxy(self, repository: str, name: str, changes: ProxyChanges) -> Proxy:
         async with self._write() as connection:
             repository_id = (await _lock_repository(connection, repository)).id
             row = await _find_proxy(connection, repository_id, repository, name)
             values = _proxy_changes(changes)
+            if "password" in values:
+                values["password"] = self._seal(values["password"])
             renamed = changes.name is not None and changes.name != name
             if renamed:
                 taken = await connection.scalar(
@@ -98,7 +101,7 @@ class SqlManagementStore(SqlRepositoryStore):
                 await connection.execute(update(proxies).where(proxies.c.id == row.id).values(**values))
             if renamed:
                 await _rename_references(connection, repository_id, name, str(changes.name))
-            return await _load_proxy(connection, row.id)
+            return self._opened(await _load_proxy(connection, row.id))
 
     async def remove_proxy(self, repository: str, name: str) -> None:
         async with self._write() as connection:
@@ -127,7 +130,7 @@ class SqlManagementStore(SqlRepositoryStore):
             result = await connection.execute(
                 select(proxies).where(proxies.c.repository_id == repository_id).order_by(proxies.c.priority)
             )
-            return [rows.proxy(row) for row in result]
+            return [self._opened(rows.proxy(row)) for row in result]
 
 
 # --- statements (inside the caller's transaction) ------------------------------------------------------

@@ -4,7 +4,8 @@ the whole store shares (``_read``, ``_write``, the backend's ``INSERT … ON CON
 At most one repository is the default: setting it on one clears it on the others in the same
 transaction, and a partial unique index makes the database refuse a second one. A repository's proxies
 are kept in list order as priorities 1..n; syncing a declared list updates proxies by name (their ids
-stay), adds the new ones and removes the rest.
+stay), adds the new ones and removes the rest. Given a ``SecretCipher``, proxy passwords are encrypted on
+every write and decrypted on every read (``sealing.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cargohold.errors import ConfigError, NameUnknownError, RepositoryExistsErro
 from cargohold.metadata import rows
 from cargohold.metadata.engine import WRITE
 from cargohold.metadata.schema import proxies, repositories, repository_hosts
+from cargohold.metadata.sealing import SecretCipher, opened, seal, seal_stored_passwords, sealed
 from cargohold.models import Proxy, Repository
 
 SYNC_LOCK_KEY: Final = 0x63617267_73796E63  # "cargsync"
@@ -31,8 +33,9 @@ SYNC_LOCK_KEY: Final = 0x63617267_73796E63  # "cargsync"
 class SqlRepositoryStore:
     """The repository half of ``SqlMetadataStore``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, secrets: SecretCipher | None = None) -> None:
         self._engine = engine
+        self._secrets = secrets
         self._writer = engine.execution_options(**WRITE)
         self._postgres = engine.dialect.name == "postgresql"
 
@@ -49,6 +52,26 @@ class SqlRepositoryStore:
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         async with self._writer.begin() as connection:
             yield connection
+
+    async def seal_stored_passwords(self) -> int:
+        """Encrypt proxy passwords stored in plaintext (by older versions); ConfigError when a stored one
+        does not decrypt with this store's key. Returns how many were encrypted; 0 without a cipher."""
+        if self._secrets is None:
+            return 0
+        async with self._write() as connection:
+            return await seal_stored_passwords(connection, self._secrets)
+
+    def _seal(self, password: str | None) -> str | None:
+        """A password as it is to be written into ``proxies.password``."""
+        return seal(self._secrets, password)
+
+    def _sealed(self, given: Sequence[Proxy]) -> list[Proxy]:
+        """Proxies with their passwords as they are to be written (encrypted when there is a cipher)."""
+        return sealed(self._secrets, given)
+
+    def _opened(self, proxy: Proxy) -> Proxy:
+        """A proxy as read, with its password decrypted."""
+        return opened(self._secrets, proxy)
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT with the backend's ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
@@ -73,7 +96,7 @@ class SqlRepositoryStore:
                 raise RepositoryExistsError(f"repository {repository.name!r} already exists") from exc
             repository_id = int(result.scalar_one())
             await _replace_hosts(connection, repository_id, repository.hosts)
-            await _replace_proxies(connection, repository_id, proxies)
+            await _replace_proxies(connection, repository_id, self._sealed(proxies))
             return await _load_repository(connection, repository_id)
 
     async def get_repository(self, name: str) -> Repository | None:
@@ -157,7 +180,7 @@ class SqlRepositoryStore:
                     await _replace_hosts(connection, repository_id, managed.hosts)
                 else:
                     await _update_settings(connection, repository_id, managed)
-                await _sync_proxies(connection, repository_id, repository_proxies)
+                await _sync_proxies(connection, repository_id, self._sealed(repository_proxies))
 
     async def list_proxies(self, repository_id: int) -> list[Proxy]:
         query = (
@@ -167,7 +190,7 @@ class SqlRepositoryStore:
         )
         async with self._read() as connection:
             result = await connection.execute(query)
-            return [rows.proxy(row) for row in result]
+            return [self._opened(rows.proxy(row)) for row in result]
 
 
 # --- statements shared by the methods above (all inside the caller's transaction) ---------------------
