@@ -296,3 +296,33 @@ class Page:
 
     items: list[str] = field(default_factory=list)
     more: bool = False
+
+
+# --- users and access tokens (cargohold.auth gives them meaning) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as the metadata store keeps it. ``grants`` maps repository names to a permission
+    (``read``, ``write`` or ``admin``); ``password_hash`` is an argon2id PHC string."""
+
+    name: str
+    password_hash: str = field(repr=False)
+    is_admin: bool = False
+    grants: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    """A personal access token as the metadata store keeps it (never its secret: only the sha256 of it
+    is stored, and this record does not carry even that)."""
+
+    user: str
+    name: str
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    id: int | None = None

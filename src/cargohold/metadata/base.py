@@ -1,7 +1,8 @@
 """The metadata store contract: every fact but bytes.
 
 Repositories and their proxies, which blobs are readable in which image (links), manifests and what they
-reference, tags, and upload sessions. One method is one transaction: a caller never sees half of a change.
+reference, tags, upload sessions, and users with their grants and access tokens. One method is one
+transaction: a caller never sees half of a change.
 Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name inside the repository
 (``library/nginx``). Listings are in lexical (byte) order, as the distribution spec asks of tags.
 """
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cargohold.models import (
+    AccessTokenRecord,
     BlobLink,
     ContentSource,
     Digest,
@@ -26,6 +28,7 @@ from cargohold.models import (
     RepositoryChanges,
     TagRecord,
     Upload,
+    UserRecord,
 )
 
 
@@ -217,3 +220,65 @@ class MetadataStore(Protocol):
     async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
 
     async def delete_upload(self, upload_id: str) -> None: ...
+
+    # --- users, grants and access tokens -------------------------------------------------------------
+    # Users are addressed by name; each raises UserUnknownError for an unknown user. A user's grants map
+    # repository names to 'read' | 'write' | 'admin' (the store keeps the text; cargohold.auth checks it).
+
+    async def create_user(self, name: str, password_hash: str, is_admin: bool = False) -> UserRecord:
+        """Create a user without grants. RepositoryExistsError when the name is taken."""
+        ...
+
+    async def create_first_user(self, name: str, password_hash: str) -> UserRecord | None:
+        """Create a global admin only while no user exists at all (first start, also when several
+        processes start at once); None when some user already exists."""
+        ...
+
+    async def get_user(self, name: str) -> UserRecord | None:
+        """The user with its grants, or None."""
+        ...
+
+    async def list_users(self) -> list[UserRecord]:
+        """Every user with its grants, by name."""
+        ...
+
+    async def set_user_password(self, name: str, password_hash: str) -> None: ...
+
+    async def set_user_admin(self, name: str, is_admin: bool) -> UserRecord:
+        """ValidationFailedError('is_admin') when this would leave no global admin."""
+        ...
+
+    async def delete_user(self, name: str) -> None:
+        """Remove a user with its grants and tokens. ValidationFailedError('name') for the last global
+        admin."""
+        ...
+
+    async def set_grant(self, name: str, repository: str, permission: str | None) -> UserRecord:
+        """Grant ``permission`` on a repository (replacing the one held), or revoke it with None.
+        NameUnknownError for an unknown repository."""
+        ...
+
+    async def create_access_token(
+        self, user: str, name: str, token_hash: str, expires_at: datetime | None
+    ) -> AccessTokenRecord:
+        """Store a token by the sha256 hex of its secret. RepositoryExistsError when the user has a live
+        token of that name (revoked ones do not hold their name; an expired one is revoked to give it up)."""
+        ...
+
+    async def list_access_tokens(self, user: str) -> list[AccessTokenRecord]:
+        """The user's tokens, revoked ones too, by name then creation."""
+        ...
+
+    async def revoke_access_token(self, user: str, name: str) -> None:
+        """Revoke the user's token of that name (a no-op when it is revoked already). UserUnknownError
+        also when the user has no token of that name."""
+        ...
+
+    async def find_access_token(self, token_hash: str) -> tuple[AccessTokenRecord, UserRecord] | None:
+        """The token stored under this hash, with its user (and grants), whether expired or revoked."""
+        ...
+
+    async def record_token_uses(self, uses: Mapping[int, datetime]) -> None:
+        """Set ``last_used_at`` of tokens by id (keeping the later time), in one transaction; unknown ids
+        are ignored. Meant for batches."""
+        ...

@@ -203,3 +203,48 @@ stats_counters = Table(
     Column("value", BigInteger, nullable=False),
     PrimaryKeyConstraint("repository_id", "proxy_name", "counter"),
 )
+
+# Revision 0003: users, their grants on repositories, and their personal access tokens.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", NameText, nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string
+    Column("is_admin", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("name", name="users_name_key"),
+)
+
+user_grants = Table(
+    "user_grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("permission", Text, nullable=False),  # 'read' | 'write' | 'admin'
+    PrimaryKeyConstraint("user_id", "repository_id"),
+    Index("ix_user_grants_repository", "repository_id"),
+)
+
+# A token is found by the sha256 of its secret; its name is unique among the user's tokens not revoked.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", NameText, nullable=False),
+    Column("token_hash", Text, nullable=False),  # sha256 hex of the whole secret
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    UniqueConstraint("token_hash", name="uq_access_tokens_hash"),
+    Index(
+        "uq_access_tokens_user_live_name",
+        "user_id",
+        "name",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)

@@ -7,7 +7,8 @@ writing methods open theirs for writing (``BEGIN IMMEDIATE`` on SQLite). Text th
 (repository and image names, tags) is compared byte by byte on both backends (see ``schema.py``).
 Repository and proxy settings live in ``sql_repositories.py``, their management changes in
 ``sql_management.py``, the inventory views and purges in ``sql_inventory.py``, usage counters in
-``sql_stats.py``; this module holds the content of images.
+``sql_stats.py``, users with their grants and access tokens in ``sql_users.py``; this module holds the
+content of images.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cargohold.metadata.sealing import SecretCipher
 from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_management import SqlManagementStore
 from cargohold.metadata.sql_stats import SqlStatsStore
+from cargohold.metadata.sql_users import SqlUserStore
 from cargohold.models import (
     BlobLink,
     ContentSource,
@@ -67,7 +69,7 @@ async def open_metadata_store(
     return store
 
 
-class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore):
+class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, SqlUserStore):
     """``MetadataStore`` on a SQLAlchemy async engine; construct it with ``open_metadata_store``."""
 
     def __init__(self, engine: AsyncEngine, secrets: SecretCipher | None = None) -> None:
