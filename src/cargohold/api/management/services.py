@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cargohold.auth.users import UserAdmin
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.stats import StatsReader
 from cargohold.registry.inventory import Inventory
@@ -20,3 +21,5 @@ class ManagementServices:
     """Tests a proxy (saved or not): reach, TLS, auth flow, latency, optionally one image."""
     stats: StatsReader
     """Counters per repository and proxy, with the serving process's health view."""
+    users: UserAdmin | None = None
+    """Users, their grants and access tokens; without it the user operations answer 503."""
