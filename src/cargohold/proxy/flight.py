@@ -161,7 +161,6 @@ class BlobFeed:
             if file is not None:
                 file.close()
 
-
     async def _until_committed(self) -> None:
         """Hold the blob's last bytes back until it is verified, committed and linked: a client that has the
         whole body finds the blob cached, and one whose bytes did not verify never gets a whole body."""
