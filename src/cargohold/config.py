@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    admin_password: SecretStr | None = None
+    """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
+    secret_key: SecretStr | None = None
+    """The server key (CARGOHOLD_SECRET_KEY, url-safe base64 of 32 bytes); else ``<data_dir>/secret.key``."""
     repositories: list[RepositoryConfig] = Field(default_factory=_default_repositories)
 
     @classmethod

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.clients
 def test_push_remove_pull_round_trip(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_image(tmp_path / "layout", tag="1.0", layer_sizes=(4096, 2_000_000), seed=11)
     manifest = image.manifests[0]
     name = cargohold.ref("test", "podman-image", "1.0")
@@ -47,6 +48,7 @@ def test_push_remove_pull_round_trip(
 def test_pull_of_a_multiarch_image_picks_the_requested_platform(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_multiarch_image(tmp_path / "layout", tag="3.0", seed=12)
     name = cargohold.ref("test", "multi", "3.0")
     container_tools.skopeo(

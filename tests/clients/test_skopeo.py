@@ -1,7 +1,8 @@
 """skopeo against a real cargohold: push, inspect, pull back, multi-arch, errors, mounts, delete, tags.
 
 Every test starts its own server (``cargohold`` fixture: public repository ``test``) and builds its images
-offline with ``tests.support.images``; nothing touches the network beyond 127.0.0.1.
+offline with ``tests.support.images``; nothing touches the network beyond 127.0.0.1. Pushing needs write
+access, so the tools carry the first-start admin's credentials (``auth.json``, as after ``podman login``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def push(tools: ContainerTools, image: Image, dest: str, *, all_images: bool = F
 def test_pushed_image_is_served_with_its_digest_and_layers(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_image(tmp_path / "layout", tag="1.0", layer_sizes=(2048, 3_000_000), seed=1)
     ref = cargohold.docker_ref("test", "alpine-like", "1.0")
 
@@ -54,6 +56,7 @@ def test_pushed_image_is_served_with_its_digest_and_layers(
 def test_pulled_image_has_identical_blobs(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_image(tmp_path / "layout", tag="1.0", layer_sizes=(10_000, 1_500_000, 1), seed=2)
     ref = cargohold.docker_ref("test", "alpine-like", "1.0")
     push(container_tools, image, ref)
@@ -72,6 +75,7 @@ def test_pulled_image_has_identical_blobs(
 def test_multiarch_index_is_kept_byte_for_byte(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_multiarch_image(tmp_path / "layout", tag="2.0", seed=3)
     ref = cargohold.docker_ref("test", "multi", "2.0")
 
@@ -94,6 +98,7 @@ def test_multiarch_index_is_kept_byte_for_byte(
 def test_missing_tag_fails_with_manifest_unknown(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_image(tmp_path / "layout", tag="1.0", seed=4)
     push(container_tools, image, cargohold.docker_ref("test", "alpine-like", "1.0"))
 
@@ -115,6 +120,7 @@ def test_copy_within_the_server_mounts_blobs_across_images(
     server = cargohold_factory(
         [{"name": "test", "visibility": "public"}, {"name": "team", "visibility": "public"}]
     )
+    container_tools.add_credentials(server.host, *server.admin)
     image = write_image(tmp_path / "layout", tag="1.0", layer_sizes=(5000, 700_000), seed=5)
     source = server.docker_ref("test", "alpine-like", "1.0")
     push(container_tools, image, source)
@@ -136,6 +142,7 @@ def test_copy_within_the_server_mounts_blobs_across_images(
 def test_deleted_manifest_is_gone(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)  # pushes need write access
     image = write_image(tmp_path / "layout", tag="1.0", seed=6)
     push(container_tools, image, cargohold.docker_ref("test", "doomed", "1.0"))
     by_digest = cargohold.docker_ref("test", "doomed", image.digest)
@@ -152,6 +159,7 @@ def test_deleted_manifest_is_gone(
 def test_list_tags_shows_every_pushed_tag(
     cargohold: CargoholdServer, container_tools: ContainerTools, tmp_path: Path
 ) -> None:
+    container_tools.add_credentials(cargohold.host, *cargohold.admin)
     first = write_image(tmp_path / "one", tag="1.0", seed=7)
     second = write_image(tmp_path / "two", tag="2.0", seed=8)
     push(container_tools, first, cargohold.docker_ref("test", "tagged", "1.0"))

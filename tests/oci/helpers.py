@@ -6,6 +6,7 @@ random_image). Nothing here knows how cargohold is built: it speaks HTTP only.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -125,18 +126,36 @@ class Reply:
         return f"{self.method} {self.url} -> {self.status} {self.body[:300]!r}"
 
 
+def basic_auth(username: str, password: str) -> str:
+    """An ``Authorization: Basic`` header value."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 class Registry:
     """The registry under test, spoken to over real HTTP.
 
     Every response is checked against the rules that hold for all of them: no 5xx, and every error
     (status >= 400, except on HEAD, which has no body) is the spec's JSON envelope whose codes come from
     the spec's table. Paths are sent exactly as written (no ``..`` or ``%2e`` normalisation).
+
+    ``authorization`` is the ``Authorization`` header sent with every request that does not set its own
+    (None: none, an anonymous client); ``as_(authorization)`` is the same registry spoken to with other
+    credentials, sharing the connection and the history.
     """
 
-    def __init__(self, client: TestClient[web.Request, web.Application]) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], authorization: str | None = None
+    ) -> None:
         self._client = client
         self.base = client.make_url("/")
         self.history: list[Reply] = []
+        self.authorization = authorization
+
+    def as_(self, authorization: str | None) -> Registry:
+        """This registry with other credentials (None: anonymous); answers go into the same history."""
+        other = Registry(self._client, authorization)
+        other.history = self.history
+        return other
 
     def url(self, path: str) -> URL:
         """An absolute URL for a raw path (and query) on the server under test."""
@@ -151,6 +170,8 @@ class Registry:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         url = target if isinstance(target, URL) else self.url(target)
+        if self.authorization is not None and not any(k.lower() == "authorization" for k in headers or {}):
+            headers = {**(headers or {}), "Authorization": self.authorization}
         async with self._client.session.request(method, url, data=data, headers=headers) as response:
             body = await response.read()
             reply = Reply(method, url, response.status, response.headers, body)

@@ -218,8 +218,9 @@ def test_local_images_win_over_proxies(
     server = cargohold_factory([repository("hub", [proxy("up", upstream.url)], tag_ttl_seconds=0)])
     pushed = write_image(tmp_path / "local", tag="1.0", seed=52)
     container_tools.skopeo(
-        "copy", *NO_TLS, f"oci:{pushed.reference}", server.docker_ref("hub", "team/app", "1.0")
-    )
+        "copy", *NO_TLS, "--dest-creds", server.admin_creds, f"oci:{pushed.reference}",
+        server.docker_ref("hub", "team/app", "1.0"),
+    )  # fmt: skip
     before = len(upstream_requests(upstream, contains="/team/app/"))
 
     answer = manifest(server, "hub/team/app", "1.0")

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -68,6 +69,15 @@ class ContainerTools:
             },
             drop_prefixes=("CONTAINERS_", "REGISTRY_AUTH", "DOCKER_"),
         )
+
+    def add_credentials(self, registry: str, username: str, password: str) -> None:
+        """Store credentials for ``registry`` (``host:port``) in the private ``auth.json``, as ``podman
+        login`` would, so that every later skopeo and podman command presents them there."""
+        path = Path(self.env["REGISTRY_AUTH_FILE"])
+        document = json.loads(path.read_text())
+        encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+        document.setdefault("auths", {})[registry] = {"auth": encoded}
+        path.write_text(json.dumps(document))
 
     def close(self) -> None:
         """Remove the short-path runroot (the rest lives under the test's tmp dir)."""

@@ -42,9 +42,14 @@ class Probe:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def probe(url: str, ssl_context: ssl.SSLContext | None = None, timeout: float = 2.0) -> Probe:
-    """GET ``url`` once; HTTP errors are answers too, connection failures give status 0."""
-    request = urllib.request.Request(url, method="GET")  # noqa: S310 - tests build the URL themselves
+def probe(
+    url: str,
+    ssl_context: ssl.SSLContext | None = None,
+    timeout: float = 2.0,
+    headers: Mapping[str, str] | None = None,
+) -> Probe:
+    """GET ``url`` once (with ``headers``); HTTP errors are answers too, connection failures give status 0."""
+    request = urllib.request.Request(url, method="GET", headers=dict(headers or {}))  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:  # noqa: S310
             return Probe(response.status, dict(response.headers.items()))

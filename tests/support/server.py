@@ -10,6 +10,7 @@ developer's shell cannot change what a test sees.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import yaml
 
 from tests.support.processes import Probe, ServiceProcess, child_env, start_service
 
+ADMIN = "admin"  # the user every test server creates on first start
 ADMIN_PASSWORD = "test-admin-password"  # CARGOHOLD_ADMIN_PASSWORD for every test server
 API_VERSION_HEADER = "Docker-Distribution-Api-Version"
 
@@ -73,6 +75,21 @@ class CargoholdServer:
     def docker_ref(self, repository: str, image: str, tag_or_digest: str = "latest") -> str:
         """The same reference in skopeo's ``docker://`` transport."""
         return "docker://" + self.ref(repository, image, tag_or_digest)
+
+    @property
+    def admin(self) -> tuple[str, str]:
+        """The first-start admin's user name and password (``CARGOHOLD_ADMIN_PASSWORD``)."""
+        return ADMIN, ADMIN_PASSWORD
+
+    @property
+    def admin_creds(self) -> str:
+        """``admin:<password>``, as skopeo's ``--creds`` takes it."""
+        return f"{ADMIN}:{ADMIN_PASSWORD}"
+
+    def admin_authorization(self) -> dict[str, str]:
+        """An ``Authorization: Basic`` header of the admin, for plain HTTP requests."""
+        token = base64.b64encode(self.admin_creds.encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def stop(self) -> int:
         """Stop the server (SIGTERM, then SIGKILL)."""
