@@ -1,6 +1,8 @@
 """The composition root: builds the stores and services from settings and hands them to the HTTP layer.
 
 This is the only module that wires; everything below receives what it needs through its constructor.
+On start it loads (or creates) the server key, opens the metadata store with it (proxy passwords are
+encrypted at rest) and makes sure an ``admin`` user exists, printing a generated password once to stderr.
 ``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT).
 """
 
@@ -16,10 +18,17 @@ from collections.abc import AsyncIterator
 from types import FrameType
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from cargohold.api.application import build_web_app
+from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.oci.services import OciServices
+from cargohold.auth.authenticator import Authenticator
+from cargohold.auth.passwords import Passwords
+from cargohold.auth.secrets import SecretBox
+from cargohold.auth.tokens import RegistryTokens
+from cargohold.auth.users import UserAdmin
 from cargohold.config import Settings, declared_repositories
 from cargohold.metadata.sql import open_metadata_store
 from cargohold.proxy.fetch import BlobFetcher
@@ -52,12 +61,26 @@ async def create_app(settings: Settings) -> web.Application:
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    metadata = await open_metadata_store(database_url(settings))
+    secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
+    metadata = await open_metadata_store(database_url(settings), secrets=secrets)
     try:
         await metadata.sync_declared_repositories(declared_repositories(settings))
+        passwords = Passwords()
+        users = UserAdmin(metadata, passwords)
+        generated = await users.ensure_admin(_secret(settings.admin_password))
     except BaseException:
         await metadata.close()
         raise
+    if generated is not None:
+        print(
+            f'cargohold: created user "admin" with password {generated} '
+            "(shown once; change it with cargohold user passwd)",
+            file=sys.stderr,
+            flush=True,
+        )
+    tokens = RegistryTokens.from_secrets(secrets)
+    authenticator = Authenticator(metadata, passwords, tokens)
+    auth = HttpAuth(authenticator, tokens, _token_realm_base(settings))
     blob_store = FilesystemBlobStore(settings.data_dir)
     blobs = BlobService(metadata, blob_store)
     manifests = ManifestService(metadata, blob_store)
@@ -80,6 +103,7 @@ async def create_app(settings: Settings) -> web.Application:
         uploads=UploadService(metadata, blob_store),
         manifests=manifests,
         pull=pull,
+        directory=directory,
     )
     # --- management services (notes/management.md): the REST API and the web UI share them -------------
 
@@ -93,9 +117,10 @@ async def create_app(settings: Settings) -> web.Application:
         inventory=Inventory(metadata, before_read=lambda: _flush_once(stats)),
         probe=ProxyProbe(metadata),
         stats=StatsReader(metadata, health, before_read=lambda: _flush_once(stats)),
+        users=users,
     )
     # ----------------------------------------------------------------------------------------------------
-    app = build_web_app(services, management)
+    app = build_web_app(services, auth, management)
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
@@ -106,6 +131,7 @@ async def create_app(settings: Settings) -> web.Application:
         await _flush_once(stats)
 
     async def close(_: web.Application) -> None:
+        await authenticator.flush()  # access tokens' last use
         await pull.close()
         await pool.close()
         await metadata.close()
@@ -113,6 +139,16 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(flush_statistics)
     app.on_cleanup.append(close)
     return app
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _token_realm_base(settings: Settings) -> str:
+    """The configured public URL; empty when it was only derived from ``listen`` (which may be 0.0.0.0 or
+    a port other than the one clients reach), so that challenges name the host the client came to."""
+    return "" if settings.public_url == f"http://{settings.listen}" else settings.public_url
 
 
 STATS_FLUSH_SECONDS = 2.0
@@ -173,7 +209,8 @@ def serve(settings: Settings) -> None:
 
 
 def _run_workers(settings: Settings) -> None:
-    # Migrations and declared repositories are applied once, before the workers race for them.
+    # Migrations, declared repositories, the key file and the first admin are made once, before the workers
+    # race for them (each worker then finds them and prints nothing).
     asyncio.run(_prepare(settings))
     context = multiprocessing.get_context("spawn")
     workers = [

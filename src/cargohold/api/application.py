@@ -1,9 +1,11 @@
-"""Builds the aiohttp application from services: the /v2 API, health endpoints, middlewares."""
+"""Builds the aiohttp application from services: authentication and the token endpoint, the /v2 API, health
+endpoints, middlewares."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from cargohold.api.auth.setup import HttpAuth, install_auth
 from cargohold.api.management.errors import management_errors
 from cargohold.api.management.metrics import add_metrics_route
 from cargohold.api.management.routes import add_routes as add_management_routes
@@ -21,9 +23,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_web_app(oci: OciServices, management: ManagementServices | None = None) -> web.Application:
+def build_web_app(
+    oci: OciServices, auth: HttpAuth, management: ManagementServices | None = None
+) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
+    # authentication: the authenticator for every area, /v2/token (routed before the /v2 catch-all)
+    install_auth(app, auth, oci.names)
     add_routes(app, oci)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)

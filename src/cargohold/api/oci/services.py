@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cargohold.proxy.service import PullThroughService
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.directory import RepositoryDirectory
 from cargohold.registry.images import ManifestService
 from cargohold.registry.uploads import UploadService
 
@@ -19,3 +20,5 @@ class OciServices:
     manifests: ManifestService
     pull: PullThroughService
     """Pulls (GET/HEAD of manifests and blobs) go through here: local content first, then the proxies."""
+    directory: RepositoryDirectory
+    """Repositories by name, for filtering the catalog to what the caller may pull."""

@@ -1,0 +1,1 @@
+"""Authentication over HTTP: reading credentials from requests, the Docker token endpoint, /v2 enforcement."""
