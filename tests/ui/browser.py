@@ -1,6 +1,7 @@
 """Headless Chromium for the web UI tests: Debian's ``/usr/bin/chromium`` driven by Playwright (which never
-downloads a browser here), a fresh empty profile per test, and helpers the tests share (screenshots under
-``artifacts/ui/`` of the checkout, the proxy order as shown, a raw form POST for CSRF checks).
+downloads a browser here), a fresh empty profile per test, and helpers the tests share (signing in through the
+sign-in page, screenshots under ``artifacts/ui/`` of the checkout, the proxy order as shown, a raw form POST
+for CSRF checks).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+
+from tests.support.server import ADMIN_PASSWORD
 
 CHROMIUM: Final = "/usr/bin/chromium"
 CHROMIUM_ARGS: Final = (
@@ -37,25 +40,40 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+def launch(playwright: Playwright, profile: Path, *, javascript: bool = True) -> BrowserContext:
+    """A headless Chromium with an empty profile directory at ``profile`` (close it when done)."""
+    profile.mkdir(parents=True, exist_ok=True)
+    context = playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=chromium_path(),
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        viewport=LAPTOP,
+        java_script_enabled=javascript,
+    )
+    context.set_default_timeout(30_000)
+    return context
+
+
 @contextmanager
 def browser_context(profile: Path, *, javascript: bool = True) -> Iterator[BrowserContext]:
     """A headless Chromium with an empty profile directory at ``profile``."""
-    profile.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=chromium_path(),
-            headless=True,
-            args=list(CHROMIUM_ARGS),
-            viewport=LAPTOP,
-            java_script_enabled=javascript,
-        )
-        context.set_default_timeout(30_000)
+        context = launch(playwright, profile, javascript=javascript)
         try:
             yield context
         finally:
             context.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def sign_in(page: Page, server_url: str, user: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+    """Sign in through the sign-in page as ``user`` (the test servers' ``admin`` by default)."""
+    page.goto(f"{server_url}/ui/signin")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("[data-signed-in]")).to_have_text(user)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -1,6 +1,6 @@
-"""Web UI forms against a real ``cargohold serve``: validation messages next to the field, passwords that
-are never sent back, CSRF refusals, config-managed repositories shown read-only, the step-by-step connection
-test, and reordering that works with JavaScript turned off."""
+"""Web UI forms against a real ``cargohold serve``, signed in as ``admin``: validation messages next to the
+field, passwords that are never sent back, CSRF refusals, config-managed repositories shown read-only, the
+step-by-step connection test, and reordering that works with JavaScript turned off."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests.proxy_e2e.upstreams import closed_port, proxy, repository
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.server import CargoholdServer
-from tests.ui.browser import browser_context, post_form, proxy_order, screenshot
+from tests.ui.browser import browser_context, post_form, proxy_order, screenshot, sign_in
 
 SECRET = "pa55-never-shown-7f3c"
 
@@ -28,6 +28,7 @@ def test_bad_input_is_shown_next_to_its_field_and_the_password_is_never_sent_bac
     cargohold_factory: CargoholdFactory, page: Page
 ) -> None:
     server = cargohold_factory([])
+    sign_in(page, server.url)
     new_repository(page, server, "team")
     page.get_by_role("link", name="Add proxy").click()
     page.get_by_label("Name", exact=True).fill("private")
@@ -77,15 +78,25 @@ def test_bad_input_is_shown_next_to_its_field_and_the_password_is_never_sent_bac
 
 def test_a_post_without_the_session_token_is_refused(cargohold_factory: CargoholdFactory, page: Page) -> None:
     server = cargohold_factory([])
+    sign_in(page, server.url)
     new_repository(page, server, "team")
     url = f"{server.url}/ui/repositories/team/settings"
     fields = {"visibility": "private", "tag_ttl_seconds": "60"}
 
     assert post_form(url, fields)[0] == 403
-    cookie = next(c for c in page.context.cookies() if c["name"] == "cargohold_csrf")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    cookie = cookies["cargohold_csrf"]
     assert cookie["httpOnly"]
     assert cookie["sameSite"] == "Strict"
-    session = f"cargohold_csrf={cookie['value']}"
+    signed_in = cookies["cargohold_session"]["value"]
+    # the right token without a session is sent to sign in, and changes nothing
+    status, _ = post_form(
+        url, {**fields, "csrf_token": cookie["value"]}, cookie=f"cargohold_csrf={cookie['value']}"
+    )
+    assert status == 303
+    page.goto(url)
+    expect(page.get_by_label("Public")).to_be_checked()
+    session = f"cargohold_csrf={cookie['value']}; cargohold_session={signed_in}"
     assert post_form(url, {**fields, "csrf_token": "x" * 43}, cookie=session)[0] == 403
     assert post_form(url, fields, cookie=session)[0] == 403
     assert post_form(url, {**fields, "csrf_token": cookie["value"]}, cookie=session)[0] == 303
@@ -103,6 +114,7 @@ def test_a_repository_from_the_config_file_is_shown_read_only(
 ) -> None:
     declared = repository("hub", [proxy("upstream", "https://registry.example.com", username="bot")])
     server = cargohold_factory([declared])
+    sign_in(page, server.url)
     page.goto(f"{server.url}/ui/")
     row = page.get_by_role("row").filter(has_text="hub")
     expect(row).to_contain_text("managed by config")
@@ -131,6 +143,7 @@ def test_the_connection_test_shows_each_step(
     server = cargohold_factory(
         [repository("hub", [proxy("good", upstream.url), proxy("down", f"http://127.0.0.1:{closed_port()}")])]
     )
+    sign_in(page, server.url)
     page.goto(f"{server.url}/ui/repositories/hub")
     page.locator("#proxy-good").get_by_role("button", name="Test").click()
     good = page.locator("#proxy-good .probe")
@@ -152,6 +165,7 @@ def test_reordering_and_switching_work_without_javascript(
     server = cargohold_factory([])
     with browser_context(tmp_path / "no-js", javascript=False) as context:
         page = new_page(context)
+        sign_in(page, server.url)  # the sign-in form works without JavaScript too
         new_repository(page, server, "plain")
         for name in ("one", "two", "three"):
             page.get_by_role("link", name="Add proxy").click()

@@ -13,7 +13,7 @@ from tests.proxy_e2e.upstreams import manifest, seed_upstream
 from tests.support.clients import ContainerTools
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.server import CargoholdServer
-from tests.ui.browser import PHONE, horizontal_overflow, proxy_order, screenshot
+from tests.ui.browser import PHONE, horizontal_overflow, proxy_order, screenshot, sign_in
 
 pytestmark = pytest.mark.clients
 
@@ -46,6 +46,7 @@ def test_reordering_and_deactivating_proxies_in_the_ui_changes_which_upstream_se
     assert in_first.digest != in_second.digest
     server = cargohold_factory([], name="ui")
 
+    sign_in(page, server.url)
     page.goto(f"{server.url}/ui/")
     page.get_by_role("link", name="New repository").first.click()
     page.get_by_label("Name", exact=True).fill("mirror")

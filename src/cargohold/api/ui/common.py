@@ -1,5 +1,6 @@
-"""What every web UI handler shares: the services it calls, page rendering with the CSRF token, the flash
-and static asset URLs, and the error pages for unknown repositories, proxies and config-owned changes."""
+"""What every web UI handler shares: the services it calls, page rendering with the CSRF token, the flash,
+the signed-in user and static asset URLs, and the error pages for unknown repositories, proxies and users,
+config-owned changes and actions the user may not take."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cargohold.api.management.services import ManagementServices
+from cargohold.api.ui.access import PRINCIPAL_KEY, SERVICES_KEY, is_admin, may
 from cargohold.api.ui.session import CSRF_FIELD, csrf_token, read_flash
+from cargohold.auth.principal import Action
 from cargohold.errors import (
     CargoholdError,
+    DeniedError,
     ManagedByConfigError,
     NameUnknownError,
     ProxyUnknownError,
+    UserUnknownError,
     ValidationFailedError,
 )
 
@@ -28,7 +33,6 @@ log = logging.getLogger(__name__)
 
 PREFIX: Final = "/ui"
 STATIC_DIR: Final = Path(__file__).parent / "static"
-SERVICES_KEY: Final = web.AppKey("ui_services", ManagementServices)
 ASSETS_KEY: Final = web.AppKey("ui_assets", dict[str, str])
 
 
@@ -56,8 +60,12 @@ def render(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
     """Render a page with what every page needs (CSRF token, flash, asset URLs)."""
+    signed_in = request.get(PRINCIPAL_KEY)
     full = {
         "nav": "",
+        "user": signed_in.name if signed_in is not None else None,
+        "user_is_admin": signed_in is not None and is_admin(request),
+        "can": lambda repo, action: signed_in is not None and may(request, repo, Action(action)),
         "csrf_field": CSRF_FIELD,
         "csrf_token": csrf_token(request),
         "flash": read_flash(request),
@@ -89,8 +97,10 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except web.HTTPNotFound:
         return _error_page(request, 404, "Page not found", "There is nothing at this address.")
-    except (NameUnknownError, ProxyUnknownError) as error:
+    except (NameUnknownError, ProxyUnknownError, UserUnknownError) as error:
         return _error_page(request, 404, "Not found", error.message)
+    except DeniedError as error:
+        return _error_page(request, 403, "Not allowed", error.message)
     except ManagedByConfigError:
         message = "This repository is defined in the configuration file; change it there and restart."
         return _error_page(request, 409, "Managed by the configuration file", message)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from cargohold.api.ui import forms
+from cargohold.api.ui.access import may, may_create
 from cargohold.api.ui.common import PREFIX, render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
+from cargohold.auth.principal import Action
 from cargohold.errors import RepositoryExistsError, ValidationFailedError
 from cargohold.registry.repositories import RepositoryView
 
@@ -15,8 +17,11 @@ REPOSITORY_FIELDS = ("name", "visibility", "default", "hosts", "tag_ttl_seconds"
 
 
 async def repository_list(request: web.Request) -> web.Response:
-    repositories = await services(request).repositories.list()
-    return render(request, "repositories.html", {"repositories": repositories, "nav": "repositories"})
+    """The repositories the user may pull from (each marked whether they may manage it)."""
+    listed = await services(request).repositories.list()
+    visible = [repository for repository in listed if may(request, repository, Action.PULL)]
+    context = {"repositories": visible, "may_create": may_create(request), "nav": "repositories"}
+    return render(request, "repositories.html", context)
 
 
 def _new_form(

@@ -134,4 +134,23 @@
   });
   /* after load: the browser's own scroll to the #proxy-… fragment would otherwise reset the focus */
   window.addEventListener("load", function () { window.setTimeout(restoreFocus, 0); });
+  /* a new access token: copy it with one click (the secret is only ever in this one page) */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    var label = button.querySelector("[data-copy-label]") || button;
+    function done(text) { label.textContent = text; setTimeout(function () { label.textContent = "Copy"; }, 2000); }
+    field.focus();
+    field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { done("Copied"); }, function () { done(document.execCommand("copy") ? "Copied" : "Press Ctrl+C"); });
+    } else {
+      done(document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+    }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) event.target.select();
+  });
 })();
