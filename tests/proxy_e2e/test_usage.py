@@ -3,6 +3,7 @@ and misses, bytes served and fetched, per-proxy outcomes, and when each image wa
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from tests.proxy_e2e.upstreams import closed_port, fetch, manifest, proxy, repository, seed_upstream
 from tests.support.clients import ContainerTools
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
+from tests.support.server import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.clients
+ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()}
 
 
 def test_statistics_and_last_pulled_follow_the_pulls(
@@ -40,7 +43,7 @@ def test_statistics_and_last_pulled_follow_the_pulls(
     assert fetch(blob_url).status == 200  # miss
     assert fetch(blob_url).status == 200  # hit
 
-    stats = fetch(f"{server.url}/api/v1/repositories/hub/stats").json()
+    stats = fetch(f"{server.url}/api/v1/repositories/hub/stats", headers=ADMIN).json()
     assert (stats["requests"], stats["cache_hits"], stats["cache_misses"]) == (4, 2, 2)
     manifest_size = int(manifest(server, "hub/team/app", "1.0", method="HEAD").headers["Content-Length"])
     assert stats["bytes_served_from_cache"] == manifest_size + layer.size
@@ -51,7 +54,7 @@ def test_statistics_and_last_pulled_follow_the_pulls(
     assert by_proxy["up"]["hits"] == 2
     assert by_proxy["up"]["bytes_fetched"] == manifest_size + layer.size
 
-    images = fetch(f"{server.url}/api/v1/repositories/hub/images").json()
+    images = fetch(f"{server.url}/api/v1/repositories/hub/images", headers=ADMIN).json()
     tags = {tag["tag"]: tag for tag in images[0]["tags"]}
     assert tags["1.0"]["digest"] == image.digest
     assert tags["1.0"]["source"] == "cached"

@@ -16,7 +16,7 @@ REPO = "team"
 @pytest.fixture
 async def registry(api: ManagementApi) -> Registry:
     await api.create_repository(REPO)
-    return Registry(api.client)
+    return Registry(api.client, api.authorization)
 
 
 async def test_images_list_pushed_images_with_their_tags(api: ManagementApi, registry: Registry) -> None:

@@ -44,7 +44,8 @@ async def test_bodies_over_the_limit_are_413_and_change_nothing(api: ManagementA
         for _ in range(10):
             yield b" " * (MAX_JSON_BODY // 4)
 
-    async with api.client.post("/api/v1/repositories", data=chunked()) as response:
+    headers = {"Authorization": api.authorization or ""}
+    async with api.client.post("/api/v1/repositories", data=chunked(), headers=headers) as response:
         assert response.status == 413
         assert (await response.json())["error"]["code"] == "too_large"
     assert (await api.get("repositories/team")).status == 404

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document at /api/v1/openapi.json describes what the server really routes: every /api/v1
 route with its method and nothing else, request bodies that refuse unknown fields, error answers in the
-``Error`` shape, and no response that could carry a password."""
+``Error`` shape, the credentials every operation needs, no response that could carry a password, and an
+access token's secret in the answer that creates it only."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ async def test_the_document_lists_exactly_the_served_routes(api: ManagementApi) 
         if method in METHODS
     }
     assert described == served_routes(api.client.app)
-    assert len(described) == 21
+    assert len(described) == 32
     operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
     assert len(set(operation_ids)) == len(operation_ids)
 
@@ -102,3 +103,44 @@ async def test_image_paths_take_names_with_slashes(api: ManagementApi) -> None:
     assert "slash" in image["description"]
     assert set(item) == {"get", "delete"}
     assert set(document["paths"]["/api/v1/repositories/{repo}/images/{image}/tags/{tag}"]) == {"delete"}
+
+
+async def test_every_operation_needs_basic_or_bearer_credentials(api: ManagementApi) -> None:
+    document = await api.as_(None).ok("GET", "openapi.json")
+    assert document["components"]["securitySchemes"] == {
+        "basic": {"type": "http", "scheme": "basic", "description": ANY_TEXT},
+        "bearer": {"type": "http", "scheme": "bearer", "description": ANY_TEXT},
+    }
+    assert document["security"] == [{"basic": []}, {"bearer": []}]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert operation["security"] == document["security"], where
+            unauthorized = operation["responses"]["401"]
+            assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True, where
+            assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True, where
+            assert operation["description"].startswith("Who may call it: "), where
+            if path not in ("/api/v1/me", "/api/v1/repositories") or method != "get":
+                assert "403" in operation["responses"], where
+
+
+async def test_the_token_secret_is_in_the_creation_answer_only(api: ManagementApi) -> None:
+    document = await api.ok("GET", "openapi.json")
+    schemas = document["components"]["schemas"]
+    assert schemas["UserCreate"]["properties"]["password"]["writeOnly"] is True
+    carrying = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                for content in response.get("content", {}).values():
+                    if "secret" in property_names(document, content["schema"], set()):
+                        carrying.add((method.upper(), path, status))
+    assert carrying == {("POST", "/api/v1/users/{user}/tokens", "201")}
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_TEXT: Any = _AnyText()

@@ -11,7 +11,7 @@ from tests.support.fixtures import DistributionFactory
 
 from cargohold.api.management.routes import OPERATIONS
 
-from .conftest import CONFIG_SECRET, MANAGED, ManagementApi
+from .conftest import ADMIN, ADMIN_PASSWORD, CONFIG_SECRET, MANAGED, ManagementApi
 
 SECRET = "api-s3cret-that-must-never-show"
 NEW_SECRET = "an0ther-api-s3cret-never-shown"
@@ -53,6 +53,7 @@ async def exercise_everything(api: ManagementApi, upstream: DistributionRegistry
             .replace("{repo}", REPO)
             .replace("{proxy}", "company")
             .replace("{image}", "library/app")
+            .replace("{user}", ADMIN)
         )
         await api.get(path)
         await api.get(path.replace(REPO, MANAGED).replace("company", "origin"))
@@ -66,7 +67,7 @@ async def test_a_password_never_appears_in_any_answer_or_log_line(
     await exercise_everything(api, upstream)
     assert len(api.history) > 30
     for answer in api.history:
-        for secret in (SECRET, NEW_SECRET, CONFIG_SECRET):
+        for secret in (SECRET, NEW_SECRET, CONFIG_SECRET, ADMIN_PASSWORD):
             assert secret not in answer.body.decode(errors="replace"), str(answer)
             assert secret not in str(answer.headers), str(answer)
     logged = (
@@ -76,7 +77,7 @@ async def test_a_password_never_appears_in_any_answer_or_log_line(
         + caplog.text
     )
     assert caplog.records, "the run logged nothing at all: the check would prove nothing"
-    for secret in (SECRET, NEW_SECRET, CONFIG_SECRET):
+    for secret in (SECRET, NEW_SECRET, CONFIG_SECRET, ADMIN_PASSWORD):
         assert secret not in logged
 
 

@@ -5,7 +5,8 @@ gives every /api/v1 answer that is not a success that shape (unknown routes, wro
                "field": "connection_timeout_ms"}}
 
 ``field`` appears only on validation errors. Messages name fields and reasons and never echo a value a user
-sent (a password must not come back in an error either).
+sent (a password must not come back in an error either). A 401 carries ``WWW-Authenticate: Basic
+realm="cargohold"``, a 429 ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cargohold import errors
+from cargohold.api.management.access import CHALLENGE
 from cargohold.api.management.schemas import Error, ErrorDetail
 
 log = logging.getLogger(__name__)
@@ -26,20 +28,28 @@ API_PREFIX: Final = "/api/v1"
 
 CODES: Final[dict[int, str]] = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    429: "too_many_requests",
     500: "internal",
+    503: "unavailable",
 }
 
 # Most specific class first: the first entry the error is an instance of wins.
 ERROR_TABLE: Final[tuple[tuple[type[errors.CargoholdError], int], ...]] = (
     (errors.ValidationFailedError, 422),
+    (errors.UnauthorizedError, 401),
+    (errors.DeniedError, 403),
+    (errors.TooManyRequestsError, 429),
     (errors.NameUnknownError, 404),
     (errors.ProxyUnknownError, 404),
+    (errors.UserUnknownError, 404),
     (errors.ManifestUnknownError, 404),
     (errors.BlobUnknownError, 404),
     # a name or tag that cannot exist names nothing: the resource is not there
@@ -85,7 +95,13 @@ def domain_status(error: errors.CargoholdError) -> int:
 
 def domain_error_response(error: errors.CargoholdError) -> web.Response:
     field = error.field if isinstance(error, errors.ValidationFailedError) else None
-    return error_response(domain_status(error), error.message, field)
+    status = domain_status(error)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = CHALLENGE
+    if isinstance(error, errors.TooManyRequestsError):
+        headers["Retry-After"] = str(max(1, error.retry_after or 1))
+    return error_response(status, error.message, field, headers or None)
 
 
 @web.middleware

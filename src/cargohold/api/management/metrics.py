@@ -1,9 +1,14 @@
 """``GET /metrics``: the management statistics in the Prometheus text format.
 
 Each scrape reads the same counters ``GET /api/v1/repositories/{repo}/stats`` answers (added up across
-worker processes in the database) for every repository, and renders them with prometheus-client through a
-one-shot collector: nothing is kept between scrapes, so the numbers cannot drift from the API's. Health
-and backoff are the answering process's view, as in the API.
+worker processes in the database) for every repository the caller may manage, and renders them with
+prometheus-client through a one-shot collector: nothing is kept between scrapes, so the numbers cannot drift
+from the API's. Health and backoff are the answering process's view, as in the API.
+
+The scrape needs credentials, as the stats endpoints do, and shows what they would: every repository to a
+global admin, the repositories a user manages to that user. The labels name private repositories and
+their proxies, and the failure counters tell which upstream is down: that is not for anonymous callers. A
+Prometheus server scrapes with an access token (``authorization: {credentials: cgh_…}``, Bearer).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cargohold.api.management.access import may_manage, signed_in
+from cargohold.api.management.errors import domain_error_response
 from cargohold.api.management.operation import SERVICES_KEY
-from cargohold.errors import NameUnknownError
+from cargohold.errors import CargoholdError, NameUnknownError
 from cargohold.proxy.stats import RepositoryStats
 
 METRICS_PATH: Final = "/metrics"
@@ -80,8 +87,14 @@ class _Snapshot(Collector):
 
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
+    try:
+        principal = await signed_in(request, repository_operation=True)
+    except CargoholdError as error:  # 401 / 429 in the management API's error shape
+        return domain_error_response(error)
     snapshot = []
     for repository in await services.repositories.list():
+        if not may_manage(principal, repository.name, repository.visibility):
+            continue
         try:
             snapshot.append(await services.stats.repository(repository.name))
         except NameUnknownError:  # deleted between the listing and the read

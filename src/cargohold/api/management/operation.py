@@ -5,6 +5,10 @@ and validates the body with exactly that request model and serialises the handle
 response model, and ``openapi.py`` describes the same ``Operation`` objects: what the document says is what
 the server does. Handlers receive a ``Call`` (path parameters, the validated body, the services) and return
 a service view (or a list of them, or a ``Reply`` with headers); they never build HTTP responses.
+
+Every operation has an ``Access`` rule: the adapter signs the caller in (401 without working credentials)
+and checks the rule (403) before it reads the body, so a caller who may not call an operation learns
+nothing from its validation errors.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from typing import Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from cargohold.api.management.access import Access, authorize, signed_in
 from cargohold.api.management.bodies import parse_model, read_body
+from cargohold.api.management.errors import ApiError
 from cargohold.api.management.services import ManagementServices
+from cargohold.auth.principal import Principal
+from cargohold.auth.users import UserAdmin
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -27,11 +35,18 @@ SERVICES_KEY: Final = web.AppKey("management_services", ManagementServices)
 
 @dataclass(frozen=True)
 class Call:
-    """What a handler gets: the request's path parameters, its validated body and the services."""
+    """What a handler gets: the request's path parameters, its validated body, the services and who asks."""
 
     request: web.Request
     services: ManagementServices
     body: BaseModel | None
+    principal: Principal
+
+    @property
+    def users(self) -> UserAdmin:
+        if self.services.users is None:
+            raise ApiError(503, "this server has no user administration")
+        return self.services.users
 
     def param(self, name: str) -> str:
         return self.request.match_info[name]
@@ -53,6 +68,7 @@ class Reply:
 Handler = Callable[[Call], Awaitable[object]]
 
 _PARAM_RE: Final = re.compile(r"\{([a-z_]+)\}")
+_REPOSITORIES: Final = "/api/v1/repositories"
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,8 @@ class Operation:
     summary: str
     tag: str
     handler: Handler
+    access: Access = Access.ADMIN
+    """Who may call it (a global admin unless it says otherwise)."""
     status: int = 200
     response: type[BaseModel] | None = None
     """None: no body (204)."""
@@ -91,7 +109,9 @@ class Operation:
 
     @property
     def error_statuses(self) -> list[int]:
-        statuses = set(self.errors)
+        statuses = set(self.errors) | {401, 429}
+        if self.access is not Access.SIGNED_IN:
+            statuses.add(403)
         if self.body is not None:
             statuses |= {400, 413, 422}
         return sorted(statuses)
@@ -101,11 +121,13 @@ def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
     """The aiohttp handler of ``operation``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        principal = await signed_in(request, repository_operation=operation.path.startswith(_REPOSITORIES))
+        authorize(operation.access, principal, dict(request.match_info))
         body: BaseModel | None = None
         if operation.body is not None:
             raw = await read_body(request)
             body = parse_model(operation.body, raw, required=operation.body_required)
-        result = await operation.handler(Call(request, request.app[SERVICES_KEY], body))
+        result = await operation.handler(Call(request, request.app[SERVICES_KEY], body, principal))
         headers: Mapping[str, str] = {}
         if isinstance(result, Reply):
             headers = result.headers

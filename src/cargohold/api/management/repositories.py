@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from cargohold.api.management.access import may_manage
 from cargohold.api.management.operation import Call, Reply
 from cargohold.api.management.schemas import (
     Move,
@@ -49,7 +50,9 @@ def proxy_settings(fields: ProxyFields) -> ProxySettings:
 
 
 async def list_repositories(call: Call) -> list[RepositoryView]:
-    return await call.services.repositories.list()
+    """The repositories the caller may manage (every one for a global admin)."""
+    views = await call.services.repositories.list()
+    return [view for view in views if may_manage(call.principal, view.name, view.visibility)]
 
 
 async def create_repository(call: Call) -> Reply:

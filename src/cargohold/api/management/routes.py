@@ -4,6 +4,10 @@ in the OpenAPI document from the same entries.
 Image names hold slashes, so their routes match ``{image:.+}``; the tag route comes before the image route,
 so ``DELETE …/images/<name>/tags/<tag>`` is always the tag (an image whose name ends in ``/tags/<x>`` is
 deleted with the image route and its name percent-encoded).
+
+Each entry says who may call it (``Access``): repository operations need ``manage`` on that repository;
+creating and deleting repositories and managing users a global admin; a user's own tokens (and password)
+that user; ``/me`` and the repository list anyone signed in (the list shows what the caller may manage).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import Final
 
 from aiohttp import web
 
-from cargohold.api.management import content, repositories
+from cargohold.api.management import content, repositories, users
+from cargohold.api.management.access import Access
 from cargohold.api.management.errors import API_PREFIX
 from cargohold.api.management.openapi import build_document
 from cargohold.api.management.operation import SERVICES_KEY, Operation, endpoint
@@ -33,6 +38,16 @@ from cargohold.api.management.schemas import (
     RepositoryUpdate,
 )
 from cargohold.api.management.services import ManagementServices
+from cargohold.api.management.user_schemas import (
+    CreatedToken,
+    GrantRequest,
+    Me,
+    Token,
+    TokenCreate,
+    User,
+    UserCreate,
+    UserUpdate,
+)
 
 REPO: Final = f"{API_PREFIX}/repositories/{{repo}}"
 PROXY: Final = f"{REPO}/proxies/{{proxy}}"
@@ -41,59 +56,94 @@ SLASHED: Final = frozenset({"image"})
 REPO_TAG: Final = "repositories"
 PROXY_TAG: Final = "proxies"
 CONTENT_TAG: Final = "content"
+USER: Final = f"{API_PREFIX}/users/{{user}}"
+USER_TAG: Final = "users"
 CHANGE_ERRORS: Final = (404, 409)
+SIGNED_IN, MANAGE, OWNER, ADMIN = Access.SIGNED_IN, Access.MANAGE, Access.OWNER, Access.ADMIN
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
     # repositories
     Operation("GET", f"{API_PREFIX}/repositories", "listRepositories", "List repositories", REPO_TAG,
-              repositories.list_repositories, response=Repository, many=True),
+              repositories.list_repositories, access=SIGNED_IN, response=Repository, many=True),
     Operation("POST", f"{API_PREFIX}/repositories", "createRepository", "Create a repository", REPO_TAG,
-              repositories.create_repository, status=201, response=Repository, body=RepositoryCreate,
-              errors=(409,), description="A duplicate name (or proxy name) answers 409."),
+              repositories.create_repository, access=ADMIN, status=201, response=Repository,
+              body=RepositoryCreate, errors=(409,),
+              description="A duplicate name (or proxy name) answers 409."),
     Operation("GET", REPO, "getRepository", "Show a repository", REPO_TAG,
-              repositories.get_repository, response=Repository, errors=(404,)),
+              repositories.get_repository, access=MANAGE, response=Repository, errors=(404,)),
     Operation("PATCH", REPO, "updateRepository", "Change a repository", REPO_TAG,
-              repositories.update_repository, response=Repository, body=RepositoryUpdate,
+              repositories.update_repository, access=MANAGE, response=Repository, body=RepositoryUpdate,
               errors=CHANGE_ERRORS, description="A repository declared in the config file answers 409."),
     Operation("DELETE", REPO, "deleteRepository", "Delete a repository with its local and cached content",
-              REPO_TAG, repositories.delete_repository, status=204, errors=CHANGE_ERRORS),
+              REPO_TAG, repositories.delete_repository, access=ADMIN, status=204, errors=CHANGE_ERRORS),
     # proxies
     Operation("GET", f"{REPO}/proxies", "listProxies", "List the proxies of a repository in priority order",
-              PROXY_TAG, repositories.list_proxies, response=Proxy, many=True, errors=(404,)),
+              PROXY_TAG, repositories.list_proxies, access=MANAGE, response=Proxy, many=True, errors=(404,)),
     Operation("POST", f"{REPO}/proxies", "addProxy", "Add a proxy (at the end, or at a position)", PROXY_TAG,
-              repositories.add_proxy, status=201, response=Proxy, body=ProxyCreate, errors=CHANGE_ERRORS),
+              repositories.add_proxy, access=MANAGE, status=201, response=Proxy, body=ProxyCreate,
+              errors=CHANGE_ERRORS),
     Operation("POST", f"{REPO}/proxies-test", "testUnsavedProxy", "Test proxy settings without saving them",
-              PROXY_TAG, repositories.test_unsaved_proxy, response=ProbeResult, body=ProxyProbeRequest,
-              errors=(404,)),
+              PROXY_TAG, repositories.test_unsaved_proxy, access=MANAGE, response=ProbeResult,
+              body=ProxyProbeRequest, errors=(404,)),
     Operation("GET", PROXY, "getProxy", "Show a proxy", PROXY_TAG,
-              repositories.get_proxy, response=Proxy, errors=(404,)),
+              repositories.get_proxy, access=MANAGE, response=Proxy, errors=(404,)),
     Operation("PATCH", PROXY, "updateProxy", "Change a proxy (a missing password keeps the stored one)",
-              PROXY_TAG, repositories.update_proxy, response=Proxy, body=ProxyUpdate, errors=CHANGE_ERRORS),
+              PROXY_TAG, repositories.update_proxy, access=MANAGE, response=Proxy, body=ProxyUpdate,
+              errors=CHANGE_ERRORS),
     Operation("DELETE", PROXY, "removeProxy", "Remove a proxy", PROXY_TAG,
-              repositories.remove_proxy, status=204, errors=CHANGE_ERRORS),
+              repositories.remove_proxy, access=MANAGE, status=204, errors=CHANGE_ERRORS),
     Operation("POST", f"{PROXY}/move", "moveProxy", "Move a proxy to a position (the others shift)",
-              PROXY_TAG, repositories.move_proxy, response=Proxy, many=True, body=Move, errors=CHANGE_ERRORS),
+              PROXY_TAG, repositories.move_proxy, access=MANAGE, response=Proxy, many=True, body=Move,
+              errors=CHANGE_ERRORS),
     Operation("POST", f"{PROXY}/activate", "activateProxy", "Activate a proxy", PROXY_TAG,
-              repositories.activate_proxy, response=Proxy, errors=CHANGE_ERRORS),
+              repositories.activate_proxy, access=MANAGE, response=Proxy, errors=CHANGE_ERRORS),
     Operation("POST", f"{PROXY}/deactivate", "deactivateProxy", "Deactivate a proxy", PROXY_TAG,
-              repositories.deactivate_proxy, response=Proxy, errors=CHANGE_ERRORS),
+              repositories.deactivate_proxy, access=MANAGE, response=Proxy, errors=CHANGE_ERRORS),
     Operation("POST", f"{PROXY}/test", "testProxy", "Test a proxy: reach, TLS, auth flow, latency, an image",
-              PROXY_TAG, repositories.test_proxy, response=ProbeResult, body=ProbeRequest,
+              PROXY_TAG, repositories.test_proxy, access=MANAGE, response=ProbeResult, body=ProbeRequest,
               body_required=False, errors=(404,)),
     # content
     Operation("GET", f"{REPO}/images", "listImages", "List images and tags", CONTENT_TAG,
-              content.list_images, response=Image, many=True, errors=(404,)),
+              content.list_images, access=MANAGE, response=Image, many=True, errors=(404,)),
     Operation("DELETE", f"{IMAGE}/tags/{{tag}}", "deleteTag", "Delete a tag", CONTENT_TAG,
-              content.delete_tag, status=204, errors=(404,), slashed=SLASHED),
+              content.delete_tag, access=MANAGE, status=204, errors=(404,), slashed=SLASHED),
     Operation("GET", IMAGE, "getImage", "Show an image and its tags", CONTENT_TAG,
-              content.get_image, response=Image, errors=(404,), slashed=SLASHED),
+              content.get_image, access=MANAGE, response=Image, errors=(404,), slashed=SLASHED),
     Operation("DELETE", IMAGE, "deleteImage", "Delete an image with all its tags and manifests", CONTENT_TAG,
-              content.delete_image, status=204, errors=(404,), slashed=SLASHED),
+              content.delete_image, access=MANAGE, status=204, errors=(404,), slashed=SLASHED),
     Operation("POST", f"{REPO}/purge", "purgeCached", "Purge cached content (of the repository or one proxy)",
-              CONTENT_TAG, content.purge, response=PurgeResult, body=PurgeRequest, body_required=False,
-              errors=(404,)),
+              CONTENT_TAG, content.purge, access=MANAGE, response=PurgeResult, body=PurgeRequest,
+              body_required=False, errors=(404,)),
     Operation("GET", f"{REPO}/stats", "repositoryStats", "Statistics of a repository and its proxies",
-              CONTENT_TAG, content.repository_stats, response=RepositoryStats, errors=(404,)),
+              CONTENT_TAG, content.repository_stats, access=MANAGE, response=RepositoryStats, errors=(404,)),
+    # users, grants, access tokens
+    Operation("GET", f"{API_PREFIX}/me", "whoAmI", "Who the credentials are", USER_TAG,
+              users.me, access=SIGNED_IN, response=Me),
+    Operation("GET", f"{API_PREFIX}/users", "listUsers", "List users", USER_TAG,
+              users.list_users, access=ADMIN, response=User, many=True),
+    Operation("POST", f"{API_PREFIX}/users", "createUser", "Create a user", USER_TAG,
+              users.create_user, access=ADMIN, status=201, response=User, body=UserCreate, errors=(409,),
+              description="A name already taken answers 409."),
+    Operation("GET", USER, "getUser", "Show a user with their grants", USER_TAG,
+              users.get_user, access=OWNER, response=User, errors=(404,)),
+    Operation("PATCH", USER, "updateUser", "Change a user's password or admin role", USER_TAG,
+              users.update_user, access=OWNER, response=User, body=UserUpdate, errors=CHANGE_ERRORS,
+              description="Users may change their own password; only an administrator changes is_admin. "
+              "Nobody takes the admin role from the user they are signed in as (409)."),
+    Operation("DELETE", USER, "deleteUser", "Delete a user with their grants and access tokens", USER_TAG,
+              users.delete_user, access=ADMIN, status=204, errors=CHANGE_ERRORS,
+              description="Nobody deletes the user they are signed in as (409)."),
+    Operation("PUT", f"{USER}/grants/{{repo}}", "grantPermission", "Set a user's permission on a repository",
+              USER_TAG, users.grant, access=ADMIN, response=User, body=GrantRequest, errors=(404,)),
+    Operation("DELETE", f"{USER}/grants/{{repo}}", "revokePermission", "Take a user's permission on a "
+              "repository away", USER_TAG, users.revoke_grant, access=ADMIN, status=204, errors=(404,)),
+    Operation("GET", f"{USER}/tokens", "listTokens", "List a user's access tokens (never their secrets)",
+              USER_TAG, users.list_tokens, access=OWNER, response=Token, many=True, errors=(404,)),
+    Operation("POST", f"{USER}/tokens", "createToken", "Create an access token: its secret is shown once",
+              USER_TAG, users.create_token, access=OWNER, status=201, response=CreatedToken, body=TokenCreate,
+              errors=CHANGE_ERRORS, description="A name the user already gave a token answers 409."),
+    Operation("DELETE", f"{USER}/tokens/{{token}}", "revokeToken", "Revoke an access token", USER_TAG,
+              users.revoke_token, access=OWNER, status=204, errors=(404,)),
 )  # fmt: skip
 
 OPENAPI_PATH: Final = f"{API_PREFIX}/openapi.json"
