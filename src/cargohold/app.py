@@ -151,6 +151,9 @@ def _token_realm_base(settings: Settings) -> str:
     return "" if settings.public_url == f"http://{settings.listen}" else settings.public_url
 
 
+KEEPALIVE_SECONDS = 75.0
+"""How long an idle keep-alive connection is held open (a body that stalls is cut off by the /v2 layer)."""
+
 STATS_FLUSH_SECONDS = 2.0
 """How often usage counters and last-pulled times go to the database."""
 
@@ -187,6 +190,7 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
         print=None,
         access_log=logging.getLogger("cargohold.access"),
         access_log_format=ACCESS_LOG_FORMAT,
+        keepalive_timeout=KEEPALIVE_SECONDS,
         handle_signals=True,
     )
 

@@ -1,4 +1,5 @@
-"""Content discovery: tags/list, _catalog (both paginated with n, last and a Link header) and referrers."""
+"""Content discovery: tags/list, _catalog (both paginated with n, last and a Link header; the catalog holds
+only what the caller may pull) and referrers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from cargohold.api.auth.v2_guard import filtered_catalog
 from cargohold.api.oci.errors import API_VERSION_HEADER
 from cargohold.api.oci.services import OciServices
+from cargohold.auth.principal import Principal
 from cargohold.errors import PaginationInvalidError
 from cargohold.models import Digest, ManifestRecord, MediaType, Page
 from cargohold.registry.addressing import ImageAddress
@@ -48,9 +51,12 @@ async def list_tags(
     return _json({"name": address.name, "tags": page.items}, headers)
 
 
-async def catalog(request: web.Request, services: OciServices) -> web.StreamResponse:
+async def catalog(request: web.Request, services: OciServices, principal: Principal) -> web.StreamResponse:
+    """The image names the caller may pull, paginated over that filtered list."""
     n, last = _pagination(request)
-    page = await services.manifests.catalog(n, last)
+    page = await filtered_catalog(
+        services.manifests.catalog, services.directory.repository, principal, n, last
+    )
     headers = {**API_VERSION_HEADER, **_link("/v2/_catalog", page, n)}
     return _json({"repositories": page.items}, headers)
 

@@ -3,7 +3,8 @@
 Codes are the distribution spec's own table (v1.1 says a code MUST be one of them), so conditions the spec
 has no code for borrow the nearest one and say what happened in the message: a malformed tag is
 MANIFEST_INVALID, a bad page size UNSUPPORTED, an unsatisfiable range SIZE_INVALID. UNAVAILABLE (503, from
-Distribution) is the one addition: when every upstream failed no spec code fits at all.
+Distribution) is the one addition: when every upstream failed no spec code fits at all. A body that stops
+arriving is answered 408 with BLOB_UPLOAD_INVALID.
 
 Every /v2 error leaves in the distribution spec's envelope::
 
@@ -18,6 +19,7 @@ from typing import Final
 from aiohttp import web
 
 from cargohold import errors
+from cargohold.api.oci.bodies import BodyTimeoutError
 
 API_VERSION_HEADER: Final = {"Docker-Distribution-Api-Version": "registry/2.0"}
 UPSTREAM_HEADER: Final = "Cargohold-Upstream"
@@ -45,6 +47,7 @@ ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (
     (errors.DeniedError, 403, "DENIED"),
     (errors.TooManyRequestsError, 429, "TOOMANYREQUESTS"),
     (errors.UnavailableError, 503, "UNAVAILABLE"),
+    (BodyTimeoutError, 408, "BLOB_UPLOAD_INVALID"),
 )
 
 
@@ -73,6 +76,8 @@ def error_response(error: errors.RegistryError, method: str = "GET") -> web.Resp
         headers["Content-Range"] = f"bytes */{error.size}"
     elif isinstance(error, errors.TooManyRequestsError) and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, BodyTimeoutError):
+        headers["Connection"] = "close"
     body = envelope(code, error.message, error.detail)
     if method == "HEAD":
         headers["Content-Length"] = str(len(body))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from cargohold.api.oci.bodies import request_body
 from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
 from cargohold.api.oci.services import OciServices
 from cargohold.errors import ManifestTooLargeError
@@ -17,7 +18,7 @@ async def read_bounded(request: web.Request, limit: int) -> bytes:
         raise ManifestTooLargeError(f"manifest is {request.content_length} bytes; the limit is {limit}")
     parts: list[bytes] = []
     received = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
+    async for chunk in request_body(request, 64 * 1024):
         received += len(chunk)
         if received > limit:
             raise ManifestTooLargeError(f"manifest exceeds the limit of {limit} bytes")

@@ -1,7 +1,9 @@
 """The /v2 router: one catch-all route, dispatched on (endpoint, method) after the path is parsed.
 
 Names hold slashes, so aiohttp's router cannot split them reliably; ``paths.parse_v2_path`` does, and the
-table below picks the handler. Domain errors become the spec's JSON envelope here, in one place.
+table below picks the handler. Before any handler runs, the caller is authenticated and the action the
+request needs is checked (``cargohold.api.auth.v2_guard``). Domain errors become the spec's JSON envelope
+here, in one place; every 401 carries a ``WWW-Authenticate`` challenge naming the token endpoint.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from typing import Final
 
 from aiohttp import web
 
+from cargohold.api.auth.credentials import principal_of
+from cargohold.api.auth.v2_guard import ChallengedError, Challenger, check_access, required_action
 from cargohold.api.oci import blobs, discovery, manifests, uploads
 from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, plain_error
 from cargohold.api.oci.paths import Endpoint, parse_v2_path
 from cargohold.api.oci.services import OciServices
-from cargohold.errors import RegistryError
+from cargohold.errors import RegistryError, UnauthorizedError
 from cargohold.registry.addressing import ImageAddress
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ HANDLERS: Final[dict[tuple[Endpoint, str], Handler]] = {
 }
 
 SERVICES_KEY: Final = web.AppKey("oci_services", OciServices)
+CHALLENGER_KEY: Final = web.AppKey("oci_challenger", Challenger)
 NAMESPACE_KEY: Final = web.RequestKey("oci_namespace", str)
 
 
@@ -55,30 +60,44 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES_KEY]
     try:
         path = parse_v2_path(request.rel_url.raw_path)
+        principal = await principal_of(request)
         if path.endpoint is Endpoint.BASE:
+            if principal.anonymous:
+                raise UnauthorizedError("authentication required")
             return web.json_response({}, headers=API_VERSION_HEADER)
         if path.endpoint is Endpoint.CATALOG:
             if request.method not in ("GET", "HEAD"):
                 return _not_allowed(request)
-            return await discovery.catalog(request, services)
+            return await discovery.catalog(request, services, principal)
         handler = HANDLERS.get((path.endpoint, request.method))
-        if handler is None:
+        action = required_action(path.endpoint, request.method)
+        if handler is None or action is None:
             return _not_allowed(request)
         address = await services.names.resolve(path.name, request.query.get("ns"))
         if address.namespace is not None:
             request[NAMESPACE_KEY] = address.namespace
+        check_access(request, request.app[CHALLENGER_KEY], principal, address, action)
         return await handler(request, services, address, path.argument)
     except RegistryError as error:
         log.info("%s %s -> %s", request.method, request.rel_url.raw_path[:300], error.message)
-        return error_response(error, request.method)
+        response = error_response(error, request.method)
+        if isinstance(error, UnauthorizedError):
+            challenge = (
+                error.challenge
+                if isinstance(error, ChallengedError)
+                else request.app[CHALLENGER_KEY].challenge(request)
+            )
+            response.headers["WWW-Authenticate"] = challenge
+        return response
 
 
 def _not_allowed(request: web.Request) -> web.Response:
     return plain_error(405, "UNSUPPORTED", f"{request.method} is not supported here", request.method)
 
 
-def add_routes(app: web.Application, services: OciServices) -> None:
+def add_routes(app: web.Application, services: OciServices, challenger: Challenger) -> None:
     app[SERVICES_KEY] = services
+    app[CHALLENGER_KEY] = challenger
     app.on_response_prepare.append(echo_namespace)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)

@@ -1,4 +1,9 @@
-"""Blob uploads under /v2/<name>/blobs/uploads/: start, mount, monolithic, chunked, status, cancel."""
+"""Blob uploads under /v2/<name>/blobs/uploads/: start, mount, monolithic, chunked, status, cancel.
+
+A session belongs to the principal that opened it: every later request on it passes the caller's name as
+the owner, and another caller's request is answered BLOB_UPLOAD_UNKNOWN. A cross-repository mount needs
+``pull`` on the source too; without it the request opens a normal upload session, as the spec allows.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from cargohold.api.auth.credentials import known_principal
+from cargohold.api.oci import bodies
 from cargohold.api.oci.errors import API_VERSION_HEADER
 from cargohold.api.oci.ranges import parse_content_range
 from cargohold.api.oci.services import OciServices
+from cargohold.auth.policy import allowed
+from cargohold.auth.principal import Action
 from cargohold.errors import BlobUploadInvalidError, NameInvalidError, NameUnknownError
 from cargohold.models import Digest, Upload
 from cargohold.registry.addressing import ImageAddress
 
-CHUNK_SIZE = 1 << 20
-
 
 def request_body(request: web.Request) -> AsyncIterator[bytes]:
-    return request.content.iter_chunked(CHUNK_SIZE)
+    return bodies.request_body(request)
+
+
+def _owner(request: web.Request) -> str | None:
+    """Who the session belongs to: the caller's user name (None only for an anonymous caller)."""
+    return known_principal(request).name
 
 
 def _upload_headers(address: ImageAddress, upload: Upload) -> dict[str, str]:
@@ -69,22 +81,26 @@ async def start_upload(
             source_address = await services.names.resolve(source)
         except (NameInvalidError, NameUnknownError):
             source_address = None
-        if source_address is not None and await services.blobs.mount(address, source_address, digest):
+        if (
+            source_address is not None
+            and allowed(known_principal(request), source_address.repository, Action.PULL, name=source)
+            and await services.blobs.mount(address, source_address, digest)
+        ):
             return _created(address, digest)
     elif "digest" in query:
         digest = Digest.parse(query["digest"])
         await services.uploads.monolithic(
-            address, digest, request_body(request), _declared_length(request), None
+            address, digest, request_body(request), _declared_length(request), _owner(request)
         )
         return _created(address, digest)
-    upload = await services.uploads.start(address)
+    upload = await services.uploads.start(address, _owner(request))
     return web.Response(status=202, headers=_upload_headers(address, upload))
 
 
 async def upload_status(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
-    upload = await services.uploads.status(address, argument)
+    upload = await services.uploads.status(address, argument, _owner(request))
     return web.Response(status=204, headers=_upload_headers(address, upload))
 
 
@@ -92,7 +108,9 @@ async def patch_upload(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
     start, length = _chunk_range(request)
-    upload = await services.uploads.append(address, argument, request_body(request), start, length)
+    upload = await services.uploads.append(
+        address, argument, request_body(request), start, length, _owner(request)
+    )
     return web.Response(status=202, headers=_upload_headers(address, upload))
 
 
@@ -105,12 +123,14 @@ async def put_upload(
     start, length = _chunk_range(request)
     has_body = request.body_exists and length != 0
     body = request_body(request) if has_body else None
-    await services.uploads.finish(address, argument, digest, body, start, length if has_body else None)
+    await services.uploads.finish(
+        address, argument, digest, body, start, length if has_body else None, _owner(request)
+    )
     return _created(address, digest)
 
 
 async def cancel_upload(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
-    await services.uploads.cancel(address, argument)
+    await services.uploads.cancel(address, argument, _owner(request))
     return web.Response(status=204, headers={**API_VERSION_HEADER, "Content-Length": "0"})
