@@ -24,6 +24,7 @@ from cargohold.api.application import build_web_app
 from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.oci.services import OciServices
+from cargohold.api.ui.access import SessionConfig
 from cargohold.auth.authenticator import Authenticator
 from cargohold.auth.passwords import Passwords
 from cargohold.auth.secrets import SecretBox
@@ -120,7 +121,11 @@ async def create_app(settings: Settings) -> web.Application:
         users=users,
     )
     # ----------------------------------------------------------------------------------------------------
-    app = build_web_app(services, auth, management)
+    # UI sessions are signed with a key derived from the server key: they survive restarts and span workers
+    ui_session = SessionConfig(
+        secrets.derive("ui-session"), secure=settings.public_url.startswith("https://")
+    )
+    app = build_web_app(services, auth, management, ui_session)
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))

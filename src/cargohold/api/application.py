@@ -13,6 +13,7 @@ from cargohold.api.management.services import ManagementServices
 from cargohold.api.middleware import error_guard
 from cargohold.api.oci.routes import add_routes
 from cargohold.api.oci.services import OciServices
+from cargohold.api.ui.access import SessionConfig
 from cargohold.api.ui.app import add_ui
 
 MAX_REQUEST_BODY = 4 * 1024 * 1024
@@ -24,7 +25,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    oci: OciServices, auth: HttpAuth, management: ManagementServices | None = None
+    oci: OciServices,
+    auth: HttpAuth,
+    management: ManagementServices | None = None,
+    ui_session: SessionConfig | None = None,
 ) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
@@ -39,5 +43,5 @@ def build_web_app(
         add_metrics_route(app)
     if management is not None:
         # web UI: /ui/ (a sub-application with its own CSRF middleware and templates); / and /ui redirect
-        add_ui(app, management)
+        add_ui(app, management, ui_session)
     return app
