@@ -105,10 +105,9 @@ def write_config(
     return path
 
 
-def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    return child_env(
-        {"CARGOHOLD_ADMIN_PASSWORD": ADMIN_PASSWORD, **(extra or {})}, drop_prefixes=("CARGOHOLD_",)
-    )
+def _env(extra: Mapping[str, str] | None, admin_password: str | None = ADMIN_PASSWORD) -> dict[str, str]:
+    preset = {"CARGOHOLD_ADMIN_PASSWORD": admin_password} if admin_password is not None else {}
+    return child_env({**preset, **(extra or {})}, drop_prefixes=("CARGOHOLD_",))
 
 
 def start_cargohold(
@@ -119,8 +118,11 @@ def start_cargohold(
     extra_config: Mapping[str, Any] | None = None,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    admin_password: str | None = ADMIN_PASSWORD,
 ) -> CargoholdServer:
-    """Start cargohold with a written config under ``workdir/<name>/`` and wait until it serves /v2/."""
+    """Start cargohold with a written config under ``workdir/<name>/`` and wait until it serves /v2/.
+
+    ``admin_password`` becomes ``CARGOHOLD_ADMIN_PASSWORD`` (None: unset, so a first start generates one)."""
     base = workdir / name
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def start_cargohold(
 
     service = start_service(
         name, argv, lambda port: f"http://127.0.0.1:{port}/v2/", registry_ready,
-        log_dir=base, cwd=base, env=_env(env),
+        log_dir=base, cwd=base, env=_env(env, admin_password),
     )  # fmt: skip
     return CargoholdServer(service, data_dir, config_path)
 
