@@ -1,8 +1,9 @@
 """``cargohold repo …`` and ``cargohold proxy …`` as a user runs them: the installed console script in a
-subprocess, talking to a real ``cargohold serve`` (and, for ``proxy test``, a real CNCF Distribution upstream)
-over HTTP. What the CLI shows is checked against what ``/api/v1`` itself answers, read here with urllib.
-A small in-test HTTP server stands in for a server only where the real one cannot show the behaviour:
-the Bearer token the CLI sends, and an answer that is not the management API.
+subprocess, signed in with ``cargohold login`` as ``admin``, talking to a real ``cargohold serve`` (and, for
+``proxy test``, a real CNCF Distribution upstream) over HTTP. What the CLI shows is checked against what
+``/api/v1`` itself answers, read here with urllib. A small in-test HTTP server stands in for a server only
+where the real one cannot show the behaviour: the credentials the CLI sends (a token from the environment or
+the one ``login`` stored), and an answer that is not the management API.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.processes import free_port
-from tests.support.server import CargoholdServer
+from tests.support.server import ADMIN_PASSWORD, CargoholdServer
 
 CARGOHOLD = Path(sys.executable).with_name("cargohold")
 SECRET = "pr0xy-s3cret-never-shown"
@@ -66,10 +67,14 @@ def ok_json(*args: str, server: str, stdin: str | None = None) -> Any:
     return json.loads(ok(*args, "--json", server=server, stdin=stdin))
 
 
+ADMIN_BASIC = "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+
+
 def api(server: CargoholdServer, path: str) -> tuple[int, Any]:
-    """GET ``/api/v1/PATH`` directly: status and decoded JSON."""
+    """GET ``/api/v1/PATH`` directly as ``admin``: status and decoded JSON."""
+    request = urllib.request.Request(f"{server.url}/api/v1/{path}", headers={"Authorization": ADMIN_BASIC})  # noqa: S310
     try:
-        with urllib.request.urlopen(f"{server.url}/api/v1/{path}", timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -96,8 +101,14 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def server(cargohold_factory: CargoholdFactory) -> CargoholdServer:
-    """A server whose config file declares repository ``test``; the tests create the others."""
-    return cargohold_factory()
+    """A server whose config file declares repository ``test`` (the tests create the others), with the
+    commands of the test signed in to it as ``admin`` (``cargohold login``)."""
+    started = cargohold_factory()
+    signed_in = run(
+        "login", "--username", "admin", "--password-stdin", server=started.url, stdin=ADMIN_PASSWORD
+    )
+    assert signed_in.returncode == 0, signed_in.stderr
+    return started
 
 
 def test_repository_lifecycle(server: CargoholdServer) -> None:
