@@ -39,20 +39,10 @@ class Access(Enum):
     ADMIN = "a global admin"
 
 
-ANONYMOUS_MANAGES_REPOSITORIES: Final = True
-"""Transitional, until the tests of the CLI sign in: an anonymous caller of the repository, proxy and content
-operations and of /metrics acts as the API always let it (as an administrator). Credentials that are given
-are checked. The next change sets this False and removes it."""
-
-_TRANSITIONAL: Final = Principal(name="", is_admin=True)
-
-
-async def signed_in(request: web.Request, *, repository_operation: bool = False) -> Principal:
+async def signed_in(request: web.Request) -> Principal:
     """The signed-in principal of ``request``: ``UnauthorizedError`` without working credentials (or with
     a registry JWT), ``TooManyRequestsError`` (429 with ``Retry-After``) after too many failures."""
     principal = await principal_of(request)
-    if principal.anonymous and repository_operation and ANONYMOUS_MANAGES_REPOSITORIES:
-        return _TRANSITIONAL
     if principal.anonymous:
         raise UnauthorizedError("authentication required: sign in with a password or an access token")
     if principal.token_scopes is not None:  # a registry JWT is for /v2 pulls and pushes only

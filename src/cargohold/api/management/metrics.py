@@ -88,7 +88,7 @@ class _Snapshot(Collector):
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     try:
-        principal = await signed_in(request, repository_operation=True)
+        principal = await signed_in(request)
     except CargoholdError as error:  # 401 / 429 in the management API's error shape
         return domain_error_response(error)
     snapshot = []

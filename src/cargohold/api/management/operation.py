@@ -68,7 +68,6 @@ class Reply:
 Handler = Callable[[Call], Awaitable[object]]
 
 _PARAM_RE: Final = re.compile(r"\{([a-z_]+)\}")
-_REPOSITORIES: Final = "/api/v1/repositories"
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
     """The aiohttp handler of ``operation``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal = await signed_in(request, repository_operation=operation.path.startswith(_REPOSITORIES))
+        principal = await signed_in(request)
         authorize(operation.access, principal, dict(request.match_info))
         body: BaseModel | None = None
         if operation.body is not None:
