@@ -34,12 +34,6 @@ from cargohold.storage.base import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
-class StoredManifest:
-    record: ManifestRecord
-    content: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class PushedManifest:
     digest: Digest
     subject: Digest | None
@@ -52,25 +46,6 @@ class ManifestService:
         self._metadata = metadata
         self._store = store
         self._recent = RecentContent(memory_bytes)
-
-    async def find(self, address: ImageAddress, reference: Reference) -> ManifestRecord | None:
-        """The local record a tag or digest points to in this image, or None."""
-        digest = reference.digest
-        if digest is None:
-            assert reference.tag is not None
-            tag = await self._metadata.get_tag(address.repository_id, address.image, reference.tag)
-            if tag is None:
-                return None
-            digest = tag.digest
-        return await self._metadata.get_manifest(address.repository_id, address.image, digest)
-
-    async def get(self, address: ImageAddress, reference: Reference) -> StoredManifest:
-        record = await self.find(address, reference)
-        if record is None:
-            raise ManifestUnknownError(
-                f"manifest {reference} is unknown to {address.name}", detail={"reference": str(reference)}
-            )
-        return StoredManifest(record, await self.content(record))
 
     async def content(self, record: ManifestRecord) -> bytes:
         """The exact bytes of a manifest (content-addressed, so a memory cache of them never goes stale)."""
