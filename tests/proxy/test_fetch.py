@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -225,6 +226,43 @@ async def test_a_fetch_after_the_commit_is_served_from_the_store_without_asking_
     await asyncio.wait_for(later.all_in.wait(), 10)
     assert later.calls == [("later", len(data), "")]
     assert upstream.opens == 1
+
+
+class HeldCommitStore(FilesystemBlobStore):
+    """A store whose commits wait (in their worker thread) until ``release`` is set."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+
+    def _move_into_place(self, spool: Path, target: Path) -> None:
+        assert self.release.wait(10), "the test never released the commit"
+        super()._move_into_place(spool, target)
+
+
+async def test_the_last_bytes_go_out_once_verified_and_a_follow_up_waits_for_the_commit(
+    tmp_path: Path,
+) -> None:
+    store = HeldCommitStore(tmp_path / "data")
+    fetcher = BlobFetcher(store, tmp_path / "work")
+    try:
+        data = blob(MiB + 5)
+        digest = Digest.of(data)
+        commits = Commits()
+        feed = await fetcher.fetch(digest, Upstream(split(data), len(data)).open, commits.callback("c"))
+        assert await read_all(feed) == data  # the whole body, while the commit is still held
+        assert await store.stat(digest) is None
+
+        follow_up = asyncio.ensure_future(fetcher.settled(digest))
+        done, _ = await asyncio.wait({follow_up}, timeout=0.2)
+        assert not done, "a follow-up must wait until the blob is committed and linked"
+        store.release.set()
+        await asyncio.wait_for(follow_up, 10)
+        assert commits.calls == [("c", len(data), PROXY)]
+        assert await store.stat(digest) == len(data)
+    finally:
+        store.release.set()
+        await fetcher.close()
 
 
 async def test_a_slow_client_does_not_hold_back_the_download_or_other_clients(

@@ -154,9 +154,9 @@ async def test_small_writes_are_batched(store: FilesystemBlobStore, monkeypatch:
     calls: list[int] = []
     original = filesystem._hash_and_write
 
-    def counting(file: object, hasher: object, data: bytes | bytearray) -> None:
-        calls.append(len(data))
-        original(file, hasher, data)  # type: ignore[arg-type]
+    def counting(file: object, hasher: object, chunks: list[bytes]) -> None:
+        calls.append(sum(len(chunk) for chunk in chunks))
+        original(file, hasher, chunks)  # type: ignore[arg-type]
 
     monkeypatch.setattr(filesystem, "_hash_and_write", counting)
     chunk = b"z" * 1000
@@ -401,3 +401,26 @@ async def test_large_blob_keeps_memory_flat(store: FilesystemBlobStore) -> None:
     assert reread.hexdigest() == digest.hex
     assert write_peak < 8 * MiB, write_peak
     assert read_peak < 4 * MiB, read_peak
+
+
+async def test_a_writer_whose_caller_verifies_checks_only_the_size(store: FilesystemBlobStore) -> None:
+    writer = await store.start_upload("fetch-1", caller_verifies=True)
+    await writer.write(b"abc")
+    with pytest.raises(SizeInvalidError):
+        await writer.verify(Digest.of(b"abc"), expected_size=4)
+    assert await writer.verify(Digest.of(b"abc"), expected_size=3) == 3
+    assert writer.flushed == 3
+    assert await writer.commit(Digest.of(b"abc"), 3) == 3
+    assert await collect(store.read(Digest.of(b"abc"))) == b"abc"
+
+
+async def test_what_a_writer_calls_flushed_is_in_the_spool_file(store: FilesystemBlobStore) -> None:
+    writer = await store.start_upload("u1")
+    pieces = [bytes([i % 256]) * 1000 for i in range(1, 1200)]  # a little over a megabyte, in 1 kB pieces
+    for piece in pieces:
+        await writer.write(piece)
+    assert writer.flushed > 0
+    on_disk = store.upload_path("u1").read_bytes()
+    assert on_disk[: writer.flushed] == b"".join(pieces)[: writer.flushed]
+    assert len(on_disk) >= writer.flushed
+    await writer.abort()

@@ -32,15 +32,14 @@ from typing import Final, Protocol
 
 from cargohold.errors import (
     CargoholdError,
-    DigestInvalidError,
     FailureKind,
-    SizeInvalidError,
     UnavailableError,
     UpstreamFailedError,
 )
 from cargohold.models import Digest
 from cargohold.proxy.election import DigestLock, LeaderState
 from cargohold.proxy.flight import BlobFeed, Flight, OnCommitted
+from cargohold.proxy.spooler import Spooler
 from cargohold.storage.base import BlobStore, BlobWriter
 
 __all__ = ["BlobFeed", "BlobFetcher", "BlobSource", "OnCommitted", "OpenSource"]
@@ -114,6 +113,13 @@ class BlobFetcher:
             raise flight.answer_error
         return BlobFeed(flight, self._store)
 
+    async def settled(self, digest: Digest) -> None:
+        """Wait while this process's download of ``digest`` has verified its bytes but is still committing
+        and linking them: a client that already holds the whole body then finds the blob where it asked."""
+        flight = self._flights.get(digest)
+        if flight is not None and flight.verified_size is not None:
+            await flight.settled()
+
     async def close(self) -> None:
         """Refuse new fetches, let running downloads finish for a grace period, then cancel the rest."""
         self._closed = True
@@ -183,18 +189,16 @@ class BlobFetcher:
         state = LeaderState(spool_id=spool_id, size=source.size, proxy_name=proxy_name, pid=os.getpid())
         writer: BlobWriter | None = None
         try:
-            writer = await self._store.start_upload(spool_id)
+            writer = await self._store.start_upload(spool_id, caller_verifies=True)
             await asyncio.to_thread(lock.write_state, state)
-            flight.answer(self._store.upload_path(spool_id), source.size, proxy_name)
-            await _copy_body(source, writer, flight, proxy_name)
+            flight.answer(self._store.upload_path(spool_id), source.size, proxy_name, downloading=True)
+            spooler = Spooler(writer, flight)
             try:
-                size = await writer.commit(flight.digest, source.size)
-            except (DigestInvalidError, SizeInvalidError) as error:
-                raise UpstreamFailedError(
-                    f"proxy {proxy_name!r} sent a body that does not match {flight.digest}: {error.message}",
-                    kind=FailureKind.BAD_CONTENT,
-                    proxy_name=proxy_name,
-                ) from error
+                flight.verify(await _receive_body(source, spooler, flight, proxy_name))
+                await spooler.finish()
+            finally:
+                await spooler.close()
+            size = await writer.commit(flight.digest, source.size)
             writer = None
         except BaseException as error:
             kind = error.kind if isinstance(error, UpstreamFailedError) else FailureKind.PROTOCOL
@@ -276,18 +280,35 @@ class BlobFetcher:
                 log.exception("on_committed for %s failed", flight.digest)
 
 
-async def _copy_body(source: BlobSource, writer: BlobWriter, flight: Flight, proxy_name: str) -> None:
-    """Write the source's body into the spool at upstream speed, waking feeds after every chunk."""
+async def _receive_body(source: BlobSource, spooler: Spooler, flight: Flight, proxy_name: str) -> int:
+    """Receive the source's body at upstream speed and return its size once it matches the digest.
+
+    Each chunk is hashed as it arrives, goes to the flight's memory window (feeds that keep up take it from
+    there at once) and to the spooler, which writes it to disk in the background."""
     declared = source.size
+    hasher = flight.digest.hasher()
+    received = 0
     async for chunk in source.iter_chunks():
-        if declared is not None and writer.size + len(chunk) > declared:
-            raise UpstreamFailedError(
-                f"proxy {proxy_name!r} sent more than the {declared} bytes it announced",
-                kind=FailureKind.BAD_CONTENT,
-                proxy_name=proxy_name,
-            )
-        await writer.write(chunk)
-        flight.progressed()
+        received += len(chunk)
+        if declared is not None and received > declared:
+            raise _bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
+        hasher.update(chunk)
+        flight.receive(chunk)
+        await spooler.put(chunk)
+    if declared is not None and received != declared:
+        raise _bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
+    actual = Digest(flight.digest.algorithm, hasher.hexdigest())
+    if actual != flight.digest:
+        raise _bad_body(proxy_name, f"the body hashes to {actual}, not {flight.digest}")
+    return received
+
+
+def _bad_body(proxy_name: str, what: str) -> UpstreamFailedError:
+    return UpstreamFailedError(
+        f"proxy {proxy_name!r} sent a bad blob body: {what}",
+        kind=FailureKind.BAD_CONTENT,
+        proxy_name=proxy_name,
+    )
 
 
 def _file_size(path: Path) -> int | None:

@@ -9,8 +9,8 @@ A ``BlobFeed`` streams the blob from its first byte: it reads the spool file in 
 its own pace (so a slow client slows nobody else, and memory stays flat), waits for progress at the end of
 what is written so far, and once the blob is committed finishes from its open descriptor (a committed spool is
 renamed, not copied, so the descriptor still reads the same bytes) or from the store. The blob's last bytes
-are held back until it is verified, committed and linked, so a client never holds a whole body that did not
-verify, and a client that has the whole body finds the blob cached on its next request. When the download
+are held back until every byte is in and matches the digest, so a client never holds a whole body that did
+not verify; they go out while the blob is being fsynced, committed and linked. When the download
 fails it raises ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
 """
 
@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
 from cargohold.errors import UpstreamFailedError
 from cargohold.models import Digest
+from cargohold.proxy.window import ByteWindow
 from cargohold.storage.base import BlobStore
 
 READ_CHUNK: Final = 256 * 1024  # bytes a feed reads from the spool per worker-thread call
@@ -41,10 +43,12 @@ class Flight:
         self.spool_path: Path | None = None
         self.size: int | None = None  # Content-Length, when the upstream gave one
         self.proxy_name = ""
+        self.verified_size: int | None = None  # every byte is in and matches the digest (not yet committed)
         self.stored_size: int | None = None  # committed to the store (the callbacks may still be running)
         self.committed_size: int | None = None  # committed, and every on_committed callback has run
         self.error: UpstreamFailedError | None = None  # why the download failed after answering
         self.callbacks: list[OnCommitted] = []
+        self.window: ByteWindow | None = None  # the newest bytes, when this process is the downloader
         self.version = 0
         self._changed = asyncio.Event()
 
@@ -54,20 +58,42 @@ class Flight:
 
     # --- moved on by the download ----------------------------------------------------------------
 
-    def answer(self, spool_path: Path | None, size: int | None, proxy_name: str) -> None:
-        """The source answered: feeds may read ``spool_path`` (None: the blob is committed already)."""
+    def answer(
+        self, spool_path: Path | None, size: int | None, proxy_name: str, *, downloading: bool = False
+    ) -> None:
+        """The source answered: feeds may read ``spool_path`` (None: the blob is committed already), and,
+        when this process is ``downloading`` it, the chunks ``receive`` keeps in memory."""
         self.spool_path, self.size, self.proxy_name = spool_path, size, proxy_name
+        if downloading:
+            self.window = ByteWindow()
         self.answered.set()
         self.progressed()
+
+    def receive(self, chunk: bytes) -> None:
+        """A chunk arrived from the upstream (this process downloads): feeds may take it from memory."""
+        if self.window is not None:
+            self.window.append(chunk)
+        self.progressed()
+
+    def written(self, on_disk: int) -> None:
+        """The spool file holds the first ``on_disk`` bytes."""
+        if self.window is not None:
+            self.window.written(on_disk)
 
     def fail_before_answer(self, error: BaseException) -> None:
         self.answer_error = error
         self.answered.set()
         self.progressed()
 
+    def verify(self, size: int) -> None:
+        """Every byte arrived and matches the digest: feeds may hand out the last ones."""
+        self.verified_size = size
+        self.progressed()
+
     def succeed(self, size: int) -> None:
         """The blob is committed; feeds finish once ``finish`` says it is linked where it was asked for."""
         self.stored_size = size
+        self.window = None  # every byte is in the store now: feeds read the file
         if not self.answered.is_set():
             self.answer(None, size, self.proxy_name)
         self.progressed()
@@ -95,6 +121,11 @@ class Flight:
         """Return once ``progressed`` has been called after ``version`` was read."""
         if self.version == version:
             await self._changed.wait()
+
+    async def settled(self) -> None:
+        """Return once the download is committed and linked (every on_committed ran), or failed."""
+        while self.committed_size is None and self.error is None:
+            await self.changed_since(self.version)
 
 
 class BlobFeed:
@@ -129,31 +160,39 @@ class BlobFeed:
                 seen = flight.version
                 if flight.error is not None:
                     raise _copy(flight.error)
-                if file is None and flight.committed_size is not None:
-                    # Committed before we opened the spool (or our descriptor ran short): read the stored blob
-                    async for chunk in self._store.read(self.digest, position):
-                        position += len(chunk)
-                        yield chunk
-                    return
-                if file is None:
-                    file = await _open_spool(flight.spool_path)
-                    if file is None:  # not there: just committed (renamed) or failed (removed)
-                        await flight.changed_since(seen)
-                        continue
-                    if position:
-                        await asyncio.to_thread(file.seek, position)
-                chunk = await asyncio.to_thread(file.read, READ_CHUNK)
+                window = flight.window
+                chunk = window.read(position) if window is not None else None
+                if chunk is None and window is not None and position >= window.start:
+                    pass  # caught up with the download: nothing to read until it moves on
+                elif chunk is None:
+                    if file is None and flight.committed_size is not None:
+                        # Committed before we opened the spool: read the rest from the stored blob
+                        async for stored in self._store.read(self.digest, position):
+                            position += len(stored)
+                            yield stored
+                        return
+                    if file is None:
+                        file = await _open_spool(flight.spool_path)
+                        if file is None:  # not there: just committed (renamed) or failed (removed)
+                            await flight.changed_since(seen)
+                            continue
+                    chunk = await asyncio.to_thread(os.pread, file.fileno(), READ_CHUNK, position)
                 if chunk:
                     if self.size is not None and position + len(chunk) >= self.size:
-                        await self._until_committed()
+                        await self._until_verified()
                     position += len(chunk)
                     yield chunk
                     continue
+                if flight.verified_size is not None and position == flight.verified_size:
+                    return
                 if flight.committed_size is not None:
                     if position == flight.committed_size:
                         return
-                    file.close()  # cannot happen with a renamed spool; finish from the store all the same
-                    file = None
+                    if file is not None:  # cannot happen with a renamed spool; finish from the store
+                        file.close()
+                        file = None
+                    if window is not None:
+                        window.clear()
                     continue
                 if flight.error is None:
                     await flight.changed_since(seen)
@@ -161,15 +200,16 @@ class BlobFeed:
             if file is not None:
                 file.close()
 
-    async def _until_committed(self) -> None:
-        """Hold the blob's last bytes back until it is verified, committed and linked: a client that has the
-        whole body finds the blob cached, and one whose bytes did not verify never gets a whole body."""
+    async def _until_verified(self) -> None:
+        """Hold the blob's last bytes back until every byte is in and matches the digest, so a client whose
+        bytes did not verify never gets a whole body. (A follow-up request that comes while the blob is being
+        committed waits for it: ``BlobFetcher.settled``.)"""
         flight = self._flight
         while True:
             seen = flight.version
             if flight.error is not None:
                 raise _copy(flight.error)
-            if flight.committed_size is not None:
+            if flight.verified_size is not None or flight.committed_size is not None:
                 return
             await flight.changed_since(seen)
 

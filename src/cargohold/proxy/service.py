@@ -27,11 +27,12 @@ from cargohold.errors import (
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
-from cargohold.proxy.client import BlobResponse
+from cargohold.proxy.client import BlobResponse, FetchedManifest
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
 from cargohold.proxy.stats import StatsRecorder
+from cargohold.proxy.vouchers import Vouchers
 from cargohold.registry.addressing import ImageAddress
 from cargohold.registry.blobs import BlobInfo, BlobService
 from cargohold.registry.images import ManifestService
@@ -67,6 +68,7 @@ class PullThroughService:
         self._resolver = resolver
         self._fetcher = fetcher
         self._manifest_flights: SingleFlight[ServedManifest] = SingleFlight()
+        self._vouchers = Vouchers()
 
     async def close(self) -> None:
         await self._manifest_flights.close()
@@ -122,11 +124,19 @@ class PullThroughService:
             raise _unanswered(
                 exhausted, ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
             ) from None
-        record = await self._manifests.record_cached(
-            address, fetched.content, fetched.digest, fetched.media_type, proxy.name, reference.tag
-        )
+        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info("cached %s:%s (%s) from proxy %s", address.name, reference, fetched.digest, proxy.name)
         return ServedManifest(record, fetched.content, proxy.name, fetched=True)
+
+    async def _record(
+        self, address: ImageAddress, fetched: FetchedManifest, proxy_name: str, tag: str | None
+    ) -> ManifestRecord:
+        """Cache a fetched manifest, and remember that its proxy vouches for the blobs it names."""
+        record, references = await self._manifests.record_cached(
+            address, fetched.content, fetched.digest, fetched.media_type, proxy_name, tag
+        )
+        self._vouchers.record(address.repository_id, address.image, references.blobs, proxy_name)
+        return record
 
     async def _revalidate(
         self, address: ImageAddress, reference: Reference, cached: ManifestRecord
@@ -149,9 +159,7 @@ class PullThroughService:
             )
         except ProxiesExhaustedError as exhausted:
             return await self._unrevalidated(address, reference, cached, exhausted)
-        record = await self._manifests.record_cached(
-            address, fetched.content, fetched.digest, fetched.media_type, proxy.name, reference.tag
-        )
+        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info(
             "tag %s:%s moved %s -> %s (proxy %s)",
             address.name,
@@ -197,15 +205,13 @@ class PullThroughService:
         return served
 
     async def _find_blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
+        await self._fetcher.settled(digest)
         try:
             return await self._blobs.stat(address, digest)
         except BlobUnknownError:
             if not await self._resolver.active_proxies(address.repository):
                 raise
-        voucher = await self._metadata.manifest_referencing(address.repository_id, address.image, digest)
-        vouched_by = (
-            voucher.proxy_name if voucher is not None and voucher.source is ContentSource.CACHED else None
-        )
+        vouched_by = await self._voucher(address, digest)
         if vouched_by is None:
             # Nothing this image fetched names the blob: its own proxies must say they serve it to this
             # image before bytes fetched for another repository (or being fetched for one) are shared.
@@ -232,6 +238,16 @@ class PullThroughService:
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
         return await self._fetcher.fetch(digest, open_source, committed)
+
+    async def _voucher(self, address: ImageAddress, digest: Digest) -> str | None:
+        """The proxy whose cached manifest of this image names the blob (from memory, else the database)."""
+        remembered = self._vouchers.proxy_for(address.repository_id, address.image, digest)
+        if remembered is not None:
+            return remembered
+        voucher = await self._metadata.manifest_referencing(address.repository_id, address.image, digest)
+        if voucher is None or voucher.source is not ContentSource.CACHED:
+            return None
+        return voucher.proxy_name
 
     async def _confirm_blob(self, address: ImageAddress, digest: Digest) -> str:
         """The first proxy (priority order) that answers a HEAD for the blob in this image."""

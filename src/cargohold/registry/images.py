@@ -90,8 +90,9 @@ class ManifestService:
         media_type: str,
         proxy_name: str,
         tag: str | None,
-    ) -> ManifestRecord:
-        """Keep a manifest fetched through a proxy, byte for byte, and point ``tag`` at it.
+    ) -> tuple[ManifestRecord, ManifestReferences]:
+        """Keep a manifest fetched through a proxy, byte for byte, and point ``tag`` at it; returns its record
+        and what it references.
 
         Its digest was verified by the fetch. Its blobs are not required to be here: they are fetched on
         demand. Content the parser cannot read (schema 1, say) is kept too, with no references.
@@ -113,7 +114,7 @@ class ManifestService:
         )
         references = parsed.references if parsed else ManifestReferences()
         await self._metadata.put_manifest(address.repository_id, address.image, record, references, tag=tag)
-        return record
+        return record, references
 
     async def delete(self, address: ImageAddress, reference: Reference) -> None:
         """By digest, remove the manifest and its tags; by tag, remove only the tag."""

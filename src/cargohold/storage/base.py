@@ -35,7 +35,20 @@ class BlobWriter(Protocol):
         """Bytes received so far (the next write lands at this offset)."""
         ...
 
+    @property
+    def flushed(self) -> int:
+        """Bytes handed to the spool file: a reader of ``BlobStore.upload_path`` sees at least these."""
+        ...
+
     async def write(self, data: bytes) -> None: ...
+
+    async def verify(self, expected: Digest, expected_size: int | None = None) -> int:
+        """Check the bytes so far against ``expected`` (and the size) without committing; return the size.
+
+        Raises DigestInvalidError (or SizeInvalidError) when they do not match; the spool is kept either way,
+        for ``commit`` or ``abort``.
+        """
+        ...
 
     async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
         """Verify, fsync and move into place; return the size.
@@ -80,8 +93,10 @@ class BlobStore(Protocol):
         Raises BlobUploadUnknownError for an id that is not a safe file name."""
         ...
 
-    async def start_upload(self, upload_id: str) -> BlobWriter:
-        """A writer for a new, empty upload spool."""
+    async def start_upload(self, upload_id: str, *, caller_verifies: bool = False) -> BlobWriter:
+        """A writer for a new, empty upload spool. With ``caller_verifies`` it does not hash what it writes:
+        the caller has hashed every byte and checked the digest before it commits, so ``verify`` and
+        ``commit`` check only the size (a fetch through a proxy, which hashes as the bytes arrive)."""
         ...
 
     async def resume_upload(self, upload_id: str) -> BlobWriter:

@@ -174,10 +174,12 @@ class FilesystemBlobStore:
             raise BlobUploadUnknownError(f"invalid upload id {str(upload_id)[:80]!r}")
         return self._uploads / upload_id
 
-    async def start_upload(self, upload_id: str) -> FilesystemBlobWriter:
+    async def start_upload(self, upload_id: str, *, caller_verifies: bool = False) -> FilesystemBlobWriter:
         path = self.upload_path(upload_id)
         self._hash_states.pop(upload_id, None)
         file, _ = await asyncio.to_thread(_open_with_size, path, "wb")
+        if caller_verifies:
+            return FilesystemBlobWriter(self, upload_id, path, file, 0, None, hashing=False)
         return FilesystemBlobWriter(self, upload_id, path, file, 0, hashlib.new(UPLOAD_HASH))
 
     async def resume_upload(self, upload_id: str) -> FilesystemBlobWriter:
@@ -218,15 +220,19 @@ class FilesystemBlobWriter:
         file: BinaryIO,
         size: int,
         hasher: _Hash | None,
+        *,
+        hashing: bool = True,
     ) -> None:
         self._store = store
+        self._hashing = hashing  # False: the caller hashes the bytes itself (``caller_verifies``)
         self._upload_id = upload_id
         self._path = path
         self._file: BinaryIO | None = file
         self._size = size
         self._written = size  # bytes handed to the file (and to the hasher)
         self._hasher = hasher
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []  # received, not yet handed to the file (held, never copied)
+        self._pending_bytes = 0
 
     @property
     def upload_id(self) -> str:
@@ -236,37 +242,45 @@ class FilesystemBlobWriter:
     def size(self) -> int:
         return self._size
 
+    @property
+    def flushed(self) -> int:
+        return self._written
+
     async def write(self, data: bytes) -> None:
         if self._file is None:
             raise BlobUploadUnknownError(f"upload {self._upload_id} is already closed")
         if not data:
             return
         self._size += len(data)
-        if len(data) >= WRITE_BATCH:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= WRITE_BATCH:
             await self._flush()
-            await self._append(data)
-            return
-        self._buffer += data
-        if len(self._buffer) >= WRITE_BATCH:
-            await self._flush()
+
+    async def verify(self, expected: Digest, expected_size: int | None = None) -> int:
+        self._open_file()
+        await self._flush()
+        size = self._size
+        if expected_size is not None and expected_size != size:
+            raise SizeInvalidError(
+                f"upload has {size} bytes, not the {expected_size} declared",
+                detail={"size": size, "expected": expected_size},
+            )
+        if not self._hashing:
+            return size
+        actual = await self._digest(expected.algorithm)
+        if actual != expected:
+            raise DigestInvalidError(
+                f"upload hashes to {actual}, not {expected}", detail={"digest": str(expected)}
+            )
+        return size
 
     async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
         file = self._open_file()
         try:
-            await self._flush()
+            size = await self.verify(expected, expected_size)
             await asyncio.to_thread(_sync_and_close, file)
             self._file = None
-            size = self._size
-            if expected_size is not None and expected_size != size:
-                raise SizeInvalidError(
-                    f"upload has {size} bytes, not the {expected_size} declared",
-                    detail={"size": size, "expected": expected_size},
-                )
-            actual = await self._digest(expected.algorithm)
-            if actual != expected:
-                raise DigestInvalidError(
-                    f"upload hashes to {actual}, not {expected}", detail={"digest": str(expected)}
-                )
             target = self._store.blob_path(expected)
             await asyncio.to_thread(self._store._move_into_place, self._path, target)
         except BaseException:
@@ -298,19 +312,20 @@ class FilesystemBlobWriter:
         return self._file
 
     async def _flush(self) -> None:
-        if self._buffer:
-            batch, self._buffer = self._buffer, bytearray()
-            await self._append(batch)
+        if self._pending:
+            batch, size = self._pending, self._pending_bytes
+            self._pending, self._pending_bytes = [], 0
+            await self._append(batch, size)
 
-    async def _append(self, data: bytes | bytearray) -> None:
+    async def _append(self, chunks: list[bytes], size: int) -> None:
         file = self._open_file()
         hasher = self._hasher
-        if hasher is None:
+        if hasher is None and self._hashing:
             # Resumed without cached state: rebuild it from the bytes already on disk, then carry on.
             hasher = await asyncio.to_thread(_hash_file, self._path, UPLOAD_HASH, self._written)
             self._hasher = hasher
-        await asyncio.to_thread(_hash_and_write, file, hasher, data)
-        self._written += len(data)
+        await asyncio.to_thread(_hash_and_write, file, hasher, chunks)
+        self._written += size
 
     async def _digest(self, algorithm: str) -> Digest:
         if algorithm == UPLOAD_HASH and self._hasher is not None:
@@ -322,7 +337,7 @@ class FilesystemBlobWriter:
 
     async def _discard(self) -> None:
         file, self._file = self._file, None
-        self._buffer = bytearray()
+        self._pending, self._pending_bytes = [], 0
         self._store._forget_hash(self._upload_id)
 
         def remove() -> None:
@@ -352,9 +367,12 @@ def _open_with_size(path: Path, mode: str) -> tuple[BinaryIO, int]:
         raise
 
 
-def _hash_and_write(file: BinaryIO, hasher: _Hash, data: bytes | bytearray) -> None:
-    hasher.update(data)
-    file.write(data)
+def _hash_and_write(file: BinaryIO, hasher: _Hash | None, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        if hasher is not None:
+            hasher.update(chunk)
+        file.write(chunk)
+    file.flush()  # into the OS file: readers of the spool see every byte written so far
 
 
 def _sync_and_close(file: BinaryIO) -> None:
