@@ -8,14 +8,11 @@ connection back to the pool when the body was read to the end (or closes it when
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Final
 
 import aiohttp
 
 from cargohold.errors import FailureKind
 from cargohold.proxy.failures import Redactor, failed, transport_error
-
-CHUNK_BYTES: Final = 256 * 1024
 
 
 class BlobResponse:
@@ -36,11 +33,12 @@ class BlobResponse:
         return self._response.url.path
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body in chunks of at most 256 KiB, as they arrive."""
+        """The body in the pieces the connection delivered (never re-joined into fixed-size chunks: that
+        would copy every byte once more)."""
         where = f"{self._response.url.host}:{self._response.url.port}"
         received = 0
         try:
-            async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
+            async for chunk in self._response.content.iter_any():
                 received += len(chunk)
                 yield chunk
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
