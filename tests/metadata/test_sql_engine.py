@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from cargohold.errors import ConfigError
-from cargohold.metadata.engine import SQLITE_BUSY_TIMEOUT_MS, async_url, check_schema, redact
+from cargohold.metadata.engine import SQLITE_BUSY_TIMEOUT_MS, async_url, check_schema, inline_reader, redact
 from cargohold.metadata.sql import open_metadata_store
 from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Repository, Upload
 
@@ -172,3 +173,51 @@ async def test_read_then_write_transactions_wait_for_each_other(tmp_path: Path) 
     finally:
         await first.close()
         await second.close()
+
+
+def test_inline_reads_only_for_a_sqlite_file(tmp_path: Path) -> None:
+    assert inline_reader(async_url("postgresql://user@127.0.0.1/db")) is None
+    assert inline_reader(async_url("sqlite:///:memory:")) is None
+    engine = inline_reader(async_url(f"sqlite:///{tmp_path}/meta.db"))
+    assert engine is not None
+    engine.dispose()
+
+
+async def test_inline_lookups_see_committed_writes_and_never_write(tmp_path: Path) -> None:
+    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    try:
+        repository = await store.create_repository(Repository(name="hub"))
+        digest = Digest.of(b"layer")
+        assert await store.get_blob_link(repository.id, "img", digest) is None
+        await store.link_blob(repository.id, "img", digest, 5)
+        link = await store.get_blob_link(repository.id, "img", digest)
+        assert link is not None
+        assert link.size == 5
+        inline = inline_reader(async_url(f"sqlite:///{tmp_path}/meta.db"))
+        assert inline is not None
+        try:
+            with inline.connect() as connection, pytest.raises(OperationalError, match="readonly"):
+                connection.execute(text("DELETE FROM blob_links"))
+        finally:
+            inline.dispose()
+    finally:
+        await store.close()
+
+
+async def test_a_locked_file_sends_inline_lookups_the_threaded_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    try:
+        repository = await store.create_repository(Repository(name="hub"))
+        digest = Digest.of(b"layer")
+        await store.link_blob(repository.id, "img", digest, 7)
+        assert store._inline is not None
+
+        def locked() -> None:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(store._inline, "connect", locked)
+        assert await store.linked_blob_size(repository.id, "img", digest) == 7
+    finally:
+        await store.close()

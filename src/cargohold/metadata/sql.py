@@ -76,6 +76,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
         super().__init__(engine, secrets)
 
     async def close(self) -> None:
+        self._close_inline()
         await self._engine.dispose()
 
     # --- blobs -------------------------------------------------------------------------------------
@@ -106,15 +107,12 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             await self._execute_for_repository(connection, repository_id, statement)
 
     async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
-        query = select(blob_links.c.size).where(*_blob_key(repository_id, image, digest))
-        async with self._read() as connection:
-            size: int | None = await connection.scalar(query)
-        return size
+        row = await self._first(select(blob_links.c.size).where(*_blob_key(repository_id, image, digest)))
+        return None if row is None else int(row.size)
 
     async def get_blob_link(self, repository_id: int, image: str, digest: Digest) -> BlobLink | None:
         query = select(blob_links).where(*_blob_key(repository_id, image, digest))
-        async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._first(query)
         return None if row is None else rows.blob_link(row)
 
     async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool:
@@ -192,14 +190,12 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
 
     async def get_manifest(self, repository_id: int, image: str, digest: Digest) -> ManifestRecord | None:
         query = select(manifests).where(*_manifest_key(repository_id, image, digest))
-        async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._first(query)
         return None if row is None else rows.manifest(row)
 
     async def get_tag(self, repository_id: int, image: str, tag: str) -> TagRecord | None:
         query = select(tags).where(*_tag_key(repository_id, image, tag))
-        async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._first(query)
         return None if row is None else rows.tag(row)
 
     async def manifest_referencing(
@@ -223,8 +219,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             )
             .limit(1)
         )
-        async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._first(query)
         return None if row is None else rows.manifest(row)
 
     async def delete_manifest(self, repository_id: int, image: str, digest: Digest) -> bool:
@@ -312,8 +307,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             await self._execute_for_repository(connection, upload.repository_id, statement)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
-        async with self._read() as connection:
-            row = (await connection.execute(select(uploads).where(uploads.c.id == upload_id))).first()
+        row = await self._first(select(uploads).where(uploads.c.id == upload_id))
         return None if row is None else rows.upload(row)
 
     async def set_upload_offset(self, upload_id: str, offset: int) -> None:

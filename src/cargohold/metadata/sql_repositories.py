@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, delete, select, text, update
+from sqlalchemy import ColumnElement, Executable, Row, Table, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cargohold.errors import ConfigError, NameUnknownError, RepositoryExistsError
 from cargohold.metadata import rows
-from cargohold.metadata.engine import WRITE
+from cargohold.metadata.engine import WRITE, inline_reader
 from cargohold.metadata.schema import proxies, repositories, repository_hosts
 from cargohold.metadata.sealing import SecretCipher, opened, seal, seal_stored_passwords, sealed
 from cargohold.models import Proxy, Repository
@@ -38,6 +38,7 @@ class SqlRepositoryStore:
         self._secrets = secrets
         self._writer = engine.execution_options(**WRITE)
         self._postgres = engine.dialect.name == "postgresql"
+        self._inline = inline_reader(engine.url)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -52,6 +53,21 @@ class SqlRepositoryStore:
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         async with self._writer.begin() as connection:
             yield connection
+
+    async def _first(self, query: Executable) -> Row[Any] | None:
+        """The first row of a point lookup (inline on SQLite: ``engine.inline_reader``)."""
+        if self._inline is not None:
+            try:
+                with self._inline.connect() as connection:
+                    return connection.execute(query).first()
+            except OperationalError:  # the file is locked (WAL recovery): the threaded path waits for it
+                pass
+        async with self._read() as connection:
+            return (await connection.execute(query)).first()
+
+    def _close_inline(self) -> None:
+        if self._inline is not None:
+            self._inline.dispose()
 
     async def seal_stored_passwords(self) -> int:
         """Encrypt proxy passwords stored in plaintext (by older versions); ConfigError when a stored one
