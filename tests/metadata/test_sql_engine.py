@@ -12,7 +12,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from cargohold.errors import ConfigError
-from cargohold.metadata.engine import SQLITE_BUSY_TIMEOUT_MS, async_url, check_schema, inline_reader, redact
+from cargohold.metadata.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    async_url,
+    check_schema,
+    inline_reader,
+    redact,
+    thread_writer,
+)
 from cargohold.metadata.sql import open_metadata_store
 from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Repository, Upload
 
@@ -221,3 +228,17 @@ async def test_a_locked_file_sends_inline_lookups_the_threaded_way(
         assert await store.linked_blob_size(repository.id, "img", digest) == 7
     finally:
         await store.close()
+
+
+def test_the_thread_writer_is_set_up_like_the_async_engine(tmp_path: Path) -> None:
+    assert thread_writer(async_url("postgresql://user@127.0.0.1/db")) is None
+    assert thread_writer(async_url("sqlite:///:memory:")) is None
+    writer = thread_writer(async_url(f"sqlite:///{tmp_path}/meta.db"))
+    assert writer is not None
+    try:
+        with writer.begin() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        writer.engine.dispose()

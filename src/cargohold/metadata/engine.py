@@ -138,9 +138,28 @@ def check_schema(schema: str) -> str:
     return schema
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def thread_writer(url: URL) -> Engine | None:
+    """For a SQLite file: a synchronous engine whose write transactions run whole in one worker thread.
 
+    Through aiosqlite each statement of a transaction is a hand-off to the driver's thread and back; a
+    transaction of several statements (a manifest with its references and tag) is run in one hand-off
+    instead. Set up like the async engine (WAL, busy timeout, foreign keys), its transactions open with
+    ``BEGIN IMMEDIATE``. None for PostgreSQL and in-memory SQLite.
+    """
+    if not is_sqlite(url) or sqlite_file(url) is None:
+        return None
+    engine = create_sync_engine(
+        url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_reset_on_return=None
+    )
+    _configure_sqlite_engine(engine)
+    return engine.execution_options(**WRITE)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    _configure_sqlite_engine(engine.sync_engine)
+
+
+def _configure_sqlite_engine(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver: ``_on_begin`` emits BEGIN itself.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, exists, literal, or_, select, update
+from sqlalchemy import Connection, delete, exists, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -103,8 +103,14 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             )
             .on_conflict_do_nothing(index_elements=["repository_id", "image", "digest"])
         )
-        async with self._write() as connection:
-            await self._execute_for_repository(connection, repository_id, statement)
+
+        def write(connection: Connection) -> None:
+            try:
+                connection.execute(statement)
+            except IntegrityError as exc:
+                raise NameUnknownError(f"no repository with id {repository_id}") from exc
+
+        await self._transaction(write)
 
     async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
         row = await self._first(select(blob_links.c.size).where(*_blob_key(repository_id, image, digest)))
@@ -153,40 +159,42 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             .on_conflict_do_nothing(index_elements=["repository_id", "image", "digest"])
             .returning(manifests.c.digest)
         )
-        async with self._write() as connection:
-            result = await self._execute_for_repository(connection, repository_id, insert_manifest)
-            if result.first() is not None:  # new here: record what it references
-                children = dict.fromkeys(
-                    [("blob", str(d)) for d in references.blobs]
-                    + [("manifest", str(d)) for d in references.manifests]
+        children = dict.fromkeys(
+            [("blob", str(d)) for d in references.blobs]
+            + [("manifest", str(d)) for d in references.manifests]
+        )
+        upsert_tag = None
+        if tag is not None:
+            moved = {"digest": digest, "source": source, "proxy_name": record.proxy_name, "updated_at": now}
+            upsert_tag = (
+                self._insert(tags)
+                .values(repository_id=repository_id, image=image, tag=tag, **moved)
+                .on_conflict_do_update(index_elements=["repository_id", "image", "tag"], set_=moved)
+            )
+
+        def write(connection: Connection) -> None:
+            try:
+                inserted = connection.execute(insert_manifest).first() is not None
+            except IntegrityError as exc:
+                raise NameUnknownError(f"no repository with id {repository_id}") from exc
+            if inserted and children:  # new here: record what it references
+                connection.execute(
+                    manifest_references.insert(),
+                    [
+                        {
+                            "repository_id": repository_id,
+                            "image": image,
+                            "manifest_digest": digest,
+                            "kind": kind,
+                            "child_digest": child,
+                        }
+                        for kind, child in children
+                    ],
                 )
-                if children:
-                    await connection.execute(
-                        manifest_references.insert(),
-                        [
-                            {
-                                "repository_id": repository_id,
-                                "image": image,
-                                "manifest_digest": digest,
-                                "kind": kind,
-                                "child_digest": child,
-                            }
-                            for kind, child in children
-                        ],
-                    )
-            if tag is not None:
-                moved = {
-                    "digest": digest,
-                    "source": source,
-                    "proxy_name": record.proxy_name,
-                    "updated_at": now,
-                }
-                upsert_tag = (
-                    self._insert(tags)
-                    .values(repository_id=repository_id, image=image, tag=tag, **moved)
-                    .on_conflict_do_update(index_elements=["repository_id", "image", "tag"], set_=moved)
-                )
-                await connection.execute(upsert_tag)
+            if upsert_tag is not None:
+                connection.execute(upsert_tag)
+
+        await self._transaction(write)
 
     async def get_manifest(self, repository_id: int, image: str, digest: Digest) -> ManifestRecord | None:
         query = select(manifests).where(*_manifest_key(repository_id, image, digest))

@@ -10,21 +10,24 @@ every write and decrypted on every read (``sealing.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Row, Table, delete, select, text, update
+from sqlalchemy import ColumnElement, Connection, Executable, Row, Table, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cargohold.errors import ConfigError, NameUnknownError, RepositoryExistsError
 from cargohold.metadata import rows
-from cargohold.metadata.engine import WRITE, inline_reader
+from cargohold.metadata.engine import WRITE, inline_reader, thread_writer
 from cargohold.metadata.schema import proxies, repositories, repository_hosts
 from cargohold.metadata.sealing import SecretCipher, opened, seal, seal_stored_passwords, sealed
 from cargohold.models import Proxy, Repository
+
+T = TypeVar("T")
 
 SYNC_LOCK_KEY: Final = 0x63617267_73796E63  # "cargsync"
 """The PostgreSQL advisory lock that serialises syncing the declared repositories between processes."""
@@ -39,6 +42,7 @@ class SqlRepositoryStore:
         self._writer = engine.execution_options(**WRITE)
         self._postgres = engine.dialect.name == "postgresql"
         self._inline = inline_reader(engine.url)
+        self._thread_writer = thread_writer(engine.url)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -65,9 +69,25 @@ class SqlRepositoryStore:
         async with self._read() as connection:
             return (await connection.execute(query)).first()
 
+    async def _transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` as one write transaction: in one worker-thread hand-off on SQLite
+        (``engine.thread_writer``), through the async engine elsewhere."""
+        writer = self._thread_writer
+        if writer is None:
+            async with self._write() as connection:
+                return await connection.run_sync(work)
+
+        def run() -> T:
+            with writer.begin() as connection:
+                return work(connection)
+
+        return await asyncio.to_thread(run)
+
     def _close_inline(self) -> None:
         if self._inline is not None:
             self._inline.dispose()
+        if self._thread_writer is not None:
+            self._thread_writer.engine.dispose()
 
     async def seal_stored_passwords(self) -> int:
         """Encrypt proxy passwords stored in plaintext (by older versions); ConfigError when a stored one
