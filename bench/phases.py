@@ -138,8 +138,12 @@ def herd(run: Run) -> None:
             )  # fmt: skip
             figures.upstream_gets_per_blob = result.gets_per_blob
             figures.herd_s = result.seconds
+            figures.herd_failed_pulls = result.failed
             counts = sorted(result.gets_per_blob.values())
-            say(f"  {server.label}: {counts} GETs per blob, {result.seconds:.1f} s")
+            failed = f"{result.failed} pulls failed"
+            say(f"  {server.label}: {counts} GETs per blob, {result.seconds:.1f} s, {failed}")
+            if result.first_failure is not None:
+                say(f"    first failure: {result.first_failure[:300]}")
 
 
 PHASES = (pulls, manifests, big_blob, herd)

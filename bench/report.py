@@ -43,6 +43,7 @@ class Figures:
     manifest_digest_rps: float | None = None
     upstream_gets_per_blob: dict[str, int] | None = None
     herd_s: float | None = None
+    herd_failed_pulls: int | None = None
     peak_rss_mb: float | None = None
     lifetime_peak_rss_mb: float | None = None
     errors: dict[str, str] = field(default_factory=dict)
@@ -109,7 +110,11 @@ def _single_flight_verdict(key: str, figures: Figures) -> Verdict:
     if not counts:
         return Verdict(target, key, None, "not measured")
     values = counts.values()
-    return Verdict(target, key, all(v == 1 for v in values), f"{min(values)}-{max(values)} per blob")
+    detail = f"{min(values)}-{max(values)} per blob"
+    failed = figures.herd_failed_pulls or 0
+    if failed:
+        detail += f", {failed} pulls failed"
+    return Verdict(target, key, all(v == 1 for v in values) and not failed, detail)
 
 
 def _rss_verdict(key: str, figures: Figures) -> Verdict:
@@ -153,6 +158,10 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _gets(counts: dict[str, int] | None) -> str:
     if not counts:
         return "-"
@@ -177,6 +186,8 @@ def _rows(plan: Plan, results: Mapping[str, Figures]) -> list[tuple[str, list[st
         (f"upstream GETs per blob, {herd} concurrent cold pulls",
          [_gets(results[k].upstream_gets_per_blob) for k in SERVER_KEYS]),
         (f"{herd} concurrent cold pulls, wall time (s)", [_num(results[k].herd_s, 2) for k in SERVER_KEYS]),
+        (f"{herd} concurrent cold pulls, failed pulls",
+         [_int(results[k].herd_failed_pulls) for k in SERVER_KEYS]),
         ("peak RSS serving the big blob (MB)", [_num(results[k].peak_rss_mb) for k in SERVER_KEYS]),
         ("lifetime peak RSS, VmHWM (MB)", [_num(results[k].lifetime_peak_rss_mb) for k in SERVER_KEYS]),
     ]  # fmt: skip

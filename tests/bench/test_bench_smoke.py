@@ -53,6 +53,7 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
                 assert all(count >= 1 for count in value.values()), (key, value)
             else:
                 assert value > 0, (key, name, value)
+    assert servers["cargohold"]["herd_failed_pulls"] == 0  # Distribution's proxy may fail some: its own bug
     assert document["missing"] == {}
     assert document["direct_pull_reference_s"] > 0
     verdicts = {(v["server"], v["target"]): v["passed"] for v in document["targets"]}
