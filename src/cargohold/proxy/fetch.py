@@ -161,8 +161,7 @@ class BlobFetcher:
             return
         retries = 1
         while True:
-            if await asyncio.to_thread(lock.try_acquire):
-                await asyncio.to_thread(lock.clear_state)
+            if await asyncio.to_thread(_acquire_cleared, lock):
                 size = await self._store.stat(flight.digest)  # a leader before us may have committed it
                 if size is not None:
                     flight.succeed(size)
@@ -309,6 +308,14 @@ def _bad_body(proxy_name: str, what: str) -> UpstreamFailedError:
         kind=FailureKind.BAD_CONTENT,
         proxy_name=proxy_name,
     )
+
+
+def _acquire_cleared(lock: DigestLock) -> bool:
+    """Try to become the leader; as leader, clear what a previous leader left (one worker-thread call)."""
+    if not lock.try_acquire():
+        return False
+    lock.clear_state()
+    return True
 
 
 def _file_size(path: Path) -> int | None:
