@@ -2,9 +2,10 @@
 
 ``BlobFetcher.fetch`` starts (or joins) the one download of a digest and returns a ``BlobFeed`` as soon as the
 upstream answered. The download runs in a detached task that a client's disconnect does not cancel: it
-writes upstream bytes into an upload spool of the blob store at upstream speed (the store's writer hashes them
-as they pass), commits only when the digest and the Content-Length match, and then calls every caller's
-``on_committed``. Feeds read the growing spool at their own pace (``cargohold.proxy.flight``).
+receives the body at upstream speed, hashing each chunk as it arrives, keeps the newest chunks in memory for
+the feeds that keep up (``cargohold.proxy.flight``), and has ``cargohold.proxy.spooler`` write them into an
+upload spool of the blob store in the background. Once the digest and the Content-Length match, feeds may
+hand out the last bytes; the spool is then fsynced and committed, and every caller's ``on_committed`` runs.
 
 Single-flight holds within a process (one ``Flight`` per digest, joined by every concurrent caller) and across
 the worker processes of one server (a per-digest ``flock`` in ``work_dir`` elects one leader; the others tail

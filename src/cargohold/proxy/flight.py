@@ -5,13 +5,15 @@ answered, where the growing spool lies, a progress counter, and the outcome (com
 failed). Whoever moves the download on (the leader's copy loop, or the tailer that watches another process's
 spool) calls ``progressed``; waiting feeds are woken by an ``asyncio.Event``, never by polling.
 
-A ``BlobFeed`` streams the blob from its first byte: it reads the spool file in chunks in a worker thread at
-its own pace (so a slow client slows nobody else, and memory stays flat), waits for progress at the end of
-what is written so far, and once the blob is committed finishes from its open descriptor (a committed spool is
-renamed, not copied, so the descriptor still reads the same bytes) or from the store. The blob's last bytes
-are held back until every byte is in and matches the digest, so a client never holds a whole body that did
-not verify; they go out while the blob is being fsynced, committed and linked. When the download
-fails it raises ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
+A ``BlobFeed`` streams the blob from its first byte, at its own pace (so a slow client slows nobody else).
+When this process downloads the blob, the newest bytes are in the flight's memory window
+(``cargohold.proxy.window``) and a feed that keeps up takes them from there; a feed that falls behind the
+window, or follows another process's download, reads the spool file (``pread`` in a worker thread). At the end
+of what has arrived it waits for progress; once the blob is committed it finishes from its open descriptor (a
+committed spool is renamed, not copied) or from the store. The blob's last bytes are held back until every
+byte is in and matches the digest, so a client never holds a whole body that did not verify; they go out
+while the blob is being fsynced, committed and linked. When the download fails it raises
+``UpstreamFailedError`` and the HTTP layer drops the client's connection.
 """
 
 from __future__ import annotations
