@@ -49,8 +49,9 @@ from cargohold.storage.filesystem import FilesystemBlobStore
 
 log = logging.getLogger("cargohold")
 
-ACCESS_LOG_FORMAT = '%a "%r" %s %b upstream=%{Cargohold-Upstream}o %Tfs'
-"""The access log names the proxy a response came through (``-`` for local content)."""
+ACCESS_LOG_FORMAT = '%a "%r" %s %{Content-Length}o upstream=%{Cargohold-Upstream}o %Tfs'
+"""The access log gives the body's size and names the proxy a response came through (``-`` for local
+content). The size is the Content-Length: aiohttp's own byte count leaves out what went by sendfile."""
 
 
 def database_url(settings: Settings) -> str:

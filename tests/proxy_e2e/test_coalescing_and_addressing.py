@@ -134,9 +134,16 @@ def test_the_access_log_names_the_proxy(
     tmp_path: Path,
 ) -> None:
     upstream = distribution_factory()
-    seed_upstream(container_tools, upstream, tmp_path / "src", "team/app", "1.0", seed=75)
+    image = seed_upstream(container_tools, upstream, tmp_path / "src", "team/app", "1.0", seed=75)
     server = cargohold_factory([repository("hub", [proxy("company-registry", upstream.url)])])
     assert manifest(server, "hub/team/app", "1.0").status == 200
     lines = log_lines(server, '"GET /v2/hub/team/app/manifests/1.0 ')
     assert lines
     assert all("upstream=company-registry" in line for line in lines), lines
+
+    layer = image.manifests[0].layers[-1]
+    url = f"{server.url}/v2/hub/team/app/blobs/{layer.digest}"
+    assert [fetch(url).status, fetch(url).status] == [200, 200]  # fetched through the proxy, then from disk
+    blob_lines = log_lines(server, f'"GET /v2/hub/team/app/blobs/{layer.digest} ', at_least=2)
+    assert len(blob_lines) == 2
+    assert all(f" 200 {layer.size} upstream=company-registry " in line for line in blob_lines), blob_lines

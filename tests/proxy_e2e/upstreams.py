@@ -123,13 +123,15 @@ def accepted_connections(listener: socket.socket) -> int:
         count += 1
 
 
-def log_lines(server: CargoholdServer, contains: str, *, deadline_s: float = 10.0) -> list[str]:
-    """Lines of the server's log holding ``contains``, waiting (bounded) for the first to be written: the
-    access log line of a request is written just after its response went out."""
+def log_lines(
+    server: CargoholdServer, contains: str, *, at_least: int = 1, deadline_s: float = 10.0
+) -> list[str]:
+    """Lines of the server's log holding ``contains``, waiting (bounded) for ``at_least`` of them to be
+    written: the access log line of a request is written just after its response went out."""
     give_up = time.monotonic() + deadline_s
     while True:
         lines = [line for line in server.service.log_text().splitlines() if contains in line]
-        if lines or time.monotonic() > give_up:
+        if len(lines) >= at_least or time.monotonic() > give_up:
             return lines
         time.sleep(0.02)
 
