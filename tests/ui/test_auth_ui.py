@@ -7,6 +7,7 @@ when revoked. Saves screenshots of the new screens at laptop and phone widths.""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from urllib.parse import quote
@@ -18,10 +19,15 @@ from tests.support.server import ADMIN_PASSWORD
 from tests.ui.browser import PHONE, horizontal_overflow, screenshot, sign_in
 
 BOB_PASSWORD = "b0b-browser-passw0rd"
+BOB_NEW_PASSWORD = "b0b-changed-passw0rd"
 REPOSITORIES = [
     {"name": "test", "visibility": "public", "proxies": []},
     {"name": "vault", "visibility": "private", "proxies": []},
 ]
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def submit_sign_in(page: Page, user: str, password: str) -> int:
@@ -186,6 +192,18 @@ def test_the_users_screen_and_what_a_user_may_see(
     assert horizontal_overflow(page) <= 0
     screenshot(page, "user-390")
     page.set_viewport_size({"width": 1280, "height": 800})
+
+    # a password change ends bob's sessions at once; the new password starts a new one
+    changed = page.request.patch(
+        f"{server.url}/api/v1/users/bob",
+        data={"password": BOB_NEW_PASSWORD},
+        headers={"Authorization": basic_auth("admin", ADMIN_PASSWORD)},
+    )
+    assert changed.status == 200
+    bob.goto(f"{server.url}/ui/")
+    expect(bob).to_have_url(f"{server.url}/ui/signin")
+    sign_in(bob, server.url, "bob", BOB_NEW_PASSWORD)
+    expect(bob.locator("[data-signed-in]")).to_have_text("bob")
 
     page.get_by_label("Type bob to confirm").fill("bob")
     page.get_by_role("button", name="Delete user").click()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.api.ui.access import SessionConfig, read_session, safe_next, sign_session
+from cargohold.api.ui.access import SessionConfig, read_session, safe_next, session_is_current, sign_session
 
 KEY = SessionConfig(b"k" * 32, lifetime_seconds=3600)
 
@@ -18,6 +18,15 @@ def test_a_signed_session_names_its_user_until_it_expires() -> None:
     assert read_session(KEY, value, now=1_000_000 + 3600) is None
     assert "alice" not in value.split(".")[1]  # the signature part says nothing readable
     assert sign_session(KEY, "alice", now=1_000_000) != value  # each sign-in gets its own cookie
+
+
+def test_a_session_is_current_only_for_the_stamp_it_was_signed_with() -> None:
+    value = sign_session(KEY, "alice", now=1_000_000, stamp="hash-of-the-old-password")
+    assert session_is_current(KEY, value, "hash-of-the-old-password")
+    assert not session_is_current(KEY, value, "hash-of-the-new-password")  # the password changed
+    assert "hash-of-the-old-password" not in value  # the cookie carries only a keyed digest of it
+    other = SessionConfig(b"o" * 32)
+    assert not session_is_current(other, sign_session(other, "alice", stamp="x"), "y")
 
 
 @pytest.mark.parametrize(

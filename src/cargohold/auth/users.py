@@ -143,6 +143,14 @@ class UserAdmin:
         record = await self._store.get_user(name)
         return None if record is None else user_view(record)
 
+    async def session_stamp(self, name: str) -> str | None:
+        """A value that changes whenever the user's password does (None: no such user); a UI session
+        records it at sign-in and ends when it no longer matches."""
+        record = await self._store.get_user(name)
+        if record is None:
+            return None
+        return hashlib.sha256(record.password_hash.encode("utf-8")).hexdigest()
+
     async def create(self, name: str, password: str, is_admin: bool = False) -> UserView:
         check_password(check_user_name(name), password)
         record = await self._store.create_user(name, await self._passwords.hash(password), is_admin)

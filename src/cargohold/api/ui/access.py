@@ -1,13 +1,14 @@
 """Who is using the web UI and what they may do there: the signed session cookie, the middleware that sends
 every page without a session to the sign-in page, and the per-route permission guards.
 
-A session is the cookie ``cargohold_session`` = ``base64url(json {"u": user, "iat", "exp", "n"})`` ``.``
+A session is the cookie ``cargohold_session`` = ``base64url(json {"u": user, "iat", "exp", "n", "s"})`` ``.``
 ``base64url(HMAC-SHA256(key, payload))``; the key is the server key's ``SecretBox.derive("ui-session")``
 (given by the composition root), so only this server can mint one and it outlives restarts and spans worker
 processes. It is HttpOnly, SameSite=Strict, path ``/ui``, Secure when the public URL is https, and expires
-after ``lifetime_seconds`` (the cookie's Max-Age and the signed ``exp`` alike). The cookie names only the
-user: every request reads the user afresh, so a deleted user is signed out at once and a changed role or
-grant applies to the next page. Pages without a session redirect to ``/ui/signin?next=<path>``; ``next`` is
+after ``lifetime_seconds`` (the cookie's Max-Age and the signed ``exp`` alike). The cookie names the user and
+carries a keyed stamp of their password hash: every request reads the user afresh, so a deleted user, or one
+whose password changed, is signed out at once, and a changed role or grant applies to the next page. Pages
+without a session redirect to ``/ui/signin?next=<path>``; ``next`` is
 honoured only for a local ``/ui`` path (``safe_next``), never another site.
 
 Permissions (``cargohold.auth.policy``): a repository page needs ``pull`` (so public repositories are
@@ -80,12 +81,34 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest())
 
 
-def sign_session(config: SessionConfig, user: str, now: float | None = None) -> str:
-    """A session cookie value for ``user``, valid for the configured lifetime from ``now``."""
+def sign_session(config: SessionConfig, user: str, now: float | None = None, stamp: str = "") -> str:
+    """A session cookie value for ``user``, valid for the configured lifetime from ``now``, bound to the
+    user's ``stamp`` (``UserAdmin.session_stamp``: it changes with the password)."""
     issued = int(time.time() if now is None else now)
-    body = {"u": user, "iat": issued, "exp": issued + config.lifetime_seconds, "n": secrets.token_hex(8)}
+    body = {
+        "u": user,
+        "iat": issued,
+        "exp": issued + config.lifetime_seconds,
+        "n": secrets.token_hex(8),
+        "s": _stamp_mac(config, stamp),
+    }
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_mac(config.key, payload)}"
+
+
+def _stamp_mac(config: SessionConfig, stamp: str) -> str:
+    """The stamp as the cookie carries it: keyed, so the cookie reveals nothing of the password hash."""
+    return _mac(config.key, f"stamp:{stamp}")[:22]
+
+
+def session_is_current(config: SessionConfig, value: str, stamp: str) -> bool:
+    """Whether a cookie value (already accepted by ``read_session``) was signed with ``stamp``."""
+    payload = value.partition(".")[0]
+    try:
+        signed = json.loads(_unb64(payload)).get("s")
+    except (ValueError, AttributeError, binascii.Error):
+        return False
+    return isinstance(signed, str) and hmac.compare_digest(signed, _stamp_mac(config, stamp))
 
 
 def read_session(config: SessionConfig, value: str, now: float | None = None) -> str | None:
@@ -104,11 +127,11 @@ def read_session(config: SessionConfig, value: str, now: float | None = None) ->
     return user
 
 
-def set_session(response: web.StreamResponse, config: SessionConfig, user: str) -> None:
-    """Start a session for ``user`` on ``response``."""
+def set_session(response: web.StreamResponse, config: SessionConfig, user: str, stamp: str = "") -> None:
+    """Start a session for ``user`` (whose ``UserAdmin.session_stamp`` is ``stamp``) on ``response``."""
     response.set_cookie(
-        SESSION_COOKIE, sign_session(config, user), max_age=config.lifetime_seconds, path=COOKIE_PATH,
-        httponly=True, samesite="Strict", secure=config.secure,
+        SESSION_COOKIE, sign_session(config, user, stamp=stamp), max_age=config.lifetime_seconds,
+        path=COOKIE_PATH, httponly=True, samesite="Strict", secure=config.secure,
     )  # fmt: skip
 
 
@@ -129,6 +152,13 @@ def safe_next(value: str | None) -> str:
     if parts.path.startswith(SIGN_IN):
         return fallback
     return value
+
+
+async def session_stamp(services: ManagementServices, user: str) -> str | None:
+    """The user's current session stamp ("" without user management; None: the user no longer exists)."""
+    if services.users is None:
+        return ""
+    return await services.users.session_stamp(user)
 
 
 async def principal_for(services: ManagementServices, user: str) -> Principal | None:
@@ -163,8 +193,13 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
     """Every UI page but sign-in and static files needs a session of an existing user."""
     if _open(request.path):
         return await handler(request)
-    user = read_session(request.config_dict[SESSION_KEY], request.cookies.get(SESSION_COOKIE, ""))
-    found = await principal_for(request.config_dict[SERVICES_KEY], user) if user else None
+    config, services = request.config_dict[SESSION_KEY], request.config_dict[SERVICES_KEY]
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    user = read_session(config, cookie)
+    stamp = await session_stamp(services, user) if user else None
+    if user is None or stamp is None or not session_is_current(config, cookie, stamp):
+        return _to_sign_in(request)  # no session, a deleted user, or the password changed since sign-in
+    found = await principal_for(services, user)
     if found is None:
         return _to_sign_in(request)
     request[PRINCIPAL_KEY] = found

@@ -16,7 +16,15 @@ from aiohttp import web
 
 from cargohold.api.auth.credentials import AUTHENTICATOR_KEY, client_address
 from cargohold.api.ui import forms
-from cargohold.api.ui.access import SESSION_KEY, SIGN_IN, end_session, safe_next, set_session
+from cargohold.api.ui.access import (
+    SERVICES_KEY,
+    SESSION_KEY,
+    SIGN_IN,
+    end_session,
+    safe_next,
+    session_stamp,
+    set_session,
+)
 from cargohold.api.ui.common import render
 from cargohold.api.ui.session import COOKIE_PATH, CSRF_COOKIE, Flash, see_other
 from cargohold.auth.principal import Principal
@@ -95,7 +103,8 @@ async def sign_in(request: web.Request) -> web.Response:
     if found.name is None or found.token_scopes is not None:
         return _page(request, method=method, next_path=next_path, error="Sign in as a user.", status=401)
     response = see_other(next_path)
-    set_session(response, request.config_dict[SESSION_KEY], found.name)
+    stamp = await session_stamp(request.config_dict[SERVICES_KEY], found.name) or ""
+    set_session(response, request.config_dict[SESSION_KEY], found.name, stamp)
     response.del_cookie(CSRF_COOKIE, path=COOKIE_PATH)  # a new CSRF token for the new session
     return response
 
