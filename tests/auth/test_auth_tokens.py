@@ -280,3 +280,18 @@ def test_garbage_is_refused_with_the_domain_error(garbage: str) -> None:
 def test_oversized_token_is_refused_unread() -> None:
     with pytest.raises(UnauthorizedError):
         tokens().verify("a" * 10_000)
+
+
+def test_a_token_verified_before_still_expires_and_its_tampered_copies_stay_invalid() -> None:
+    clock = Clock()
+    registry = tokens(clock)
+    token = registry.issue(ALICE, [("hub/app", frozenset({"pull"}))]).token
+    assert registry.verify(token).name == "alice"
+    assert registry.verify(token).name == "alice"  # the second use is answered from what was checked
+    header, payload, signature = token.split(".")
+    with pytest.raises(UnauthorizedError):
+        registry.verify(f"{header}.{payload}.{signature[:-2]}AA")
+    clock.now += timedelta(hours=1)
+    with pytest.raises(UnauthorizedError) as expired:
+        registry.verify(token)
+    assert expired.value.detail == {"reason": "expired"}

@@ -16,6 +16,7 @@ Unknown types, names outside the OCI grammar, unknown actions and junk are dropp
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,9 @@ ALGORITHM: Final = "HS256"
 LEEWAY_SECONDS: Final = 5
 """Clock difference tolerated on ``nbf``/``exp`` (workers of one deployment may run on several hosts)."""
 MAX_TOKEN_LENGTH: Final = 8192
+VERIFIED_TOKENS: Final = 1024
+"""Tokens whose signature was checked, remembered (claims only) so a client's every request does not pay the
+decoding again; the times in the claims are still checked on each use."""
 MAX_SCOPE_LENGTH: Final = 512
 REPOSITORY_ACTIONS: Final = frozenset({"pull", "push", "delete", "*"})
 _REQUIRED: Final = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "access")
@@ -109,6 +113,7 @@ class RegistryTokens:
         self._key = key
         self._lifetime = lifetime_seconds
         self._clock = clock
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     @classmethod
     def from_secrets(cls, box: SecretBox, *, lifetime_seconds: int = LIFETIME_SECONDS) -> RegistryTokens:
@@ -143,23 +148,12 @@ class RegistryTokens:
         one says so in ``detail``, ``{"reason": "expired"}``)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise UnauthorizedError("invalid token")
-        try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                # Times are checked below against this instance's clock.
-                options={
-                    "require": list(_REQUIRED),
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.PyJWTError:
-            raise UnauthorizedError("invalid token") from None
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            self._verified[token] = claims
+            while len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
         now = self._clock().timestamp()
         times = [claims.get(name) for name in ("iat", "nbf", "exp")]
         if not all(isinstance(value, int) and not isinstance(value, bool) for value in times):
@@ -172,6 +166,27 @@ class RegistryTokens:
         if not isinstance(subject, str):
             raise UnauthorizedError("invalid token")
         return Principal(name=subject or None, token_scopes=_scopes_of(claims.get("access")))
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed with this key for this issuer and audience (times unchecked)."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                # Times are checked by verify against this instance's clock, on every use.
+                options={
+                    "require": list(_REQUIRED),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError:
+            raise UnauthorizedError("invalid token") from None
+        return claims
 
 
 def _scopes_of(access: object) -> frozenset[tuple[str, str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -117,8 +117,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
         return None if row is None else int(row.size)
 
     async def get_blob_link(self, repository_id: int, image: str, digest: Digest) -> BlobLink | None:
-        query = select(blob_links).where(*_blob_key(repository_id, image, digest))
-        row = await self._first(query)
+        row = await self._first(_BLOB_LINK, _key(repository_id, image, str(digest)))
         return None if row is None else rows.blob_link(row)
 
     async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool:
@@ -197,13 +196,11 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
         await self._transaction(write)
 
     async def get_manifest(self, repository_id: int, image: str, digest: Digest) -> ManifestRecord | None:
-        query = select(manifests).where(*_manifest_key(repository_id, image, digest))
-        row = await self._first(query)
+        row = await self._first(_MANIFEST, _key(repository_id, image, str(digest)))
         return None if row is None else rows.manifest(row)
 
     async def get_tag(self, repository_id: int, image: str, tag: str) -> TagRecord | None:
-        query = select(tags).where(*_tag_key(repository_id, image, tag))
-        row = await self._first(query)
+        row = await self._first(_TAG, _key(repository_id, image, tag))
         return None if row is None else rows.tag(row)
 
     async def manifest_referencing(
@@ -350,6 +347,29 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             return await connection.execute(statement)
         except IntegrityError as exc:
             raise NameUnknownError(f"no repository with id {repository_id}") from exc
+
+
+# The lookups of every pull, built once: composing a statement costs more than running it inline on SQLite.
+_BLOB_LINK = select(blob_links).where(
+    blob_links.c.repository_id == bindparam("repository_id"),
+    blob_links.c.image == bindparam("image"),
+    blob_links.c.digest == bindparam("key"),
+)
+_MANIFEST = select(manifests).where(
+    manifests.c.repository_id == bindparam("repository_id"),
+    manifests.c.image == bindparam("image"),
+    manifests.c.digest == bindparam("key"),
+)
+_TAG = select(tags).where(
+    tags.c.repository_id == bindparam("repository_id"),
+    tags.c.image == bindparam("image"),
+    tags.c.tag == bindparam("key"),
+)
+
+
+def _key(repository_id: int, image: str, key: str) -> dict[str, Any]:
+    """Parameters of the prebuilt lookups above."""
+    return {"repository_id": repository_id, "image": image, "key": key}
 
 
 def _blob_key(repository_id: int, image: str, digest: Digest) -> tuple[Any, ...]:

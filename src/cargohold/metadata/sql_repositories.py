@@ -58,16 +58,16 @@ class SqlRepositoryStore:
         async with self._writer.begin() as connection:
             yield connection
 
-    async def _first(self, query: Executable) -> Row[Any] | None:
+    async def _first(self, query: Executable, parameters: dict[str, Any] | None = None) -> Row[Any] | None:
         """The first row of a point lookup (inline on SQLite: ``engine.inline_reader``)."""
         if self._inline is not None:
             try:
                 with self._inline.connect() as connection:
-                    return connection.execute(query).first()
+                    return connection.execute(query, parameters).first()
             except OperationalError:  # the file is locked (WAL recovery): the threaded path waits for it
                 pass
         async with self._read() as connection:
-            return (await connection.execute(query)).first()
+            return (await connection.execute(query, parameters)).first()
 
     async def _transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` as one write transaction: in one worker-thread hand-off on SQLite
