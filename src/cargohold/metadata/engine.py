@@ -112,11 +112,9 @@ def inline_reader(url: URL) -> Engine | None:
     when the file is locked anyway (WAL recovery) they fail fast and the caller takes the threaded path.
     None for PostgreSQL and in-memory SQLite (another connection would not see the same database).
     """
-    if not is_sqlite(url) or sqlite_file(url) is None:
+    engine = _sync_sqlite_engine(url)
+    if engine is None:
         return None
-    engine = create_sync_engine(
-        url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_reset_on_return=None
-    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -146,13 +144,20 @@ def thread_writer(url: URL) -> Engine | None:
     instead. Set up like the async engine (WAL, busy timeout, foreign keys), its transactions open with
     ``BEGIN IMMEDIATE``. None for PostgreSQL and in-memory SQLite.
     """
-    if not is_sqlite(url) or sqlite_file(url) is None:
+    engine = _sync_sqlite_engine(url)
+    if engine is None:
         return None
-    engine = create_sync_engine(
-        url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_reset_on_return=None
-    )
     _configure_sqlite_engine(engine)
     return engine.execution_options(**WRITE)
+
+
+def _sync_sqlite_engine(url: URL) -> Engine | None:
+    """A pysqlite engine on the same file (None unless ``url`` is a SQLite file), usable from any thread."""
+    if not is_sqlite(url) or sqlite_file(url) is None:
+        return None
+    return create_sync_engine(
+        url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_reset_on_return=None
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -104,13 +104,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             .on_conflict_do_nothing(index_elements=["repository_id", "image", "digest"])
         )
 
-        def write(connection: Connection) -> None:
-            try:
-                connection.execute(statement)
-            except IntegrityError as exc:
-                raise NameUnknownError(f"no repository with id {repository_id}") from exc
-
-        await self._transaction(write)
+        await self._transaction(lambda connection: _add_to_repository(connection, repository_id, statement))
 
     async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
         row = await self._first(select(blob_links.c.size).where(*_blob_key(repository_id, image, digest)))
@@ -172,10 +166,7 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             )
 
         def write(connection: Connection) -> None:
-            try:
-                inserted = connection.execute(insert_manifest).first() is not None
-            except IntegrityError as exc:
-                raise NameUnknownError(f"no repository with id {repository_id}") from exc
+            inserted = _add_to_repository(connection, repository_id, insert_manifest).first() is not None
             if inserted and children:  # new here: record what it references
                 connection.execute(
                     manifest_references.insert(),
@@ -370,6 +361,15 @@ _TAG = select(tags).where(
 def _key(repository_id: int, image: str, key: str) -> dict[str, Any]:
     """Parameters of the prebuilt lookups above."""
     return {"repository_id": repository_id, "image": image, "key": key}
+
+
+def _add_to_repository(connection: Connection, repository_id: int, statement: Any) -> Any:
+    """Execute a statement that adds rows to a repository; NameUnknownError when it does not exist (the
+    synchronous twin of ``SqlMetadataStore._execute_for_repository``)."""
+    try:
+        return connection.execute(statement)
+    except IntegrityError as exc:
+        raise NameUnknownError(f"no repository with id {repository_id}") from exc
 
 
 def _blob_key(repository_id: int, image: str, digest: Digest) -> tuple[Any, ...]:
