@@ -42,14 +42,6 @@ class BlobWriter(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
-    async def verify(self, expected: Digest, expected_size: int | None = None) -> int:
-        """Check the bytes so far against ``expected`` (and the size) without committing; return the size.
-
-        Raises DigestInvalidError (or SizeInvalidError) when they do not match; the spool is kept either way,
-        for ``commit`` or ``abort``.
-        """
-        ...
-
     async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
         """Verify, fsync and move into place; return the size.
 
@@ -95,8 +87,8 @@ class BlobStore(Protocol):
 
     async def start_upload(self, upload_id: str, *, caller_verifies: bool = False) -> BlobWriter:
         """A writer for a new, empty upload spool. With ``caller_verifies`` it does not hash what it writes:
-        the caller has hashed every byte and checked the digest before it commits, so ``verify`` and
-        ``commit`` check only the size (a fetch through a proxy, which hashes as the bytes arrive)."""
+        the caller has hashed every byte and checked the digest before it commits, so ``commit`` checks only
+        the size (a fetch through a proxy, which hashes as the bytes arrive)."""
         ...
 
     async def resume_upload(self, upload_id: str) -> BlobWriter:

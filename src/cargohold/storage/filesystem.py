@@ -257,8 +257,8 @@ class FilesystemBlobWriter:
         if self._pending_bytes >= WRITE_BATCH:
             await self._flush()
 
-    async def verify(self, expected: Digest, expected_size: int | None = None) -> int:
-        self._open_file()
+    async def _verify(self, expected: Digest, expected_size: int | None) -> int:
+        """Flush, then check the size and (unless the caller verifies) the digest; return the size."""
         await self._flush()
         size = self._size
         if expected_size is not None and expected_size != size:
@@ -278,7 +278,7 @@ class FilesystemBlobWriter:
     async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
         file = self._open_file()
         try:
-            size = await self.verify(expected, expected_size)
+            size = await self._verify(expected, expected_size)
             await asyncio.to_thread(_sync_and_close, file)
             self._file = None
             target = self._store.blob_path(expected)
