@@ -39,14 +39,6 @@ def test_nothing_unwritten_is_ever_dropped() -> None:
     assert window.read(100) == b"y" * 100
 
 
-def test_clear_drops_everything() -> None:
-    window = ByteWindow()
-    window.append(b"abc")
-    window.clear()
-    assert window.read(0) is None
-    assert window.start == window.end == 3
-
-
 @given(
     chunks=st.lists(st.binary(min_size=1, max_size=50), min_size=1, max_size=30),
     keep=st.integers(min_value=0, max_value=200),

@@ -193,8 +193,6 @@ class BlobFeed:
                     if file is not None:  # cannot happen with a renamed spool; finish from the store
                         file.close()
                         file = None
-                    if window is not None:
-                        window.clear()
                     continue
                 if flight.error is None:
                     await flight.changed_since(seen)

@@ -47,8 +47,3 @@ class ByteWindow:
             if offset <= position:
                 return chunk if offset == position else chunk[position - offset :]
         return None  # unreachable: start <= position means a chunk holds it
-
-    def clear(self) -> None:
-        """Drop every chunk (the body is complete in the store); reads fall back to the file."""
-        self._chunks.clear()
-        self.start = self.end
