@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cargohold.errors import BlobUploadUnknownError, ConfigError, NameUnknownError
 from cargohold.metadata import rows
@@ -299,8 +299,8 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             owner=upload.owner,
             created_at=upload.created_at or rows.now(),
         )
-        async with self._write() as connection:
-            await self._execute_for_repository(connection, upload.repository_id, statement)
+        repository_id = upload.repository_id
+        await self._transaction(lambda connection: _add_to_repository(connection, repository_id, statement))
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = await self._first(select(uploads).where(uploads.c.id == upload_id))
@@ -331,14 +331,6 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
             return Page(items=items[:n], more=True)
         return Page(items=items, more=False)
 
-    @staticmethod
-    async def _execute_for_repository(connection: AsyncConnection, repository_id: int, statement: Any) -> Any:
-        """Execute a statement that adds rows to a repository; NameUnknownError when it does not exist."""
-        try:
-            return await connection.execute(statement)
-        except IntegrityError as exc:
-            raise NameUnknownError(f"no repository with id {repository_id}") from exc
-
 
 # The lookups of every pull, built once: composing a statement costs more than running it inline on SQLite.
 _BLOB_LINK = select(blob_links).where(
@@ -364,8 +356,7 @@ def _key(repository_id: int, image: str, key: str) -> dict[str, Any]:
 
 
 def _add_to_repository(connection: Connection, repository_id: int, statement: Any) -> Any:
-    """Execute a statement that adds rows to a repository; NameUnknownError when it does not exist (the
-    synchronous twin of ``SqlMetadataStore._execute_for_repository``)."""
+    """Execute a statement that adds rows to a repository; NameUnknownError when it does not exist."""
     try:
         return connection.execute(statement)
     except IntegrityError as exc:
