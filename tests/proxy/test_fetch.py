@@ -490,14 +490,16 @@ async def test_every_client_of_a_large_blob_gets_the_exact_bytes(
     body = generated(size, 100_003)  # chunk boundaries that match nothing in the store or the feeds
     digest = digest_of(body)
     upstream = Upstream(body, size, gate_at=5 * MiB)
-    first = await fetcher.fetch(digest, upstream.open, Commits().callback("c"))
+    commits = Commits(expected=7)
+    first = await fetcher.fetch(digest, upstream.open, commits.callback("c"))
     early = asyncio.create_task(hash_feed(first))
     others = await asyncio.gather(
-        *(fetcher.fetch(digest, upstream.open, Commits().callback("c")) for _ in range(5))
+        *(fetcher.fetch(digest, upstream.open, commits.callback("c")) for _ in range(5))
     )
     upstream.gate.set()
-    late = await fetcher.fetch(digest, upstream.open, Commits().callback("c"))  # joins mid-body: from byte 0
+    late = await fetcher.fetch(digest, upstream.open, commits.callback("c"))  # joins mid-body: from byte 0
     results = await asyncio.gather(early, *(hash_feed(feed) for feed in [*others, late]))
     assert results == [(size, digest.hex)] * 7
+    await asyncio.wait_for(commits.all_in.wait(), 30)  # clients get the last bytes before the commit ends
     assert upstream.opens == 1
     assert await store.stat(digest) == size
