@@ -364,7 +364,7 @@ async def test_a_dropped_upstream_connection_fails_the_feeds_with_its_kind(
 
 
 async def test_an_upstream_that_fails_before_answering_raises_from_fetch_for_every_caller(
-    fetcher: BlobFetcher, store: FilesystemBlobStore
+    fetcher: BlobFetcher, store: FilesystemBlobStore, tmp_path: Path
 ) -> None:
     data = blob(1000)
     digest = Digest.of(data)
@@ -380,6 +380,7 @@ async def test_an_upstream_that_fails_before_answering_raises_from_fetch_for_eve
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(result, UpstreamNotFoundError) for result in results)
     assert opens == 1
+    assert files(tmp_path / "data" / "uploads") == []  # the spool opened while it was asked is gone
 
     # Nothing is remembered about the failure: the next fetch asks again.
     upstream = Upstream(split(data), len(data))
@@ -404,6 +405,26 @@ async def test_close_cancels_a_download_that_does_not_finish(
     assert upstream.sources[0].closed
     with pytest.raises(UnavailableError):
         await fetcher.fetch(digest, upstream.open, Commits().callback("c"))
+
+
+async def test_close_while_the_upstream_has_not_answered_leaves_no_spool(
+    store: FilesystemBlobStore, tmp_path: Path
+) -> None:
+    fetcher = BlobFetcher(store, tmp_path / "work", close_grace=0.05)
+    asked = asyncio.Event()
+
+    async def never_answers() -> tuple[str, BlobSource]:
+        asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    fetching = asyncio.create_task(fetcher.fetch(Digest.of(b"x"), never_answers, Commits().callback("c")))
+    await asked.wait()
+    await fetcher.close()
+    with pytest.raises(UpstreamFailedError, match="cancelled"):
+        await fetching
+    assert files(tmp_path / "data" / "uploads") == []
+    assert [name for name in files(tmp_path / "work") if name.endswith(".lock")] == []
 
 
 async def test_files_left_by_a_crashed_worker_do_not_block_a_fetch(
