@@ -17,7 +17,9 @@ Owns the two small files a digest's download leaves in the fetcher's ``work_dir`
     go; a successful one removes it. A new leader removes any state file it finds, and readers ignore a
     state whose process is gone, so a file left by a crash is never trusted.
 
-Every method here blocks (small file-system calls); callers run them with ``asyncio.to_thread``.
+Every method here makes small file-system calls in the local work directory and never waits on a lock.
+The fetcher tries the lock inline (``try_acquire``, ``clear_state``: a few metadata calls, cheaper than a
+worker-thread hop); the state-file writes and reads go through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations

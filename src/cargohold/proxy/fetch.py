@@ -162,7 +162,7 @@ class BlobFetcher:
             return
         retries = 1
         while True:
-            if await asyncio.to_thread(_acquire_cleared, lock):
+            if _acquire_cleared(lock):
                 size = await self._store.stat(flight.digest)  # a leader before us may have committed it
                 if size is not None:
                     flight.succeed(size)
@@ -179,19 +179,27 @@ class BlobFetcher:
             retries -= 1
 
     async def _lead(self, flight: Flight, lock: DigestLock, open_source: OpenSource) -> None:
-        """Ask the upstream, copy its body into a spool and commit it (this process holds the lock)."""
+        """Ask the upstream, copy its body into a spool and commit it (this process holds the lock).
+
+        The spool is opened while the upstream is being asked, and this process's feeds start as soon as it
+        answered; followers in other processes learn of the spool from the state file written meanwhile."""
+        spool_id = f"fetch-{uuid.uuid4().hex}"
+        opening = asyncio.ensure_future(self._store.start_upload(spool_id, caller_verifies=True))
         try:
             proxy_name, source = await open_source()
         except Exception as error:
+            await _discard(opening)
             flight.fail_before_answer(error)
             return
-        spool_id = f"fetch-{uuid.uuid4().hex}"
+        except BaseException:
+            await _discard(opening)
+            raise
         state = LeaderState(spool_id=spool_id, size=source.size, proxy_name=proxy_name, pid=os.getpid())
         writer: BlobWriter | None = None
         try:
-            writer = await self._store.start_upload(spool_id, caller_verifies=True)
-            await asyncio.to_thread(lock.write_state, state)
+            writer = await opening
             flight.answer(self._store.upload_path(spool_id), source.size, proxy_name, downloading=True)
+            await asyncio.to_thread(lock.write_state, state)
             spooler = Spooler(writer, flight)
             try:
                 flight.verify(await _receive_body(source, spooler, flight, proxy_name))
@@ -206,6 +214,8 @@ class BlobFetcher:
                 lock.write_state(replace(state, failed=kind.value))
             if writer is not None:
                 await writer.abort()
+            else:
+                await _discard(opening)  # it failed, or we were cancelled while it was being opened
             raise
         finally:
             await source.close()
@@ -311,8 +321,19 @@ def _bad_body(proxy_name: str, what: str) -> UpstreamFailedError:
     )
 
 
+async def _discard(opening: asyncio.Future[BlobWriter]) -> None:
+    """Remove the spool opened for an upstream that did not answer. (Not cancelled: the worker thread
+    opening it would create the file all the same.)"""
+    try:
+        writer = await opening
+    except Exception:
+        return  # it could not be opened: nothing to remove
+    await writer.abort()
+
+
 def _acquire_cleared(lock: DigestLock) -> bool:
-    """Try to become the leader; as leader, clear what a previous leader left (one worker-thread call)."""
+    """Try to become the leader; as leader, clear what a previous leader left. Run inline: a non-blocking
+    ``flock`` and an unlink in the local work directory, cheaper than the hop to a worker thread."""
     if not lock.try_acquire():
         return False
     lock.clear_state()
