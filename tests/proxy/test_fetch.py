@@ -21,8 +21,9 @@ import pytest
 from cargohold.errors import FailureKind, UnavailableError, UpstreamFailedError, UpstreamNotFoundError
 from cargohold.models import Digest
 from cargohold.proxy import fetch as fetch_module
+from cargohold.proxy import flight as flight_module
 from cargohold.proxy.election import DigestLock
-from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
+from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource, FileRegion
 from cargohold.storage.filesystem import FilesystemBlobStore
 
 MiB = 1024 * 1024
@@ -283,6 +284,80 @@ async def test_a_slow_client_does_not_hold_back_the_download_or_other_clients(
     rest = b"".join([chunk async for chunk in slow_chunks])
     await slow.aclose()
     assert first + rest == data
+
+
+async def read_parts(feed: BlobFeed) -> tuple[bytes, int]:
+    """The blob as ``parts`` gives it (regions read with pread), and how many of its bytes came as regions."""
+    body = bytearray()
+    in_regions = 0
+    try:
+        async for part in feed.parts():
+            if isinstance(part, FileRegion):
+                body += os.pread(part.file.fileno(), part.count, part.offset)
+                in_regions += part.count
+            else:
+                body += part
+    finally:
+        await feed.aclose()
+    return bytes(body), in_regions
+
+
+async def test_a_client_behind_the_memory_window_is_handed_regions_of_the_file_not_bytes(
+    fetcher: BlobFetcher, store: FilesystemBlobStore
+) -> None:
+    data = blob(6 * MiB + 7)
+    digest = Digest.of(data)
+    upstream = Upstream(split(data), len(data))
+    commits = Commits(expected=2)
+    slow, fast = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("slow", "fast")]
+    slow_parts = slow.parts()
+    first = await anext(slow_parts)  # the first bytes, from memory, then the client stalls
+    assert isinstance(first, bytes)
+    assert await read_all(fast) == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+
+    rest = bytearray()
+    regions = []
+    async for part in slow_parts:
+        if isinstance(part, FileRegion):
+            regions.append(part)
+            rest += os.pread(part.file.fileno(), part.count, part.offset)
+        else:
+            rest += part
+    await slow.aclose()
+    assert first + bytes(rest) == data
+    assert sum(region.count for region in regions) == len(data) - len(first)  # none of it read by the feed
+
+
+async def test_a_client_that_starts_reading_after_the_commit_gets_the_stored_file_as_regions(
+    fetcher: BlobFetcher, store: FilesystemBlobStore
+) -> None:
+    data = blob(3 * MiB + 1)
+    digest = Digest.of(data)
+    upstream = Upstream(split(data), len(data))
+    commits = Commits(expected=2)
+    late, other = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("late", "other")]
+    assert await read_all(other) == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+
+    assert await read_parts(late) == (data, len(data))
+
+
+async def test_chunks_reads_the_regions_a_slow_client_is_handed(
+    fetcher: BlobFetcher, store: FilesystemBlobStore
+) -> None:
+    data = blob(5 * MiB + 3)
+    digest = Digest.of(data)
+    upstream = Upstream(split(data), len(data))
+    commits = Commits(expected=2)
+    late, other = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("late", "other")]
+    assert await read_all(other) == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+
+    chunks = [chunk async for chunk in late.chunks()]
+    await late.aclose()
+    assert b"".join(chunks) == data
+    assert max(len(chunk) for chunk in chunks) <= flight_module.READ_CHUNK  # read a piece at a time
 
 
 # --- failures --------------------------------------------------------------------------------------

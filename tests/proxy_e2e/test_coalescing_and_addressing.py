@@ -4,6 +4,7 @@ multi-arch images through the cache, podman as a client, and the ways a client c
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,6 +52,34 @@ def test_concurrent_pulls_of_a_missing_blob_cause_one_upstream_download(
 
     assert [answer.status for answer in answers] == [200] * CLIENTS
     assert {hashlib.sha256(answer.body).hexdigest() for answer in answers} == {layer.digest.split(":")[1]}
+    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
+
+
+def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_it(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    # The stalled client falls behind what the download keeps in memory: the rest of its body comes from the
+    # spool file, sent with sendfile after the bytes it already got.
+    upstream = distribution_factory()
+    image = seed_upstream(
+        container_tools, upstream, tmp_path / "src", "team/slow", "1.0", seed=72, layer_sizes=(20_000_000,)
+    )
+    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
+    layer = image.manifests[0].layers[0]
+    url = f"{server.url}/v2/hub/team/slow/blobs/{layer.digest}"
+
+    with urllib.request.urlopen(url, timeout=120) as stalled:  # noqa: S310
+        head = stalled.read(65536)
+        others = [fetch(url) for _ in range(2)]  # the second finds the blob committed
+        rest = stalled.read()
+
+    assert [answer.status for answer in others] == [200, 200]
+    assert all(hashlib.sha256(answer.body).hexdigest() == layer.digest.split(":")[1] for answer in others)
+    assert len(head) + len(rest) == layer.size
+    assert hashlib.sha256(head + rest).hexdigest() == layer.digest.split(":")[1]
     assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
 
 

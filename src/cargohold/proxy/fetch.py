@@ -39,11 +39,11 @@ from cargohold.errors import (
 )
 from cargohold.models import Digest
 from cargohold.proxy.election import DigestLock, LeaderState
-from cargohold.proxy.flight import BlobFeed, Flight, OnCommitted
+from cargohold.proxy.flight import BlobFeed, FileRegion, Flight, OnCommitted
 from cargohold.proxy.spooler import Spooler
 from cargohold.storage.base import BlobStore, BlobWriter
 
-__all__ = ["BlobFeed", "BlobFetcher", "BlobSource", "OnCommitted", "OpenSource"]
+__all__ = ["BlobFeed", "BlobFetcher", "BlobSource", "FileRegion", "OnCommitted", "OpenSource"]
 
 log = logging.getLogger(__name__)
 

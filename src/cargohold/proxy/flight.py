@@ -8,9 +8,10 @@ spool) calls ``progressed``; waiting feeds are woken by an ``asyncio.Event``, ne
 A ``BlobFeed`` streams the blob from its first byte, at its own pace (so a slow client slows nobody else).
 When this process downloads the blob, the newest bytes are in the flight's memory window
 (``cargohold.proxy.window``) and a feed that keeps up takes them from there; a feed that falls behind the
-window, or follows another process's download, reads the spool file (``pread`` in a worker thread). At the end
-of what has arrived it waits for progress; once the blob is committed it finishes from its open descriptor (a
-committed spool is renamed, not copied) or from the store. The blob's last bytes are held back until every
+window, or follows another process's download, is handed regions of the spool file (``FileRegion``), which the
+HTTP layer sends with sendfile, so those bytes never pass through Python. At the end of what has arrived it
+waits for progress; once the blob is committed it finishes from its open descriptor (a committed spool is
+renamed, not copied) or from the stored blob. The blob's last bytes are held back until every
 byte is in and matches the digest, so a client never holds a whole body that did not verify; they go out
 while the blob is being fsynced, committed and linked. When the download fails it raises
 ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
@@ -22,15 +23,32 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
-from cargohold.errors import UpstreamFailedError
+from cargohold.errors import BlobUnknownError, UpstreamFailedError
 from cargohold.models import Digest
 from cargohold.proxy.window import ByteWindow
 from cargohold.storage.base import BlobStore
 
-READ_CHUNK: Final = 256 * 1024  # bytes a feed reads from the spool per worker-thread call
+READ_CHUNK: Final = 256 * 1024  # bytes ``BlobFeed.chunks`` reads from a file per worker-thread call
+REGION_MAX: Final = 16 * 1024 * 1024  # bytes of a file handed out as one region
+
+
+@dataclass(frozen=True, slots=True)
+class FileRegion:
+    """``count`` bytes of an open file from ``offset``, to be sent without reading them into memory.
+
+    The file belongs to the feed that yielded the region: it stays open until the feed is asked for its
+    next part (or closed)."""
+
+    file: BinaryIO
+    offset: int
+    count: int
+
+
+FeedPart = bytes | FileRegion
 
 OnCommitted = Callable[[int, str], Awaitable[None]]
 
@@ -139,21 +157,28 @@ class BlobFeed:
         self.proxy_name = flight.proxy_name
         self._flight = flight
         self._store = store
-        self._iterator: AsyncIterator[bytes] | None = None
+        self._iterator: AsyncIterator[FeedPart] | None = None  # what ``parts`` or ``chunks`` handed out
 
-    def chunks(self) -> AsyncIterator[bytes]:
-        """The blob's bytes (call once). Raises UpstreamFailedError when the download fails midway."""
+    def parts(self) -> AsyncIterator[FeedPart]:
+        """The blob as bytes from memory and regions of files (call once, and ``chunks`` not at all).
+        Raises UpstreamFailedError when the download fails midway."""
         if self._iterator is None:
             self._iterator = self._read()
         return self._iterator
 
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The blob's bytes, file regions read into memory (call once, and ``parts`` not at all)."""
+        if self._iterator is None:
+            self._iterator = _as_bytes(self._read())
+        return cast("AsyncIterator[bytes]", self._iterator)
+
     async def aclose(self) -> None:
-        """Stop reading and close the spool file; the download itself carries on."""
+        """Stop reading and close the file it reads; the download itself carries on."""
         iterator, self._iterator = self._iterator, None
         if iterator is not None:
-            await cast("AsyncGenerator[bytes, None]", iterator).aclose()
+            await cast("AsyncGenerator[object, None]", iterator).aclose()
 
-    async def _read(self) -> AsyncIterator[bytes]:
+    async def _read(self) -> AsyncIterator[FeedPart]:
         flight = self._flight
         position = 0
         file: BinaryIO | None = None
@@ -163,39 +188,44 @@ class BlobFeed:
                 if flight.error is not None:
                     raise _copy(flight.error)
                 window = flight.window
-                chunk = window.read(position) if window is not None else None
-                if chunk is None and window is not None and position >= window.start:
-                    pass  # caught up with the download: nothing to read until it moves on
-                elif chunk is None:
+                part: FeedPart | None = window.read(position) if window is not None else None
+                if part is None and (window is None or position < window.start):
+                    # Behind the window (or there is none): the bytes are in the spool or the stored blob.
                     if file is None and flight.committed_size is not None:
-                        # Committed before we opened the spool: read the rest from the stored blob
-                        async for stored in self._store.read(self.digest, position):
-                            position += len(stored)
-                            yield stored
-                        return
+                        path = self._store.local_path(self.digest)
+                        if path is None:  # a store without local files: stream what it reads
+                            async for stored in self._store.read(self.digest, position):
+                                position += len(stored)
+                                yield stored
+                            return
+                        file = await _open_file(path)
+                        if file is None:
+                            raise BlobUnknownError(f"blob {self.digest} was removed while it was being sent")
                     if file is None:
-                        file = await _open_spool(flight.spool_path)
+                        file = await _open_file(flight.spool_path)
                         if file is None:  # not there: just committed (renamed) or failed (removed)
                             await flight.changed_since(seen)
                             continue
-                    chunk = await asyncio.to_thread(os.pread, file.fileno(), READ_CHUNK, position)
-                if chunk:
-                    if self.size is not None and position + len(chunk) >= self.size:
+                    on_disk = os.fstat(file.fileno()).st_size
+                    if on_disk > position:
+                        part = FileRegion(file, position, min(on_disk - position, REGION_MAX))
+                if part is not None:
+                    length = len(part) if isinstance(part, bytes) else part.count
+                    if self.size is not None and position + length >= self.size:
                         await self._until_verified()
-                    position += len(chunk)
-                    yield chunk
+                    position += length
+                    yield part
                     continue
                 if flight.verified_size is not None and position == flight.verified_size:
                     return
                 if flight.committed_size is not None:
                     if position == flight.committed_size:
                         return
-                    if file is not None:  # cannot happen with a renamed spool; finish from the store
+                    if file is not None:  # cannot happen with a renamed spool; finish from the stored blob
                         file.close()
                         file = None
                     continue
-                if flight.error is None:
-                    await flight.changed_since(seen)
+                await flight.changed_since(seen)
         finally:
             if file is not None:
                 file.close()
@@ -214,13 +244,34 @@ class BlobFeed:
             await flight.changed_since(seen)
 
 
-async def _open_spool(path: Path | None) -> BinaryIO | None:
+async def _as_bytes(parts: AsyncIterator[FeedPart]) -> AsyncIterator[bytes]:
+    """``parts`` with each file region read into memory (``pread`` in a worker thread)."""
+    try:
+        async for part in parts:
+            if isinstance(part, bytes):
+                yield part
+                continue
+            offset, end = part.offset, part.offset + part.count
+            while offset < end:
+                chunk = await asyncio.to_thread(
+                    os.pread, part.file.fileno(), min(READ_CHUNK, end - offset), offset
+                )
+                if not chunk:
+                    raise OSError(f"{part.file.name} ended at {offset} of the {end} bytes it held")
+                offset += len(chunk)
+                yield chunk
+    finally:
+        await cast("AsyncGenerator[FeedPart, None]", parts).aclose()
+
+
+async def _open_file(path: Path | None) -> BinaryIO | None:
+    """The file at ``path`` opened for reading; None when there is none (closed by the feed)."""
     if path is None:
         return None
 
     def open_unbuffered() -> BinaryIO | None:
         with contextlib.suppress(FileNotFoundError):
-            return cast(BinaryIO, open(path, "rb", buffering=0))  # closed by the feed
+            return cast(BinaryIO, open(path, "rb", buffering=0))
         return None
 
     return await asyncio.to_thread(open_unbuffered)

@@ -1,13 +1,15 @@
 """GET, HEAD and DELETE of /v2/<name>/blobs/<digest>.
 
 Blobs on disk (local or cached) go out with sendfile, with Range support. A blob being fetched through a
-proxy is streamed from the growing spool as it arrives (a Range on such a cold miss is answered with the
-whole blob, as Distribution does); if the upstream breaks off, the connection is dropped so the client
-sees a short body rather than wrong bytes.
+proxy is streamed as it arrives (a Range on such a cold miss is answered with the whole blob, as Distribution
+does): the newest bytes from memory, and what a client reads from the growing spool or the just-committed
+file with sendfile too. If the upstream breaks off, the connection is dropped so the client sees a short
+body rather than wrong bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -17,7 +19,7 @@ from cargohold.api.oci.ranges import parse_blob_range
 from cargohold.api.oci.services import OciServices
 from cargohold.errors import CargoholdError
 from cargohold.models import Digest
-from cargohold.proxy.fetch import BlobFeed
+from cargohold.proxy.fetch import BlobFeed, FileRegion
 from cargohold.registry.addressing import ImageAddress
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,11 @@ async def _stream(request: web.Request, feed: BlobFeed) -> web.StreamResponse:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        async for chunk in feed.chunks():
-            await response.write(chunk)
+        async for part in feed.parts():
+            if isinstance(part, FileRegion):
+                await _send_region(request, part)
+            else:
+                await response.write(part)
         await response.write_eof()
     except CargoholdError as error:
         log.warning("blob %s from proxy %s broke off: %s", feed.digest, feed.proxy_name, error.message)
@@ -71,6 +76,16 @@ async def _stream(request: web.Request, feed: BlobFeed) -> web.StreamResponse:
     finally:
         await feed.aclose()
     return response
+
+
+async def _send_region(request: web.Request, region: FileRegion) -> None:
+    """Send a region of a file after what was written before it (the loop waits for the transport's buffer
+    to drain first), with sendfile where the transport allows it."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("the client went away")
+    loop = asyncio.get_running_loop()
+    await loop.sendfile(transport, region.file, region.offset, region.count)
 
 
 async def delete_blob(
