@@ -1,4 +1,4 @@
-"""What the benchmark pushes into the upstream before measuring: pulled images, the herd image, the big blob.
+"""What the benchmark pushes into the upstream before measuring: pulled images, the herd images, the big blob.
 
 Images are written offline as OCI layouts by ``tests.support.images`` (random gzip'd layers, so their size on
 the wire is about their nominal size) and pushed with skopeo. The big blob is generated while it is
@@ -50,7 +50,7 @@ class Content:
     """Everything pushed into the upstream for one run."""
 
     pulls: tuple[PushedImage, ...]
-    herd: PushedImage
+    herds: tuple[PushedImage, PushedImage]  # one per herd round (each proxy pulls both, in ABBA order)
     big: PushedImage
     big_blob: str
     big_size: int
@@ -158,6 +158,9 @@ async def prepare_content(plan: Plan, tools: ContainerTools, workdir: Path, upst
         push_layout_image(tools, layouts, upstream_host, f"pull-{i}", plan.pull_layer_sizes, seed=100 + i)
         for i in range(1, plan.pull_images + 1)
     )
-    herd = push_layout_image(tools, layouts, upstream_host, "herd", plan.herd_layer_sizes, seed=7)
+    herds = (
+        push_layout_image(tools, layouts, upstream_host, "herd-1", plan.herd_layer_sizes, seed=7),
+        push_layout_image(tools, layouts, upstream_host, "herd-2", plan.herd_layer_sizes, seed=8),
+    )
     big, blob = await push_big_image(f"http://{upstream_host}", "big", plan.blob_size, seed=512)
-    return Content(pulls, herd, big, blob, plan.blob_size)
+    return Content(pulls, herds, big, blob, plan.blob_size)
