@@ -24,6 +24,7 @@ from cargohold.proxy import fetch as fetch_module
 from cargohold.proxy import flight as flight_module
 from cargohold.proxy.election import DigestLock
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource, FileRegion
+from cargohold.proxy.flight import FeedPart
 from cargohold.storage.filesystem import FilesystemBlobStore
 
 MiB = 1024 * 1024
@@ -122,6 +123,28 @@ async def read_error(feed: BlobFeed) -> UpstreamFailedError:
     with pytest.raises(UpstreamFailedError) as caught:
         await read_all(feed)
     return caught.value
+
+
+async def read_parts(parts: AsyncIterator[FeedPart]) -> tuple[bytes, int]:
+    """What ``parts`` hands out (regions read with pread), and how many of those bytes came as regions."""
+    body = bytearray()
+    in_regions = 0
+    async for part in parts:
+        if isinstance(part, FileRegion):
+            body += os.pread(part.file.fileno(), part.count, part.offset)
+            in_regions += part.count
+        else:
+            body += part
+    return bytes(body), in_regions
+
+
+async def two_feeds(fetcher: BlobFetcher, data: bytes) -> tuple[BlobFeed, BlobFeed, Commits]:
+    """Two feeds of one download of ``data``, and the commits they are told of."""
+    digest = Digest.of(data)
+    upstream = Upstream(split(data), len(data))
+    commits = Commits(expected=2)
+    first, second = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("1", "2")]
+    return first, second, commits
 
 
 def files(path: Path) -> list[str]:
@@ -270,87 +293,40 @@ async def test_a_slow_client_does_not_hold_back_the_download_or_other_clients(
     fetcher: BlobFetcher, store: FilesystemBlobStore
 ) -> None:
     data = blob(6 * MiB + 7)
-    digest = Digest.of(data)
-    upstream = Upstream(split(data), len(data))
-    commits = Commits(expected=2)
-    slow, fast = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("slow", "fast")]
+    slow, fast, commits = await two_feeds(fetcher, data)
 
-    slow_chunks = slow.chunks()
-    first = await anext(slow_chunks)  # the slow client reads one chunk, then stalls
-    assert await read_all(fast) == data
-    await asyncio.wait_for(commits.all_in.wait(), 10)  # committed while the slow client still stalls
-    assert await store.stat(digest) == len(data)
-
-    rest = b"".join([chunk async for chunk in slow_chunks])
-    await slow.aclose()
-    assert first + rest == data
-
-
-async def read_parts(feed: BlobFeed) -> tuple[bytes, int]:
-    """The blob as ``parts`` gives it (regions read with pread), and how many of its bytes came as regions."""
-    body = bytearray()
-    in_regions = 0
-    try:
-        async for part in feed.parts():
-            if isinstance(part, FileRegion):
-                body += os.pread(part.file.fileno(), part.count, part.offset)
-                in_regions += part.count
-            else:
-                body += part
-    finally:
-        await feed.aclose()
-    return bytes(body), in_regions
-
-
-async def test_a_client_behind_the_memory_window_is_handed_regions_of_the_file_not_bytes(
-    fetcher: BlobFetcher, store: FilesystemBlobStore
-) -> None:
-    data = blob(6 * MiB + 7)
-    digest = Digest.of(data)
-    upstream = Upstream(split(data), len(data))
-    commits = Commits(expected=2)
-    slow, fast = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("slow", "fast")]
     slow_parts = slow.parts()
-    first = await anext(slow_parts)  # the first bytes, from memory, then the client stalls
+    first = await anext(slow_parts)  # the slow client gets the first bytes, from memory, then stalls
     assert isinstance(first, bytes)
     assert await read_all(fast) == data
-    await asyncio.wait_for(commits.all_in.wait(), 10)
+    await asyncio.wait_for(commits.all_in.wait(), 10)  # committed while the slow client still stalls
+    assert await store.stat(Digest.of(data)) == len(data)
 
-    rest = bytearray()
-    regions = []
-    async for part in slow_parts:
-        if isinstance(part, FileRegion):
-            regions.append(part)
-            rest += os.pread(part.file.fileno(), part.count, part.offset)
-        else:
-            rest += part
+    rest, in_regions = await read_parts(slow_parts)
     await slow.aclose()
-    assert first + bytes(rest) == data
-    assert sum(region.count for region in regions) == len(data) - len(first)  # none of it read by the feed
+    assert first + rest == data
+    assert in_regions == len(rest)  # behind the memory window: regions of the file, none of it read here
 
 
 async def test_a_client_that_starts_reading_after_the_commit_gets_the_stored_file_as_regions(
     fetcher: BlobFetcher, store: FilesystemBlobStore
 ) -> None:
     data = blob(3 * MiB + 1)
-    digest = Digest.of(data)
-    upstream = Upstream(split(data), len(data))
-    commits = Commits(expected=2)
-    late, other = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("late", "other")]
+    late, other, commits = await two_feeds(fetcher, data)
     assert await read_all(other) == data
     await asyncio.wait_for(commits.all_in.wait(), 10)
 
-    assert await read_parts(late) == (data, len(data))
+    try:
+        assert await read_parts(late.parts()) == (data, len(data))
+    finally:
+        await late.aclose()
 
 
 async def test_chunks_reads_the_regions_a_slow_client_is_handed(
     fetcher: BlobFetcher, store: FilesystemBlobStore
 ) -> None:
     data = blob(5 * MiB + 3)
-    digest = Digest.of(data)
-    upstream = Upstream(split(data), len(data))
-    commits = Commits(expected=2)
-    late, other = [await fetcher.fetch(digest, upstream.open, commits.callback(n)) for n in ("late", "other")]
+    late, other, commits = await two_feeds(fetcher, data)
     assert await read_all(other) == data
     await asyncio.wait_for(commits.all_in.wait(), 10)
 
