@@ -4,6 +4,8 @@ multi-arch images through the cache, podman as a client, and the ways a client c
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,6 +83,38 @@ def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_
     assert len(head) + len(rest) == layer.size
     assert hashlib.sha256(head + rest).hexdigest() == layer.digest.split(":")[1]
     assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
+
+
+def test_a_client_that_disconnects_mid_blob_is_logged_as_gone_and_the_blob_is_still_cached(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    upstream = distribution_factory()
+    image = seed_upstream(
+        container_tools, upstream, tmp_path / "src", "team/gone", "1.0", seed=73, layer_sizes=(20_000_000,)
+    )
+    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
+    layer = image.manifests[0].layers[0]
+    path = f"/v2/hub/team/gone/blobs/{layer.digest}"
+
+    with socket.create_connection(("127.0.0.1", server.service.port), timeout=30) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        received = 0
+        while received < 65536:
+            received += len(client.recv(65536))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+
+    assert log_lines(server, f"GET {path}: client went away")
+    assert log_lines(server, f'"GET {path} HTTP/1.1" 499')  # nginx's code for a client that closed
+    again = fetch(f"{server.url}{path}")
+    assert again.status == 200
+    assert hashlib.sha256(again.body).hexdigest() == layer.digest.split(":")[1]
+    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1  # the cache write finished
+    log = server.service.log_text()
+    assert "unhandled error" not in log
+    assert "Traceback" not in log
 
 
 def test_a_multi_arch_index_is_kept_whole_and_its_children_fetched_on_demand(
