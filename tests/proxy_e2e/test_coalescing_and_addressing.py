@@ -8,6 +8,7 @@ import socket
 import struct
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,56 @@ from tests.proxy_e2e.upstreams import (
     upstream_requests,
 )
 from tests.support.clients import ContainerTools
+from tests.support.distribution import DistributionRegistry
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
-from tests.support.images import read_oci_layout, write_multiarch_image
+from tests.support.images import Blob, read_oci_layout, write_multiarch_image
+from tests.support.server import CargoholdServer
 
 pytestmark = pytest.mark.clients
 
 CLIENTS = 16
+
+
+@dataclass(frozen=True)
+class ColdLayer:
+    """One layer in a Distribution upstream that a fresh cargohold (repository ``hub``) proxies."""
+
+    upstream: DistributionRegistry
+    server: CargoholdServer
+    layer: Blob
+    path: str  # /v2/hub/<image>/blobs/<digest>
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}{self.path}"
+
+    def is_the_layer(self, body: bytes) -> bool:
+        return hashlib.sha256(body).hexdigest() == self.layer.digest.split(":")[1]
+
+    def upstream_gets(self) -> int:
+        return len(upstream_requests(self.upstream, "GET", f"/blobs/{self.layer.digest}"))
+
+
+def cold_layer(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+    image_name: str,
+    *,
+    seed: int,
+    size: int,
+    workers: int = 1,
+) -> ColdLayer:
+    upstream = distribution_factory()
+    image = seed_upstream(
+        container_tools, upstream, tmp_path / "src", image_name, "1.0", seed=seed, layer_sizes=(size,)
+    )
+    server = cargohold_factory(
+        [repository("hub", [proxy("up", upstream.url)])], extra_args=("--workers", str(workers))
+    )
+    layer = image.manifests[0].layers[0]
+    return ColdLayer(upstream, server, layer, f"/v2/hub/{image_name}/blobs/{layer.digest}")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -39,22 +84,17 @@ def test_concurrent_pulls_of_a_missing_blob_cause_one_upstream_download(
     container_tools: ContainerTools,
     tmp_path: Path,
 ) -> None:
-    upstream = distribution_factory()
-    image = seed_upstream(
-        container_tools, upstream, tmp_path / "src", "team/big", "1.0", seed=71, layer_sizes=(24_000_000,)
-    )
-    server = cargohold_factory(
-        [repository("hub", [proxy("up", upstream.url)])], extra_args=("--workers", str(workers))
-    )
-    layer = image.manifests[0].layers[0]
-    url = f"{server.url}/v2/hub/team/big/blobs/{layer.digest}"
+    cold = cold_layer(
+        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/big",
+        seed=71, size=24_000_000, workers=workers,
+    )  # fmt: skip
 
     with ThreadPoolExecutor(CLIENTS) as pool:
-        answers = list(pool.map(lambda _: fetch(url), range(CLIENTS)))
+        answers = list(pool.map(lambda _: fetch(cold.url), range(CLIENTS)))
 
     assert [answer.status for answer in answers] == [200] * CLIENTS
-    assert {hashlib.sha256(answer.body).hexdigest() for answer in answers} == {layer.digest.split(":")[1]}
-    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
+    assert all(cold.is_the_layer(answer.body) for answer in answers)
+    assert cold.upstream_gets() == 1
 
 
 def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_it(
@@ -65,24 +105,21 @@ def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_
 ) -> None:
     # The stalled client falls behind what the download keeps in memory: the rest of its body comes from the
     # spool file, sent with sendfile after the bytes it already got.
-    upstream = distribution_factory()
-    image = seed_upstream(
-        container_tools, upstream, tmp_path / "src", "team/slow", "1.0", seed=72, layer_sizes=(20_000_000,)
-    )
-    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
-    layer = image.manifests[0].layers[0]
-    url = f"{server.url}/v2/hub/team/slow/blobs/{layer.digest}"
+    cold = cold_layer(
+        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/slow",
+        seed=72, size=20_000_000,
+    )  # fmt: skip
 
-    with urllib.request.urlopen(url, timeout=120) as stalled:  # noqa: S310
+    with urllib.request.urlopen(cold.url, timeout=120) as stalled:  # noqa: S310
         head = stalled.read(65536)
-        others = [fetch(url) for _ in range(2)]  # the second finds the blob committed
+        others = [fetch(cold.url) for _ in range(2)]  # the second finds the blob committed
         rest = stalled.read()
 
     assert [answer.status for answer in others] == [200, 200]
-    assert all(hashlib.sha256(answer.body).hexdigest() == layer.digest.split(":")[1] for answer in others)
-    assert len(head) + len(rest) == layer.size
-    assert hashlib.sha256(head + rest).hexdigest() == layer.digest.split(":")[1]
-    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1
+    assert all(cold.is_the_layer(answer.body) for answer in others)
+    assert len(head) + len(rest) == cold.layer.size
+    assert cold.is_the_layer(head + rest)
+    assert cold.upstream_gets() == 1
 
 
 def test_a_client_that_disconnects_mid_blob_is_logged_as_gone_and_the_blob_is_still_cached(
@@ -91,13 +128,11 @@ def test_a_client_that_disconnects_mid_blob_is_logged_as_gone_and_the_blob_is_st
     container_tools: ContainerTools,
     tmp_path: Path,
 ) -> None:
-    upstream = distribution_factory()
-    image = seed_upstream(
-        container_tools, upstream, tmp_path / "src", "team/gone", "1.0", seed=73, layer_sizes=(20_000_000,)
-    )
-    server = cargohold_factory([repository("hub", [proxy("up", upstream.url)])])
-    layer = image.manifests[0].layers[0]
-    path = f"/v2/hub/team/gone/blobs/{layer.digest}"
+    cold = cold_layer(
+        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/gone",
+        seed=73, size=20_000_000,
+    )  # fmt: skip
+    server, path = cold.server, cold.path
 
     with socket.create_connection(("127.0.0.1", server.service.port), timeout=30) as client:
         client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
@@ -108,10 +143,10 @@ def test_a_client_that_disconnects_mid_blob_is_logged_as_gone_and_the_blob_is_st
 
     assert log_lines(server, f"GET {path}: client went away")
     assert log_lines(server, f'"GET {path} HTTP/1.1" 499')  # nginx's code for a client that closed
-    again = fetch(f"{server.url}{path}")
+    again = fetch(cold.url)
     assert again.status == 200
-    assert hashlib.sha256(again.body).hexdigest() == layer.digest.split(":")[1]
-    assert len(upstream_requests(upstream, "GET", f"/blobs/{layer.digest}")) == 1  # the cache write finished
+    assert cold.is_the_layer(again.body)
+    assert cold.upstream_gets() == 1  # the cache write finished
     log = server.service.log_text()
     assert "unhandled error" not in log
     assert "Traceback" not in log
