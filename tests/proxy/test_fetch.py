@@ -22,7 +22,7 @@ from cargohold.errors import FailureKind, UnavailableError, UpstreamFailedError,
 from cargohold.models import Digest
 from cargohold.proxy import fetch as fetch_module
 from cargohold.proxy import flight as flight_module
-from cargohold.proxy.election import DigestLock
+from cargohold.proxy.election import DigestLock, LeaderState
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource, FileRegion
 from cargohold.proxy.flight import FeedPart
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -287,6 +287,66 @@ async def test_the_last_bytes_go_out_once_verified_and_a_follow_up_waits_for_the
     finally:
         store.release.set()
         await fetcher.close()
+
+
+class HeldStateLock(DigestLock):
+    """Records every state the leader publishes; the first (the spool's) waits in its worker thread until
+    ``gate`` is set, as a slow disk would hold it."""
+
+    gate = threading.Event()
+    published: list[str | None] = []  # ``failed`` of each state, in the order they landed
+
+    def write_state(self, state: LeaderState) -> None:
+        if state.failed is None:
+            assert self.gate.wait(10), "the test never released the state write"
+        super().write_state(state)
+        self.published.append(state.failed)
+
+
+@pytest.fixture
+def held_state(monkeypatch: pytest.MonkeyPatch) -> type[HeldStateLock]:
+    monkeypatch.setattr(HeldStateLock, "gate", threading.Event())
+    monkeypatch.setattr(HeldStateLock, "published", [])
+    monkeypatch.setattr(fetch_module, "DigestLock", HeldStateLock)
+    return HeldStateLock
+
+
+async def test_the_first_bytes_do_not_wait_for_the_state_file_and_the_commit_does(
+    fetcher: BlobFetcher, store: FilesystemBlobStore, held_state: type[HeldStateLock]
+) -> None:
+    data = blob(MiB)
+    digest = Digest.of(data)
+    commits = Commits()
+    feed = await fetcher.fetch(digest, Upstream(split(data), len(data)).open, commits.callback("c"))
+    chunks = feed.chunks()
+    first = await asyncio.wait_for(anext(chunks), 10)  # while the state file is still being written
+    assert data.startswith(first)
+    assert held_state.published == []
+    assert await store.stat(digest) is None  # every byte is in, but the commit waits for the state
+
+    held_state.gate.set()
+    rest = b"".join([chunk async for chunk in chunks])
+    await feed.aclose()
+    assert first + rest == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+    assert held_state.published == [None]
+    assert await store.stat(digest) == len(data)
+
+
+async def test_a_failure_while_the_state_file_is_being_written_is_what_followers_read_last(
+    fetcher: BlobFetcher, store: FilesystemBlobStore, held_state: type[HeldStateLock]
+) -> None:
+    data = blob(MiB)
+    digest = Digest.of(data)
+
+    def truncated() -> Iterator[bytes]:
+        yield from split(data[:300_000])()  # announces 1 MiB, sends 300 000 bytes
+        held_state.gate.set()  # the spool's state lands only as the leader finds the body short
+
+    feed = await fetcher.fetch(digest, Upstream(truncated, len(data)).open, Commits().callback("c"))
+    assert (await read_error(feed)).kind is FailureKind.BAD_CONTENT
+    assert held_state.published == [None, FailureKind.BAD_CONTENT.value]
+    assert await store.stat(digest) is None
 
 
 async def test_a_slow_client_does_not_hold_back_the_download_or_other_clients(

@@ -182,7 +182,8 @@ class BlobFetcher:
         """Ask the upstream, copy its body into a spool and commit it (this process holds the lock).
 
         The spool is opened while the upstream is being asked, and this process's feeds start as soon as it
-        answered; followers in other processes learn of the spool from the state file written meanwhile."""
+        answered; followers in other processes learn of the spool from the state file, written in a worker
+        thread while the body is already coming in (it lands before the commit or the failure replaces it)."""
         spool_id = f"fetch-{uuid.uuid4().hex}"
         opening = asyncio.ensure_future(self._store.start_upload(spool_id, caller_verifies=True))
         try:
@@ -196,19 +197,23 @@ class BlobFetcher:
             raise
         state = LeaderState(spool_id=spool_id, size=source.size, proxy_name=proxy_name, pid=os.getpid())
         writer: BlobWriter | None = None
+        publishing: asyncio.Future[None] | None = None
         try:
             writer = await opening
             flight.answer(self._store.upload_path(spool_id), source.size, proxy_name, downloading=True)
-            await asyncio.to_thread(lock.write_state, state)
+            publishing = asyncio.ensure_future(asyncio.to_thread(lock.write_state, state))
             spooler = Spooler(writer, flight)
             try:
                 flight.verify(await _receive_body(source, spooler, flight, proxy_name))
                 await spooler.finish()
             finally:
                 await spooler.close()
+            await publishing
             size = await writer.commit(flight.digest, source.size)
             writer = None
         except BaseException as error:
+            if publishing is not None:  # let it land first, so the failure below overwrites it
+                await asyncio.gather(publishing, return_exceptions=True)
             kind = error.kind if isinstance(error, UpstreamFailedError) else FailureKind.PROTOCOL
             with contextlib.suppress(OSError):  # tell followers why; never mask the error itself
                 lock.write_state(replace(state, failed=kind.value))
