@@ -22,7 +22,7 @@ from bench.memory import RssSampler, vm_hwm_bytes
 from bench.plan import Plan
 from bench.pulls import herd_pull, timed_pull
 from bench.report import MB, Figures
-from bench.servers import PROXY_KEYS, Server
+from bench.servers import PROXY_KEYS, REGISTRY_KEYS, Server
 
 
 @dataclass
@@ -37,6 +37,13 @@ class Run:
     workdir: Path
     upstream_log: Path
     client: str
+
+
+def registries(run: Run) -> Iterator[tuple[str, Server]]:
+    """The running registries measured beyond pulls (not the floor relay)."""
+    for key in REGISTRY_KEYS:
+        if key in run.servers:
+            yield key, run.servers[key]
 
 
 def say(message: str) -> None:
@@ -86,7 +93,7 @@ def manifests(run: Run) -> None:
     say(f"cached manifests ({run.client}, {run.plan.manifest_concurrency} concurrent)")
     image = run.content.pulls[0]
     headers = {"Accept": MANIFEST_ACCEPT}
-    for key, server in run.servers.items():
+    for key, server in registries(run):
         figures = run.results[key]
         for kind, reference in (("tag", image.tag), ("digest", image.digest)):
             with recording(figures, f"manifest by {kind}"):
@@ -104,7 +111,7 @@ def big_blob(run: Run) -> None:
     say("big blob")
     big, content = run.content.big, run.content
     timeout = run.plan.command_timeout_s
-    for key, server in run.servers.items():
+    for key, server in registries(run):
         figures = run.results[key]
         with recording(figures, "big blob"):
             _require_ok(server.manifest_url(big.name, big.tag), {"Accept": MANIFEST_ACCEPT})

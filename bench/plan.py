@@ -36,7 +36,7 @@ class Plan:
 DEFAULT = Plan(
     name="default",
     pull_layer_sizes=(24 * MIB, 16 * MIB, 12 * MIB, 6 * MIB, 2 * MIB),  # ~60 MiB in 5 layers
-    pull_images=5,
+    pull_images=8,
     herd_layer_sizes=(16 * MIB, 8 * MIB, 4 * MIB, 2 * MIB),  # ~30 MiB in 4 layers
     herd_clients=16,
     blob_size=512 * MIB,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.plan import MIB, Plan
-from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, LABELS, PROXY_KEYS, SERVER_KEYS
+from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, FLOOR, LABELS, PROXY_KEYS, SERVER_KEYS
 
 RSS_LIMIT_MB = 150.0
 COLD_PULL_SLACK = 0.10
@@ -29,6 +29,7 @@ COMMON_FIGURES = (
     "peak_rss_mb",
 )
 PROXY_FIGURES = (*COMMON_FIGURES, "upstream_gets_per_blob")
+FLOOR_FIGURES = ("cold_pull_s", "warm_pull_s")  # the floor relay only pulls
 
 
 @dataclass
@@ -136,7 +137,8 @@ def _rss_verdict(key: str, figures: Figures) -> Verdict:
 
 
 def judge(results: Mapping[str, Figures]) -> list[Verdict]:
-    """The issue's targets for cargohold, and the same targets applied to Distribution's proxy for context."""
+    """The issue's targets for cargohold; for context, the same targets applied to Distribution's proxy, and
+    the cold-pull target to the floor relay (whether this machine lets any caching relay meet it)."""
     reference = direct_pull_reference(results)
     verdicts = [_throughput_verdict(results)]
     for key in PROXY_KEYS:
@@ -146,6 +148,7 @@ def judge(results: Mapping[str, Figures]) -> list[Verdict]:
             _single_flight_verdict(key, figures),
             _rss_verdict(key, figures),
         ]
+    verdicts.append(_cold_verdict(FLOOR, results[FLOOR], reference))
     return verdicts
 
 
@@ -154,7 +157,7 @@ def missing_figures(results: Mapping[str, Figures]) -> dict[str, list[str]]:
     missing: dict[str, list[str]] = {}
     for key in SERVER_KEYS:
         figures = results[key].as_json()
-        wanted = PROXY_FIGURES if key in PROXY_KEYS else COMMON_FIGURES
+        wanted = PROXY_FIGURES if key in PROXY_KEYS else FLOOR_FIGURES if key == FLOOR else COMMON_FIGURES
         absent = [name for name in wanted if figures.get(name) in (None, {})]
         if absent:
             missing[key] = absent

@@ -5,27 +5,37 @@
 * ``cargohold``: ``cargohold serve`` with one repository ``bench`` whose single proxy is the upstream;
   images are ``HOST/bench/<image>``;
 * ``distribution``: a second Distribution in proxy mode (``proxy.remoteurl`` = the upstream); images are
-  ``HOST/<image>``.
+  ``HOST/<image>``;
+* ``floor``: ``bench.relay``, a bare caching relay in front of the upstream, only in the pull phase: the cold
+  pull any pull-through cache would at least cost on this machine; images are ``HOST/<image>``.
 
 Processes are started with ``tests.support`` (free ports, readiness polling, one log file each).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.distribution import DistributionRegistry, start_distribution
-from tests.support.processes import ServiceProcess, ServiceStartError
-from tests.support.server import start_cargohold
+from tests.support.processes import ServiceProcess, ServiceStartError, start_service
+from tests.support.server import registry_ready, start_cargohold
 
-DIRECT, CARGOHOLD, DISTRIBUTION = "direct", "cargohold", "distribution"
-SERVER_KEYS = (DIRECT, CARGOHOLD, DISTRIBUTION)
+DIRECT, FLOOR, CARGOHOLD, DISTRIBUTION = "direct", "floor", "cargohold", "distribution"
+SERVER_KEYS = (DIRECT, FLOOR, CARGOHOLD, DISTRIBUTION)
+REGISTRY_KEYS = (DIRECT, CARGOHOLD, DISTRIBUTION)  # measured in every phase; the floor only pulls
 PROXY_KEYS = (CARGOHOLD, DISTRIBUTION)
-LABELS = {DIRECT: "upstream (direct)", CARGOHOLD: "cargohold", DISTRIBUTION: "Distribution proxy"}
+LABELS = {
+    DIRECT: "upstream (direct)",
+    FLOOR: "bare relay (floor)",
+    CARGOHOLD: "cargohold",
+    DISTRIBUTION: "Distribution proxy",
+}
 CARGOHOLD_REPOSITORY = "bench"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,20 @@ def _start_distribution_proxy(workdir: Path, upstream_url: str) -> ServiceProces
     return start_distribution(workdir, name="distribution-proxy", extra_config=extra).service
 
 
+def _start_floor_relay(workdir: Path, upstream_url: str) -> ServiceProcess:
+    base = workdir / "floor"
+
+    def argv(port: int) -> list[str]:
+        cache = str(base / "cache")
+        return [sys.executable, "-m", "bench.relay", "--upstream", upstream_url, "--cache", cache,
+                "--port", str(port)]  # fmt: skip
+
+    return start_service(
+        "floor-relay", argv, lambda port: f"http://127.0.0.1:{port}/v2/", registry_ready, log_dir=base,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+
+
 @contextmanager
 def start_upstream(workdir: Path) -> Iterator[DistributionRegistry]:
     """Start the upstream Distribution (its access log records every request) and stop it afterwards."""
@@ -110,12 +134,14 @@ def start_upstream(workdir: Path) -> Iterator[DistributionRegistry]:
 
 @contextmanager
 def start_proxies(workdir: Path, upstream: DistributionRegistry) -> Iterator[Servers]:
-    """Start cargohold and the Distribution proxy in front of ``upstream``; stop both afterwards."""
+    """Start cargohold, the Distribution proxy and the floor relay in front of ``upstream``; stop them
+    afterwards."""
     running = {DIRECT: Server(DIRECT, upstream.service, "")}
     failures: dict[str, str] = {}
     starters = {
         CARGOHOLD: (_start_cargohold, CARGOHOLD_REPOSITORY + "/"),
         DISTRIBUTION: (_start_distribution_proxy, ""),
+        FLOOR: (_start_floor_relay, ""),
     }
     with ExitStack() as stack:
         for key, (starter, prefix) in starters.items():

@@ -1,8 +1,9 @@
 """The benchmark harness (``python -m bench``) runs end to end and reports every figure for every server.
 
-A ``--quick`` run starts the Distribution upstream, cargohold and Distribution's proxy, and must produce each
-figure of issue 3 for both proxies (and the direct reference), a judged verdict for each target, and the
-table on stdout. Timings are never asserted: this is a smoke test of the harness, not a performance test.
+A ``--quick`` run starts the Distribution upstream, cargohold, Distribution's proxy and the floor relay, and
+must produce each figure of issue 3 for both proxies (and the direct reference), the pull figures of the
+floor relay, the page-cache write costs, a judged verdict for each target, and the table on stdout. Timings
+are never asserted: this is a smoke test of the harness, not a performance test.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COMMON = (
     "peak_rss_mb",
 )
 PROXY_ONLY = ("upstream_gets_per_blob",)
+FLOOR = ("cold_pull_s", "warm_pull_s")  # the bare relay only pulls
 
 
 def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None:
@@ -42,6 +44,7 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
         ("direct", COMMON),
         ("cargohold", COMMON + PROXY_ONLY),
         ("distribution", COMMON + PROXY_ONLY),
+        ("floor", FLOOR),
     ):
         figures = servers[key]
         assert figures["errors"] == {}, (key, figures["errors"])
@@ -57,8 +60,13 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
     assert document["missing"] == {}
     assert document["direct_pull_reference_s"] > 0
     verdicts = {(v["server"], v["target"]): v["passed"] for v in document["targets"]}
-    assert len(verdicts) == 7
+    assert len(verdicts) == 8
+    assert ("floor", "cold pull within 10% of a direct pull") in verdicts
+    environment = document["environment"]
+    assert environment["page_cache_new_ms_per_mib"] > 0
+    assert environment["page_cache_recycled_ms_per_mib"] > 0
     assert all(isinstance(passed, bool) for passed in verdicts.values()), verdicts
 
-    for label in ("upstream (direct)", "cargohold", "Distribution proxy", "targets (issue 3)"):
+    servers = ("upstream (direct)", "bare relay (floor)", "cargohold", "Distribution proxy")
+    for label in (*servers, "targets (issue 3)"):
         assert label in result.stdout
