@@ -1,10 +1,9 @@
 """The benchmark command: ``python -m bench [--quick] [--json FILE] [--client auto|aiohttp|wrk] [--keep]``.
 
-It first times writes into new and into recycled page cache (``bench.pagecache``), then starts the
-upstream, pushes the content, starts cargohold, Distribution's proxy and the floor relay in front of it,
-runs every phase, prints the table (stdout; progress goes to stderr), optionally writes the JSON, and removes
-its temporary directory. Exit status 0 when every figure was measured for every server, 1 otherwise; the
-targets' PASS/FAIL never changes the exit status.
+It starts the upstream, pushes the content, starts cargohold, Distribution's proxy and the floor relay in
+front of it, runs every phase, prints the table (stdout; progress goes to stderr), optionally writes the
+JSON, and removes its temporary directory. Exit status 0 when every figure was measured for every server,
+1 otherwise; the targets' PASS/FAIL never changes the exit status.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from tests.support.clients import ContainerTools
 
 from bench.content import prepare_content
 from bench.load import choose_client
-from bench.pagecache import PageCacheCost, measure_page_cache
 from bench.phases import PHASES, Run, say
 from bench.plan import DEFAULT, QUICK, Plan
 from bench.report import Figures, judge, missing_figures, render_table, to_json
@@ -55,10 +53,8 @@ def _version(argv: list[str]) -> str:
     return (result.stdout or result.stderr).strip().splitlines()[0] if result.returncode == 0 else "unknown"
 
 
-def _environment(client: str, page_cache: PageCacheCost) -> dict[str, Any]:
+def _environment(client: str) -> dict[str, Any]:
     return {
-        "page_cache_new_ms_per_mib": page_cache.new_ms_per_mib,
-        "page_cache_recycled_ms_per_mib": page_cache.recycled_ms_per_mib,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "distribution": _version(["docker-registry", "--version"]),
@@ -97,11 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cargohold-bench-"))
     started = time.monotonic()
     try:
-        page_cache = measure_page_cache(workdir / "page-cache")
-        say(
-            f"page cache writes: {page_cache.new_ms_per_mib:.2f} ms/MiB into new memory, "
-            f"{page_cache.recycled_ms_per_mib:.2f} into recycled"
-        )
         results = _measure(plan, client, workdir)
     finally:
         if args.keep:
@@ -109,12 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     verdicts = judge(results)
-    environment = _environment(client, page_cache)
-    notes = (
-        f"{environment['cpus']} CPUs, manifest load with {client}, {time.monotonic() - started:.0f} s; "
-        f"writing page cache: {page_cache.new_ms_per_mib:.2f} ms/MiB into new memory, "
-        f"{page_cache.recycled_ms_per_mib:.2f} into recycled"
-    )
+    environment = _environment(client)
+    notes = f"{environment['cpus']} CPUs, manifest load with {client}, {time.monotonic() - started:.0f} s"
     print(render_table(plan, results, verdicts, notes), flush=True)
     if args.json is not None:
         document = to_json(plan, results, verdicts, environment)
