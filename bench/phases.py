@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.support.clients import ContainerTools
 
 from bench.content import MANIFEST_ACCEPT, Content
+from bench.cpu import tree_cpu_seconds
 from bench.load import LoadError, curl_read, fetch_status, request_rate
 from bench.memory import RssSampler, vm_hwm_bytes
 from bench.plan import Plan
@@ -75,7 +76,9 @@ def pulls(run: Run) -> None:
                 continue
             with recording(figures, "pull"):
                 ref = server.docker_ref(image.name, image.tag)
+                cpu_before = tree_cpu_seconds(server.pid)
                 cold = timed_pull(run.tools, ref, target / f"{key}-cold", run.plan.command_timeout_s)
+                figures.cold_pull_cpu_samples.append(tree_cpu_seconds(server.pid) - cpu_before)
                 warm = timed_pull(run.tools, ref, target / f"{key}-warm", run.plan.command_timeout_s)
                 figures.cold_pull_samples.append(cold)
                 figures.warm_pull_samples.append(warm)

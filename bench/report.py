@@ -37,6 +37,7 @@ class Figures:
     """What was measured for one server; samples are kept for the JSON."""
 
     cold_pull_samples: list[float] = field(default_factory=list)
+    cold_pull_cpu_samples: list[float] = field(default_factory=list)  # server CPU seconds in each cold pull
     warm_pull_samples: list[float] = field(default_factory=list)
     blob_cold_mib_s: float | None = None
     blob_samples: list[float] = field(default_factory=list)
@@ -53,6 +54,11 @@ class Figures:
     def cold_pull_s(self) -> float | None:
         """Median first pull through a fresh cache (for the upstream: median first direct pull)."""
         return statistics.median(self.cold_pull_samples) if self.cold_pull_samples else None
+
+    @property
+    def cold_pull_cpu_s(self) -> float | None:
+        """Median CPU time the server (with its children) used during a cold pull."""
+        return statistics.median(self.cold_pull_cpu_samples) if self.cold_pull_cpu_samples else None
 
     @property
     def warm_pull_s(self) -> float | None:
@@ -74,6 +80,7 @@ class Figures:
         out = asdict(self)
         out.update(
             cold_pull_s=self.cold_pull_s,
+            cold_pull_cpu_s=self.cold_pull_cpu_s,
             warm_pull_s=self.warm_pull_s,
             blob_mib_s=self.blob_mib_s,
             herd_s=self.herd_s,
@@ -171,6 +178,10 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.0f}"
+
+
 def _int(value: int | None) -> str:
     return "-" if value is None else str(value)
 
@@ -190,6 +201,7 @@ def _rows(plan: Plan, results: Mapping[str, Figures]) -> list[tuple[str, list[st
     return [
         (f"cold pull, {size:.0f} MiB image, {len(plan.pull_layer_sizes)} layers (s)",
          [_num(results[k].cold_pull_s, 2) for k in SERVER_KEYS]),
+        ("server CPU during that cold pull (ms)", [_ms(results[k].cold_pull_cpu_s) for k in SERVER_KEYS]),
         ("warm pull, same image (s)", [_num(results[k].warm_pull_s, 2) for k in SERVER_KEYS]),
         (f"cached blob read, {blob:.0f} MiB (MiB/s)", [_num(results[k].blob_mib_s) for k in SERVER_KEYS]),
         ("first blob read, filling the cache (MiB/s)",
