@@ -1,6 +1,6 @@
 """The benchmark command: ``python -m bench [--quick] [--json FILE] [--client auto|aiohttp|wrk] [--keep]``.
 
-It starts the upstream, pushes the content, starts cargohold, Distribution's proxy and the floor relay in
+It starts the upstream, pushes the content, starts cargohold, Distribution's proxy and the two relays in
 front of it, runs every phase, prints the table (stdout; progress goes to stderr), optionally writes the
 JSON, and removes its temporary directory. Exit status 0 when every figure was measured for every server,
 1 otherwise; the targets' PASS/FAIL never changes the exit status.

@@ -41,7 +41,7 @@ class Run:
 
 
 def registries(run: Run) -> Iterator[tuple[str, Server]]:
-    """The running registries measured beyond pulls (not the floor relay)."""
+    """The running registries measured beyond pulls (not the relays)."""
     for key in REGISTRY_KEYS:
         if key in run.servers:
             yield key, run.servers[key]

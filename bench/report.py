@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.plan import MIB, Plan
-from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, FLOOR, LABELS, PROXY_KEYS, SERVER_KEYS
+from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, LABELS, PROXY_KEYS, RELAY_KEYS, SERVER_KEYS
 
 RSS_LIMIT_MB = 150.0
 COLD_PULL_SLACK = 0.10
@@ -29,7 +29,7 @@ COMMON_FIGURES = (
     "peak_rss_mb",
 )
 PROXY_FIGURES = (*COMMON_FIGURES, "upstream_gets_per_blob")
-FLOOR_FIGURES = ("cold_pull_s", "warm_pull_s")  # the floor relay only pulls
+RELAY_FIGURES = ("cold_pull_s", "warm_pull_s")  # the relays only pull
 
 
 @dataclass
@@ -145,7 +145,8 @@ def _rss_verdict(key: str, figures: Figures) -> Verdict:
 
 def judge(results: Mapping[str, Figures]) -> list[Verdict]:
     """The issue's targets for cargohold; for context, the same targets applied to Distribution's proxy, and
-    the cold-pull target to the floor relay (whether this machine lets any caching relay meet it)."""
+    the cold-pull target to the two relays (whether this machine lets any caching relay meet it, and whether
+    streaming and hashing alone would)."""
     reference = direct_pull_reference(results)
     verdicts = [_throughput_verdict(results)]
     for key in PROXY_KEYS:
@@ -155,7 +156,7 @@ def judge(results: Mapping[str, Figures]) -> list[Verdict]:
             _single_flight_verdict(key, figures),
             _rss_verdict(key, figures),
         ]
-    verdicts.append(_cold_verdict(FLOOR, results[FLOOR], reference))
+    verdicts += [_cold_verdict(key, results[key], reference) for key in RELAY_KEYS]
     return verdicts
 
 
@@ -164,7 +165,9 @@ def missing_figures(results: Mapping[str, Figures]) -> dict[str, list[str]]:
     missing: dict[str, list[str]] = {}
     for key in SERVER_KEYS:
         figures = results[key].as_json()
-        wanted = PROXY_FIGURES if key in PROXY_KEYS else FLOOR_FIGURES if key == FLOOR else COMMON_FIGURES
+        wanted = (
+            PROXY_FIGURES if key in PROXY_KEYS else RELAY_FIGURES if key in RELAY_KEYS else COMMON_FIGURES
+        )
         absent = [name for name in wanted if figures.get(name) in (None, {})]
         if absent:
             missing[key] = absent

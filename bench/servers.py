@@ -7,7 +7,9 @@
 * ``distribution``: a second Distribution in proxy mode (``proxy.remoteurl`` = the upstream); images are
   ``HOST/<image>``;
 * ``floor``: ``bench.relay``, a bare caching relay in front of the upstream, only in the pull phase: the cold
-  pull any pull-through cache would at least cost on this machine; images are ``HOST/<image>``.
+  pull any pull-through cache would at least cost on this machine; images are ``HOST/<image>``;
+* ``relay``: ``bench.relay --no-cache``, the same relay writing nothing, only in the pull phase: what
+  streaming and hashing alone cost.
 
 Processes are started with ``tests.support`` (free ports, readiness polling, one log file each).
 """
@@ -24,13 +26,16 @@ from tests.support.distribution import DistributionRegistry, start_distribution
 from tests.support.processes import ServiceProcess, ServiceStartError, start_service
 from tests.support.server import registry_ready, start_cargohold
 
-DIRECT, FLOOR, CARGOHOLD, DISTRIBUTION = "direct", "floor", "cargohold", "distribution"
-SERVER_KEYS = (DIRECT, FLOOR, CARGOHOLD, DISTRIBUTION)
-REGISTRY_KEYS = (DIRECT, CARGOHOLD, DISTRIBUTION)  # measured in every phase; the floor only pulls
+DIRECT, RELAY, FLOOR = "direct", "relay", "floor"
+CARGOHOLD, DISTRIBUTION = "cargohold", "distribution"
+SERVER_KEYS = (DIRECT, RELAY, FLOOR, CARGOHOLD, DISTRIBUTION)
+REGISTRY_KEYS = (DIRECT, CARGOHOLD, DISTRIBUTION)  # measured in every phase; the two relays only pull
+RELAY_KEYS = (RELAY, FLOOR)
 PROXY_KEYS = (CARGOHOLD, DISTRIBUTION)
 LABELS = {
     DIRECT: "upstream (direct)",
-    FLOOR: "bare relay (floor)",
+    RELAY: "relay, no cache file",
+    FLOOR: "caching relay (floor)",
     CARGOHOLD: "cargohold",
     DISTRIBUTION: "Distribution proxy",
 }
@@ -108,18 +113,25 @@ def _start_distribution_proxy(workdir: Path, upstream_url: str) -> ServiceProces
     return start_distribution(workdir, name="distribution-proxy", extra_config=extra).service
 
 
-def _start_floor_relay(workdir: Path, upstream_url: str) -> ServiceProcess:
-    base = workdir / "floor"
+def _start_relay(workdir: Path, upstream_url: str, *, caching: bool) -> ServiceProcess:
+    base = workdir / ("floor" if caching else "relay")
+    where = ["--cache", str(base / "cache")] if caching else ["--no-cache"]
 
     def argv(port: int) -> list[str]:
-        cache = str(base / "cache")
-        return [sys.executable, "-m", "bench.relay", "--upstream", upstream_url, "--cache", cache,
-                "--port", str(port)]  # fmt: skip
+        return [sys.executable, "-m", "bench.relay", "--upstream", upstream_url, *where, "--port", str(port)]
 
     return start_service(
-        "floor-relay", argv, lambda port: f"http://127.0.0.1:{port}/v2/", registry_ready, log_dir=base,
+        base.name, argv, lambda port: f"http://127.0.0.1:{port}/v2/", registry_ready, log_dir=base,
         cwd=REPO_ROOT,
     )  # fmt: skip
+
+
+def _start_floor_relay(workdir: Path, upstream_url: str) -> ServiceProcess:
+    return _start_relay(workdir, upstream_url, caching=True)
+
+
+def _start_streaming_relay(workdir: Path, upstream_url: str) -> ServiceProcess:
+    return _start_relay(workdir, upstream_url, caching=False)
 
 
 @contextmanager
@@ -134,7 +146,7 @@ def start_upstream(workdir: Path) -> Iterator[DistributionRegistry]:
 
 @contextmanager
 def start_proxies(workdir: Path, upstream: DistributionRegistry) -> Iterator[Servers]:
-    """Start cargohold, the Distribution proxy and the floor relay in front of ``upstream``; stop them
+    """Start cargohold, the Distribution proxy and the two relays in front of ``upstream``; stop them
     afterwards."""
     running = {DIRECT: Server(DIRECT, upstream.service, "")}
     failures: dict[str, str] = {}
@@ -142,6 +154,7 @@ def start_proxies(workdir: Path, upstream: DistributionRegistry) -> Iterator[Ser
         CARGOHOLD: (_start_cargohold, CARGOHOLD_REPOSITORY + "/"),
         DISTRIBUTION: (_start_distribution_proxy, ""),
         FLOOR: (_start_floor_relay, ""),
+        RELAY: (_start_streaming_relay, ""),
     }
     with ExitStack() as stack:
         for key, (starter, prefix) in starters.items():

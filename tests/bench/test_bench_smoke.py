@@ -1,8 +1,8 @@
 """The benchmark harness (``python -m bench``) runs end to end and reports every figure for every server.
 
-A ``--quick`` run starts the Distribution upstream, cargohold, Distribution's proxy and the floor relay, and
+A ``--quick`` run starts the Distribution upstream, cargohold, Distribution's proxy and the two relays, and
 must produce each figure of issue 3 for both proxies (and the direct reference), the pull figures of the
-floor relay, a judged verdict for each target, and the table on stdout. Timings are never asserted: this is
+relays, a judged verdict for each target, and the table on stdout. Timings are never asserted: this is
 a smoke test of the harness, not a performance test.
 """
 
@@ -27,7 +27,7 @@ COMMON = (
     "peak_rss_mb",
 )
 PROXY_ONLY = ("upstream_gets_per_blob",)
-FLOOR = ("cold_pull_s", "warm_pull_s")  # the bare relay only pulls
+RELAY = ("cold_pull_s", "warm_pull_s")  # the relays only pull
 
 
 def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None:
@@ -44,7 +44,8 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
         ("direct", COMMON),
         ("cargohold", COMMON + PROXY_ONLY),
         ("distribution", COMMON + PROXY_ONLY),
-        ("floor", FLOOR),
+        ("relay", RELAY),
+        ("floor", RELAY),
     ):
         figures = servers[key]
         assert figures["errors"] == {}, (key, figures["errors"])
@@ -60,11 +61,18 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
     assert document["missing"] == {}
     assert document["direct_pull_reference_s"] > 0
     verdicts = {(v["server"], v["target"]): v["passed"] for v in document["targets"]}
-    assert len(verdicts) == 8
+    assert len(verdicts) == 9
     assert ("floor", "cold pull within 10% of a direct pull") in verdicts
+    assert ("relay", "cold pull within 10% of a direct pull") in verdicts
     assert all(isinstance(passed, bool) for passed in verdicts.values()), verdicts
 
-    servers = ("upstream (direct)", "bare relay (floor)", "cargohold", "Distribution proxy")
+    servers = (
+        "upstream (direct)",
+        "relay, no cache file",
+        "caching relay (floor)",
+        "cargohold",
+        "Distribution proxy",
+    )
     for label in (*servers, "targets (issue 3)"):
         assert label in result.stdout
 
