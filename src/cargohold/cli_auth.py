@@ -23,17 +23,15 @@ from rich.table import Table
 
 from cargohold import cli_output as show
 from cargohold.cli_http import (
-    DEFAULT_SERVER,
     ApiClient,
     CommandError,
     StoredLogin,
-    check_server_url,
     forget_login,
     path,
     store_login,
     stored_login,
 )
-from cargohold.cli_management import EXIT_API_ERROR, Api, api_command
+from cargohold.cli_management import EXIT_API_ERROR, Api, api_command, server_option
 
 PERMISSIONS = ("read", "write", "admin")
 _TOKEN_NAME_TRIES = 20
@@ -71,23 +69,7 @@ def _created_secret(data: Any) -> str:
 # --------------------------------------------------------------------------------------------- login/logout
 
 
-def _server_option(func: Any) -> Any:
-    def check(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-        try:
-            return check_server_url(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return click.option(
-        "--server",
-        metavar="URL",
-        envvar="CARGOHOLD_SERVER",
-        default=DEFAULT_SERVER,
-        show_default=True,
-        show_envvar=True,
-        callback=check,
-        help="The cargohold server.",
-    )(func)
+_server_option = server_option("The cargohold server.")
 
 
 def _fail(error: CommandError) -> NoReturn:

@@ -52,10 +52,9 @@ def _server_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str
         raise click.BadParameter(str(exc)) from None
 
 
-def api_command(func: Command) -> Command:
-    """Give ``func`` the ``--server`` and ``--json`` options and an ``Api`` first argument; report errors."""
-
-    @click.option(
+def server_option(help_text: str) -> Callable[[Command], Command]:
+    """The ``--server URL`` option (or ``CARGOHOLD_SERVER``), checked to be a server's base URL."""
+    return click.option(
         "--server",
         metavar="URL",
         envvar="CARGOHOLD_SERVER",
@@ -63,8 +62,14 @@ def api_command(func: Command) -> Command:
         show_default=True,
         show_envvar=True,
         callback=_server_url,
-        help="The cargohold server to manage.",
+        help=help_text,
     )
+
+
+def api_command(func: Command) -> Command:
+    """Give ``func`` the ``--server`` and ``--json`` options and an ``Api`` first argument; report errors."""
+
+    @server_option("The cargohold server to manage.")
     @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer (for scripts).")
     @functools.wraps(func)
     def wrapper(*args: Any, server: str, as_json: bool, **kwargs: Any) -> Any:
