@@ -147,6 +147,14 @@ async def two_feeds(fetcher: BlobFetcher, data: bytes) -> tuple[BlobFeed, BlobFe
     return first, second, commits
 
 
+async def late_feed(fetcher: BlobFetcher, data: bytes) -> BlobFeed:
+    """A feed of ``data`` that has read nothing yet, once another feed read all of it and it is committed."""
+    late, other, commits = await two_feeds(fetcher, data)
+    assert await read_all(other) == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+    return late
+
+
 def files(path: Path) -> list[str]:
     return sorted(p.name for p in path.rglob("*") if p.is_file())
 
@@ -372,10 +380,7 @@ async def test_a_client_that_starts_reading_after_the_commit_gets_the_stored_fil
     fetcher: BlobFetcher, store: FilesystemBlobStore
 ) -> None:
     data = blob(3 * MiB + 1)
-    late, other, commits = await two_feeds(fetcher, data)
-    assert await read_all(other) == data
-    await asyncio.wait_for(commits.all_in.wait(), 10)
-
+    late = await late_feed(fetcher, data)
     try:
         assert await read_parts(late.parts()) == (data, len(data))
     finally:
@@ -386,10 +391,7 @@ async def test_chunks_reads_the_regions_a_slow_client_is_handed(
     fetcher: BlobFetcher, store: FilesystemBlobStore
 ) -> None:
     data = blob(5 * MiB + 3)
-    late, other, commits = await two_feeds(fetcher, data)
-    assert await read_all(other) == data
-    await asyncio.wait_for(commits.all_in.wait(), 10)
-
+    late = await late_feed(fetcher, data)
     chunks = [chunk async for chunk in late.chunks()]
     await late.aclose()
     assert b"".join(chunks) == data

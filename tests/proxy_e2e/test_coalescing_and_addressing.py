@@ -10,6 +10,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -54,40 +55,41 @@ class ColdLayer:
         return len(upstream_requests(self.upstream, "GET", f"/blobs/{self.layer.digest}"))
 
 
+class ColdLayerFactory(Protocol):
+    """Signature of the ``cold_layer`` fixture."""
+
+    def __call__(self, image_name: str, *, seed: int, size: int, workers: int = 1) -> ColdLayer: ...
+
+
+@pytest.fixture
 def cold_layer(
     cargohold_factory: CargoholdFactory,
     distribution_factory: DistributionFactory,
     container_tools: ContainerTools,
     tmp_path: Path,
-    image_name: str,
-    *,
-    seed: int,
-    size: int,
-    workers: int = 1,
-) -> ColdLayer:
-    upstream = distribution_factory()
-    image = seed_upstream(
-        container_tools, upstream, tmp_path / "src", image_name, "1.0", seed=seed, layer_sizes=(size,)
-    )
-    server = cargohold_factory(
-        [repository("hub", [proxy("up", upstream.url)])], extra_args=("--workers", str(workers))
-    )
-    layer = image.manifests[0].layers[0]
-    return ColdLayer(upstream, server, layer, f"/v2/hub/{image_name}/blobs/{layer.digest}")
+) -> ColdLayerFactory:
+    """Seed a one-layer image in a new upstream and start a cargohold (``--workers``) in front of it."""
+
+    def make(image_name: str, *, seed: int, size: int, workers: int = 1) -> ColdLayer:
+        upstream = distribution_factory()
+        image = seed_upstream(
+            container_tools, upstream, tmp_path / "src", image_name, "1.0", seed=seed, layer_sizes=(size,)
+        )
+        server = cargohold_factory(
+            [repository("hub", [proxy("up", upstream.url)])], extra_args=("--workers", str(workers))
+        )
+        layer = image.manifests[0].layers[0]
+        return ColdLayer(upstream, server, layer, f"/v2/hub/{image_name}/blobs/{layer.digest}")
+
+    return make
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_concurrent_pulls_of_a_missing_blob_cause_one_upstream_download(
     workers: int,
-    cargohold_factory: CargoholdFactory,
-    distribution_factory: DistributionFactory,
-    container_tools: ContainerTools,
-    tmp_path: Path,
+    cold_layer: ColdLayerFactory,
 ) -> None:
-    cold = cold_layer(
-        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/big",
-        seed=71, size=24_000_000, workers=workers,
-    )  # fmt: skip
+    cold = cold_layer("team/big", seed=71, size=24_000_000, workers=workers)
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(lambda _: fetch(cold.url), range(CLIENTS)))
@@ -98,17 +100,11 @@ def test_concurrent_pulls_of_a_missing_blob_cause_one_upstream_download(
 
 
 def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_it(
-    cargohold_factory: CargoholdFactory,
-    distribution_factory: DistributionFactory,
-    container_tools: ContainerTools,
-    tmp_path: Path,
+    cold_layer: ColdLayerFactory,
 ) -> None:
     # The stalled client falls behind what the download keeps in memory: the rest of its body comes from the
     # spool file, sent with sendfile after the bytes it already got.
-    cold = cold_layer(
-        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/slow",
-        seed=72, size=20_000_000,
-    )  # fmt: skip
+    cold = cold_layer("team/slow", seed=72, size=20_000_000)
 
     with urllib.request.urlopen(cold.url, timeout=120) as stalled:  # noqa: S310
         head = stalled.read(65536)
@@ -123,15 +119,9 @@ def test_a_client_that_stalls_mid_blob_gets_the_exact_bytes_after_others_cached_
 
 
 def test_a_client_that_disconnects_mid_blob_is_logged_as_gone_and_the_blob_is_still_cached(
-    cargohold_factory: CargoholdFactory,
-    distribution_factory: DistributionFactory,
-    container_tools: ContainerTools,
-    tmp_path: Path,
+    cold_layer: ColdLayerFactory,
 ) -> None:
-    cold = cold_layer(
-        cargohold_factory, distribution_factory, container_tools, tmp_path, "team/gone",
-        seed=73, size=20_000_000,
-    )  # fmt: skip
+    cold = cold_layer("team/gone", seed=73, size=20_000_000)
     server, path = cold.server, cold.path
 
     with socket.create_connection(("127.0.0.1", server.service.port), timeout=30) as client:

@@ -29,12 +29,12 @@ async def error_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException:
         raise
     except TimeoutError as error:
-        log.info("%s %s: client went away (%s)", request.method, request.rel_url.path[:300], error)
+        _log_gone(request, error)
         raise
     except ConnectionError as error:
         if not _client_went_away(request):
             return _unhandled(request)
-        log.info("%s %s: client went away (%s)", request.method, request.rel_url.path[:300], error)
+        _log_gone(request, error)
         # Never sent (the connection is gone): the access log gets a status, aiohttp no traceback to log.
         return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
     except Exception:
@@ -46,6 +46,10 @@ def _client_went_away(request: web.Request) -> bool:
     while a write waited): a connection error with the client still there is one of ours, a bug."""
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _log_gone(request: web.Request, error: BaseException) -> None:
+    log.info("%s %s: client went away (%s)", request.method, request.rel_url.path[:300], error)
 
 
 def _unhandled(request: web.Request) -> web.StreamResponse:
