@@ -57,6 +57,9 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
                 assert all(count >= 1 for count in value.values()), (key, value)
             else:
                 assert value > 0, (key, name, value)
+        cpu = figures["cold_pull_cpu_samples"]  # one per cold pull; 10 ms ticks, so a small one may read 0
+        assert len(cpu) == len(figures["cold_pull_samples"]), key
+        assert all(seconds >= 0 for seconds in cpu), (key, cpu)
     assert servers["cargohold"]["herd_failed_pulls"] == 0  # Distribution's proxy may fail some: its own bug
     assert document["missing"] == {}
     assert document["direct_pull_reference_s"] > 0
@@ -73,7 +76,7 @@ def test_quick_run_reports_every_figure_for_both_servers(tmp_path: Path) -> None
         "cargohold",
         "Distribution proxy",
     )
-    for label in (*servers, "targets (issue 3)"):
+    for label in (*servers, "server CPU during that cold pull (ms)", "targets (issue 3)"):
         assert label in result.stdout
 
 
