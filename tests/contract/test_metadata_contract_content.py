@@ -18,7 +18,9 @@ from cargohold.models import (
     ManifestReferences,
     MediaType,
     Repository,
+    RepositoryChanges,
     Upload,
+    Visibility,
 )
 
 IMAGE = "library/nginx"
@@ -79,6 +81,31 @@ async def test_link_blob_makes_it_readable_in_that_image_only(store: SqlMetadata
     assert not await store.unlink_blob(repo, IMAGE, LAYER)
     assert await store.linked_blob_size(repo, IMAGE, LAYER) is None
     assert not await store.image_exists(repo, IMAGE)
+
+
+async def test_a_blob_is_readable_through_the_repositories_that_link_it_and_through_none_else_unless_public(
+    store: SqlMetadataStore,
+) -> None:
+    ids = {}
+    for name, visibility in [
+        ("vault", Visibility.PRIVATE),
+        ("team", Visibility.PRIVATE),
+        ("hub", Visibility.PUBLIC),
+    ]:
+        created = await store.create_repository(Repository(name=name, visibility=visibility))
+        assert created.id is not None
+        ids[name] = created.id
+    await store.link_blob(ids["vault"], "team/secret", LAYER, 10)
+    assert await store.blob_readable_through(ids["vault"], LAYER)
+    assert not await store.blob_readable_through(ids["team"], LAYER)
+    assert not await store.blob_readable_through(ids["hub"], LAYER)
+    assert not await store.blob_readable_through(ids["vault"], CONFIG)
+
+    await store.link_blob(ids["hub"], "library/base", LAYER, 10, ContentSource.CACHED, "docker-hub")
+    assert await store.blob_readable_through(ids["team"], LAYER), "anyone may read it through hub now"
+
+    await store.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE))
+    assert not await store.blob_readable_through(ids["team"], LAYER)
 
 
 async def test_content_of_an_unknown_repository_is_a_domain_error(store: SqlMetadataStore, repo: int) -> None:

@@ -180,8 +180,8 @@ async def test_sixteen_concurrent_fetches_share_one_upstream_get_and_all_get_eve
     locks: list[DigestLock] = []
 
     class CountedLock(DigestLock):
-        def __init__(self, work_dir: Path, digest: Digest) -> None:
-            super().__init__(work_dir, digest)
+        def __init__(self, work_dir: Path, digest: Digest, scope: str = "") -> None:
+            super().__init__(work_dir, digest, scope)
             locks.append(self)
 
     monkeypatch.setattr(fetch_module, "DigestLock", CountedLock)
@@ -209,6 +209,63 @@ async def test_sixteen_concurrent_fetches_share_one_upstream_get_and_all_get_eve
     assert upstream.sources[0].closed
     assert files(tmp_path / "data" / "uploads") == []
     assert files(tmp_path / "work") == []  # lock and state files are removed after a commit
+
+
+async def test_fetches_in_different_scopes_are_separate_downloads_and_share_no_bytes(
+    fetcher: BlobFetcher, store: FilesystemBlobStore, tmp_path: Path
+) -> None:
+    data = blob(2 * MiB)
+    digest = Digest.of(data)
+    first = Upstream(split(data), len(data), gate_at=MiB)  # held mid-body: the first download is running
+    second = Upstream(split(data), len(data))
+    commits = Commits(expected=2)
+
+    a = await fetcher.fetch(digest, first.open, commits.callback("a"), scope="r1")
+    b = await fetcher.fetch(digest, second.open, commits.callback("b"), scope="r2")
+    assert await read_all(b) == data
+    first.gate.set()
+    assert await read_all(a) == data
+    await asyncio.wait_for(commits.all_in.wait(), 10)
+
+    assert (first.opens, second.opens) == (1, 1)
+    assert await store.stat(digest) == len(data)
+    assert files(tmp_path / "work") == []
+
+
+async def test_a_stored_blob_the_scope_may_not_reuse_is_downloaded_again(
+    fetcher: BlobFetcher, store: FilesystemBlobStore
+) -> None:
+    data = blob(MiB // 2)
+    digest = Digest.of(data)
+    assert (
+        await read_all(
+            await fetcher.fetch(digest, Upstream(split(data), len(data)).open, Commits().callback("a"))
+        )
+        == data
+    )
+    refused: list[Digest] = []
+
+    async def not_reusable(asked: Digest) -> int | None:
+        refused.append(asked)
+        return None
+
+    again = Upstream(split(data), len(data))
+    feed = await fetcher.fetch(digest, again.open, Commits().callback("b"), scope="r2", reusable=not_reusable)
+    assert feed.proxy_name == PROXY
+    assert await read_all(feed) == data
+    assert again.opens == 1
+    assert refused
+    assert set(refused) == {digest}
+
+
+async def test_a_scope_that_would_name_a_file_outside_the_work_directory_is_refused(
+    fetcher: BlobFetcher,
+) -> None:
+    data = b"x"
+    with pytest.raises(ValueError, match="scope"):
+        await fetcher.fetch(
+            Digest.of(data), Upstream(split(data), 1).open, Commits().callback("a"), scope="../r1"
+        )
 
 
 async def test_a_client_that_goes_away_midway_does_not_stop_the_cache_write(

@@ -129,6 +129,11 @@ class MetadataStore(Protocol):
 
     async def unlink_blob(self, repository_id: int, image: str, digest: Digest) -> bool: ...
 
+    async def blob_readable_through(self, repository_id: int, digest: Digest) -> bool:
+        """Whether the repository may serve a stored blob's bytes without fetching them itself: an image of
+        it links the blob, or an image of a public repository does (whose content anyone may read)."""
+        ...
+
     # --- manifests and tags ---------------------------------------------------------------------
 
     async def put_manifest(

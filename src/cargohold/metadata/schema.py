@@ -123,6 +123,7 @@ blob_links = Table(
     Column("proxy_name", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("repository_id", "image", "digest"),
+    Index("ix_blob_links_digest", "digest"),
 )
 
 manifests = Table(

@@ -38,6 +38,7 @@ from cargohold.models import (
     Page,
     TagRecord,
     Upload,
+    Visibility,
 )
 
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
@@ -120,6 +121,10 @@ class SqlMetadataStore(SqlManagementStore, SqlInventoryStore, SqlStatsStore, Sql
                 delete(blob_links).where(*_blob_key(repository_id, image, digest))
             )
         return result.rowcount > 0
+
+    async def blob_readable_through(self, repository_id: int, digest: Digest) -> bool:
+        row = await self._first(_BLOB_READABLE, {"repository_id": repository_id, "digest": str(digest)})
+        return row is not None
 
     # --- manifests and tags ---------------------------------------------------------------------
 
@@ -337,6 +342,18 @@ _BLOB_LINK = select(blob_links).where(
     blob_links.c.repository_id == bindparam("repository_id"),
     blob_links.c.image == bindparam("image"),
     blob_links.c.digest == bindparam("key"),
+)
+_BLOB_READABLE = (
+    select(blob_links.c.repository_id)
+    .select_from(blob_links.join(repositories, repositories.c.id == blob_links.c.repository_id))
+    .where(
+        blob_links.c.digest == bindparam("digest"),
+        or_(
+            blob_links.c.repository_id == bindparam("repository_id"),
+            repositories.c.visibility == Visibility.PUBLIC.value,
+        ),
+    )
+    .limit(1)
 )
 _MANIFEST = select(manifests).where(
     manifests.c.repository_id == bindparam("repository_id"),

@@ -2,7 +2,7 @@
 
 Owns the two small files a digest's download leaves in the fetcher's ``work_dir``:
 
-``<algorithm>-<hex>.lock``
+``[<scope>-]<algorithm>-<hex>.lock``
     An ``fcntl.flock`` lock file. The process holding an exclusive lock on it is the **leader**: the only one
     that asks an upstream for the blob. Locks are only ever tried (``LOCK_NB``), never waited on, so a thread
     is never parked in the kernel; followers re-try on a short interval. A leader unlinks the file before it
@@ -10,7 +10,7 @@ Owns the two small files a digest's download leaves in the fetcher's ``work_dir`
     which has since been unlinked notices (its inode is no longer the path's) and starts over on the
     current file. The kernel releases the lock when a process dies, so a crashed leader never blocks anyone.
 
-``<algorithm>-<hex>.state``
+``[<scope>-]<algorithm>-<hex>.state``
     JSON written (atomically: temporary file + rename) by the leader once its upstream answered: the upload
     id of its spool, the Content-Length, the proxy's name and its pid. Followers in other processes read it to
     find the spool they tail. A failing leader rewrites it with ``failed`` and the failure kind before letting
@@ -55,8 +55,10 @@ class LeaderState:
 class DigestLock:
     """The lock and state file of one digest, as one process sees them (one instance per download)."""
 
-    def __init__(self, work_dir: Path, digest: Digest) -> None:
+    def __init__(self, work_dir: Path, digest: Digest, scope: str = "") -> None:
         name = f"{digest.algorithm}-{digest.hex}"
+        if scope:
+            name = f"{scope}-{name}"
         self.lock_path = work_dir / f"{name}.lock"
         self.state_path = work_dir / f"{name}.state"
         self._fd: int | None = None

@@ -17,6 +17,13 @@ Callers need not check the store first: a fetch of a digest that is already comm
 store, with ``proxy_name == ""`` (nothing was asked of any proxy), and ``on_committed`` still runs. The same
 empty name is reported when another process committed the blob before this one saw which proxy gave it.
 Only the first concurrent caller's ``open_source`` is used; the others join its download.
+
+A fetch may name a ``scope`` (the pull-through service uses the repository): downloads of one digest in
+different scopes are separate flights with separate leaders, and ``reusable`` decides whether a blob already
+in the store counts as fetched for the scope. Stored bytes are then shared only where the caller allows it,
+and a download that joins or waits for another is always one of its own scope: one repository never receives
+bytes that its own proxies did not send (or that it could read anyway). A leader runs the ``on_committed``
+callbacks before it lets go of the lock, so a follower in another process finds them done.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -51,6 +59,7 @@ POLL_MIN: Final = 0.005  # seconds between looks at another process's download w
 POLL_MAX: Final = 0.05  # ... and while it does not
 STALL_TIMEOUT: Final = 120.0  # seconds another process's download may show no progress before we give up
 CLOSE_GRACE: Final = 30.0  # seconds close() lets running downloads finish before cancelling them
+_SCOPE: Final = re.compile(r"[A-Za-z0-9-]{0,64}")
 
 
 class BlobSource(Protocol):
@@ -69,6 +78,8 @@ class BlobSource(Protocol):
 
 
 OpenSource = Callable[[], Awaitable[tuple[str, BlobSource]]]
+Reusable = Callable[[Digest], Awaitable[int | None]]
+"""The size of a stored blob that counts as fetched for a scope, or None (the default: ``BlobStore.stat``)."""
 
 
 class BlobFetcher:
@@ -86,25 +97,39 @@ class BlobFetcher:
         self._work_dir = work_dir
         self._stall_timeout = stall_timeout
         self._close_grace = close_grace
-        self._flights: dict[Digest, Flight] = {}
+        self._flights: dict[tuple[str, Digest], Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references to running downloads
         self._closed = False
         work_dir.mkdir(parents=True, exist_ok=True)
 
-    async def fetch(self, digest: Digest, open_source: OpenSource, on_committed: OnCommitted) -> BlobFeed:
-        """Start or join the download of ``digest``; return a feed once the upstream answered.
+    async def fetch(
+        self,
+        digest: Digest,
+        open_source: OpenSource,
+        on_committed: OnCommitted,
+        *,
+        scope: str = "",
+        reusable: Reusable | None = None,
+    ) -> BlobFeed:
+        """Start or join the download of ``digest`` in ``scope``; return a feed once the upstream answered.
 
         Raises what ``open_source`` raised (an UpstreamError or RegistryError) when no upstream answered.
         ``on_committed(size, proxy_name)`` runs once the blob is committed, even if this caller went away.
+        ``scope`` must be a short token of letters, digits and dashes (it names files).
         """
         if self._closed:
             raise UnavailableError("the server is shutting down")
-        flight = self._flights.get(digest)
+        if not _SCOPE.fullmatch(scope):
+            raise ValueError(f"invalid fetch scope {scope[:40]!r}")
+        key = (scope, digest)
+        flight = self._flights.get(key)
         if flight is None:
             flight = Flight(digest)
-            self._flights[digest] = flight
+            self._flights[key] = flight
+            lock = DigestLock(self._work_dir, digest, scope)
             task = asyncio.get_running_loop().create_task(
-                self._run(flight, open_source), name=f"fetch {digest}"
+                self._run(key, flight, lock, open_source, reusable or self._store.stat),
+                name=f"fetch {digest}",
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -114,10 +139,10 @@ class BlobFetcher:
             raise flight.answer_error
         return BlobFeed(flight, self._store)
 
-    async def settled(self, digest: Digest) -> None:
+    async def settled(self, digest: Digest, scope: str = "") -> None:
         """Wait while this process's download of ``digest`` has verified its bytes but is still committing
         and linking them: a client that already holds the whole body then finds the blob where it asked."""
-        flight = self._flights.get(digest)
+        flight = self._flights.get((scope, digest))
         if flight is not None and flight.verified_size is not None:
             await flight.settled()
 
@@ -134,43 +159,54 @@ class BlobFetcher:
 
     # --- one download ---------------------------------------------------------------------------
 
-    async def _run(self, flight: Flight, open_source: OpenSource) -> None:
-        lock = DigestLock(self._work_dir, flight.digest)
+    async def _run(
+        self,
+        key: tuple[str, Digest],
+        flight: Flight,
+        lock: DigestLock,
+        open_source: OpenSource,
+        reusable: Reusable,
+    ) -> None:
         try:
-            await self._settle(flight, lock, open_source)
-        except asyncio.CancelledError:
-            flight.fail(UpstreamFailedError("the download was cancelled", kind=FailureKind.PROTOCOL))
-            raise
-        except UpstreamFailedError as error:
-            flight.fail(error)
-        except Exception as error:
-            log.exception("downloading %s failed", flight.digest)
-            flight.fail(_local_failure(error))
+            try:
+                await self._settle(flight, lock, open_source, reusable)
+            except asyncio.CancelledError:
+                flight.fail(UpstreamFailedError("the download was cancelled", kind=FailureKind.PROTOCOL))
+                raise
+            except UpstreamFailedError as error:
+                flight.fail(error)
+            except Exception as error:
+                log.exception("downloading %s failed", flight.digest)
+                flight.fail(_local_failure(error))
+            if flight.stored_size is not None:
+                # Still registered and still leading: a caller joining now is notified too (the loop sees
+                # callbacks appended while it runs), and a follower in another process finds them done.
+                await self._notify(flight, flight.stored_size)
+                flight.finish()
         finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
             lock.release()
-            if self._flights.get(flight.digest) is flight:
-                del self._flights[flight.digest]
-        if flight.stored_size is not None:
-            await self._notify(flight, flight.stored_size)
-            flight.finish()
 
-    async def _settle(self, flight: Flight, lock: DigestLock, open_source: OpenSource) -> None:
+    async def _settle(
+        self, flight: Flight, lock: DigestLock, open_source: OpenSource, reusable: Reusable
+    ) -> None:
         """Bring ``flight`` to an outcome: committed, failed, or failed before the source answered."""
-        size = await self._store.stat(flight.digest)
+        size = await reusable(flight.digest)
         if size is not None:
             flight.succeed(size)
             return
         retries = 1
         while True:
             if _acquire_cleared(lock):
-                size = await self._store.stat(flight.digest)  # a leader before us may have committed it
+                size = await reusable(flight.digest)  # a leader before us may have committed it
                 if size is not None:
                     flight.succeed(size)
                 else:
                     await self._lead(flight, lock, open_source)
                 return
             spool_id = await self._follow(flight, lock)
-            size = await self._store.stat(flight.digest)
+            size = await reusable(flight.digest)
             if size is not None:
                 flight.succeed(size)
                 return

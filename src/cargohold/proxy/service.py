@@ -205,7 +205,14 @@ class PullThroughService:
         return served
 
     async def _find_blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
-        await self._fetcher.settled(digest)
+        """The blob as the image holds it, or as one of the repository's own proxies sends it.
+
+        Stored bytes are shared across repositories only where that discloses nothing: the repository links
+        them already, or a public repository does. Otherwise they are fetched through this repository's
+        proxies even though the store has them (a hostile proxy can name any digest in a manifest, but
+        cannot send the bytes of one it does not have)."""
+        scope = _scope(address)
+        await self._fetcher.settled(digest, scope)
         try:
             return await self._blobs.stat(address, digest)
         except BlobUnknownError:
@@ -214,11 +221,11 @@ class PullThroughService:
         vouched_by = await self._voucher(address, digest)
         if vouched_by is None:
             # Nothing this image fetched names the blob: its own proxies must say they serve it to this
-            # image before bytes fetched for another repository (or being fetched for one) are shared.
+            # image before it is linked there, or a download for another image is joined.
             vouched_by = await self._confirm_blob(address, digest)
-        stored = await self._blobs.stored_size(digest)
-        if stored is not None:
-            await self._blobs.link_cached(address, digest, stored, vouched_by)
+        shared = await self._blobs.shared_size(address, digest)
+        if shared is not None:
+            await self._blobs.link_cached(address, digest, shared, vouched_by)
             return await self._blobs.stat(address, digest)
         prefer = vouched_by
 
@@ -237,7 +244,10 @@ class PullThroughService:
             self._stats.fetched(address.repository_id, proxy_name, size)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
-        return await self._fetcher.fetch(digest, open_source, committed)
+        async def reusable(blob: Digest) -> int | None:
+            return await self._blobs.shared_size(address, blob)
+
+        return await self._fetcher.fetch(digest, open_source, committed, scope=scope, reusable=reusable)
 
     async def _voucher(self, address: ImageAddress, digest: Digest) -> str | None:
         """The proxy whose cached manifest of this image names the blob (from memory, else the database)."""
@@ -282,6 +292,11 @@ class _Watched:
 
     async def close(self) -> None:
         await self._response.close()
+
+
+def _scope(address: ImageAddress) -> str:
+    """The fetcher's scope of a pull: downloads are shared within a repository, never across."""
+    return f"r{address.repository_id}"
 
 
 def _fresh(tag: TagRecord, repository: Repository) -> bool:

@@ -43,8 +43,12 @@ class BlobService:
             raise BlobUnknownError(f"blob {digest} is missing from storage", detail={"digest": str(digest)})
         return BlobInfo(digest, stored, self._store.local_path(digest), link.proxy_name)
 
-    async def stored_size(self, digest: Digest) -> int | None:
-        """The size of the blob's bytes if they are stored at all, whichever images link them."""
+    async def shared_size(self, address: ImageAddress, digest: Digest) -> int | None:
+        """The size of the blob's stored bytes when the image's repository may serve them without fetching
+        them itself: it links them in some image, or a public repository does. None otherwise (also when
+        they are not stored): a blob's bytes are stored once, but readable only where they were put."""
+        if not await self._metadata.blob_readable_through(address.repository_id, digest):
+            return None
         return await self._store.stat(digest)
 
     async def link_cached(self, address: ImageAddress, digest: Digest, size: int, proxy_name: str) -> None:
