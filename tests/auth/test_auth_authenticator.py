@@ -1,6 +1,7 @@
 """Authenticator: passwords and access tokens over Basic, access tokens and registry JWTs over Bearer,
 one answer for every failure, the unknown user's argon2 cost, expired and revoked tokens, last use
-recorded in batches, and the per-user and per-address limits on failures."""
+recorded in batches, a verified pair remembered briefly, and limits on failures that slow an attacker
+without locking anybody else out."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from cargohold.auth.authenticator import CLIENT_FAILURES, USER_FAILURES, WINDOW_SECONDS, Authenticator
+from cargohold.auth.authenticator import (
+    CLIENT_FAILURES,
+    PACE_MAX_WAIT,
+    PACE_SECONDS,
+    PAIR_FAILURES,
+    USER_FAILURES,
+    VERIFIED_SECONDS,
+    WINDOW_SECONDS,
+    Authenticator,
+)
 from cargohold.auth.passwords import Passwords
 from cargohold.auth.principal import Permission, Principal
-from cargohold.auth.ratelimit import FailureLimiter
+from cargohold.auth.ratelimit import FailureLimiter, Pacer
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.errors import TooManyRequestsError, UnauthorizedError
@@ -29,6 +39,7 @@ class Now:
     def __init__(self) -> None:
         self.wall = datetime.now(UTC)
         self.mono = 5000.0
+        self.slept: list[float] = []
 
     def advance(self, seconds: float) -> None:
         self.wall += timedelta(seconds=seconds)
@@ -39,6 +50,11 @@ class Now:
 
     def monotonic(self) -> float:
         return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        """What the authenticator waits: recorded, and the clocks move on by it."""
+        self.slept.append(seconds)
+        self.advance(seconds)
 
 
 class CountingPasswords(Passwords):
@@ -76,8 +92,11 @@ def auth(
         registry_tokens,
         per_user=FailureLimiter(USER_FAILURES, WINDOW_SECONDS, clock=now.monotonic),
         per_client=FailureLimiter(CLIENT_FAILURES, WINDOW_SECONDS, clock=now.monotonic),
+        per_pair=FailureLimiter(PAIR_FAILURES, WINDOW_SECONDS, clock=now.monotonic),
+        pacer=Pacer(PACE_SECONDS, PACE_MAX_WAIT, clock=now.monotonic),
         clock=now.now,
         monotonic=now.monotonic,
+        sleep=now.sleep,
     )
 
 
@@ -180,20 +199,100 @@ async def test_last_use_is_recorded_at_once_when_stale_then_in_batches(
     await auth.flush()  # nothing pending: nothing happens
 
 
-async def test_too_many_failures_for_a_user_are_refused_before_checking(
+async def test_failures_for_a_user_from_one_address_refuse_only_that_address(
+    auth: Authenticator, users: UserAdmin, counting: CountingPasswords, now: Now
+) -> None:
+    for i in range(PAIR_FAILURES):
+        with pytest.raises(UnauthorizedError):
+            await auth.basic("bob", f"guess number {i}", "203.0.113.9")
+    checked = counting.verifications
+    with pytest.raises(TooManyRequestsError) as limited:
+        await auth.basic("bob", PASSWORD, "203.0.113.9")  # even the right password, from that address
+    assert limited.value.retry_after == WINDOW_SECONDS
+    assert counting.verifications == checked  # refused before any check
+    assert (await auth.basic("root", "root's long password", "203.0.113.9")).name == "root"  # others fine
+    assert (await auth.basic("bob", PASSWORD, "10.0.2.1")).name == "bob"  # bob from elsewhere too
+    now.advance(WINDOW_SECONDS)
+    assert (await auth.basic("bob", PASSWORD, "203.0.113.9")).name == "bob"
+
+
+async def test_a_user_attacked_from_many_addresses_is_paced_not_locked_out(
     auth: Authenticator, users: UserAdmin, counting: CountingPasswords, now: Now
 ) -> None:
     for i in range(USER_FAILURES):
         with pytest.raises(UnauthorizedError):
             await auth.basic("bob", f"guess number {i}", f"10.0.1.{i}")
-    checked = counting.verifications
-    with pytest.raises(TooManyRequestsError) as limited:
-        await auth.basic("bob", PASSWORD, "10.0.2.1")  # even the right password, from a new address
-    assert limited.value.retry_after == WINDOW_SECONDS
-    assert counting.verifications == checked  # refused before any check
-    assert (await auth.basic("root", "root's long password", "10.0.2.1")).name == "root"  # others fine
-    now.advance(WINDOW_SECONDS)
-    assert (await auth.basic("bob", PASSWORD, "10.0.2.1")).name == "bob"
+    assert now.slept == []  # below the threshold nobody waits
+    assert (await auth.basic("bob", PASSWORD, "10.0.2.1")).name == "bob"  # the owner still signs in
+    started = now.mono
+    for i in range(5):
+        with pytest.raises(UnauthorizedError):
+            await auth.basic("bob", f"another guess {i}", f"10.0.3.{i}")
+    assert now.mono - started >= 5 * PACE_SECONDS  # one password check per second at most
+    assert (await auth.basic("root", "root's long password", "10.0.2.1")).name == "root"
+
+
+async def test_a_paced_user_whose_queue_is_full_is_asked_to_retry(
+    auth: Authenticator, users: UserAdmin, now: Now
+) -> None:
+    for i in range(USER_FAILURES):
+        with pytest.raises(UnauthorizedError):
+            await auth.basic("bob", f"guess number {i}", f"10.0.1.{i}")
+
+    async def no_time_passes(seconds: float) -> None:
+        now.slept.append(seconds)
+
+    auth._sleep = no_time_passes  # concurrent guesses: each reserves a turn before any of them ran
+    refused = None
+    for i in range(int(PACE_MAX_WAIT / PACE_SECONDS) + 2):
+        try:
+            await auth.basic("bob", f"parallel guess {i}", f"10.0.4.{i}")
+        except UnauthorizedError:
+            continue
+        except TooManyRequestsError as error:
+            refused = error
+            break
+    assert refused is not None
+    assert refused.retry_after is not None
+    assert refused.retry_after >= 1
+    assert max(now.slept) <= PACE_MAX_WAIT
+
+
+async def test_valid_tokens_and_recently_verified_passwords_work_during_a_lock_out(
+    auth: Authenticator, users: UserAdmin, registry_tokens: RegistryTokens
+) -> None:
+    secret = (await users.create_token("bob", "ci", None)).secret
+    assert (await auth.basic("bob", PASSWORD, "192.0.2.50")).name == "bob"
+    jwt = registry_tokens.issue(Principal(name="bob"), []).token
+    for i in range(CLIENT_FAILURES):
+        with pytest.raises(UnauthorizedError):
+            await auth.basic(f"user{i}", "some password", "192.0.2.50")
+    assert (await auth.bearer(secret, "192.0.2.50")).name == "bob"
+    assert (await auth.basic("bob", secret, "192.0.2.50")).name == "bob"
+    assert (await auth.bearer(jwt, "192.0.2.50")).name == "bob"
+    assert (await auth.basic("bob", PASSWORD, "192.0.2.50")).name == "bob"  # verified a moment ago
+    with pytest.raises(TooManyRequestsError):
+        await auth.basic("root", "root's long password", "192.0.2.50")  # not verified lately: waits
+
+
+async def test_a_verified_password_is_remembered_briefly_and_forgotten_when_it_changes(
+    auth: Authenticator, users: UserAdmin, counting: CountingPasswords, now: Now
+) -> None:
+    for _ in range(20):
+        assert (await auth.basic("bob", PASSWORD, "10.0.0.1")).name == "bob"
+    assert counting.verifications == 1
+    with pytest.raises(UnauthorizedError):
+        await auth.basic("bob", PASSWORD + "!", "10.0.0.1")
+    assert counting.verifications == 2
+    now.advance(VERIFIED_SECONDS)
+    assert (await auth.basic("bob", PASSWORD, "10.0.0.1")).name == "bob"
+    assert counting.verifications == 3
+    await users.set_password("bob", "bob's new long password")
+    with pytest.raises(UnauthorizedError):
+        await auth.basic("bob", PASSWORD, "10.0.0.1")
+    await users.delete("bob")
+    with pytest.raises(UnauthorizedError):
+        await auth.basic("bob", "bob's new long password", "10.0.0.1")
 
 
 async def test_too_many_failures_from_an_address_are_refused_for_every_user(

@@ -8,24 +8,38 @@ forger could use); expired and revoked ones authenticate nobody, and a Basic pai
 token's owner. Their ``last_used_at`` is written in batches: at once when the stored time is older than
 ``FLUSH_SECONDS``, else with the next flush (call ``flush()`` when shutting down).
 
-Failed attempts are limited in memory, per process: at most ``USER_FAILURES`` (10) per user name and
-``CLIENT_FAILURES`` (30, since many people may share one address behind NAT) per client address within
-``WINDOW_SECONDS`` (5 minutes). Past that, ``TooManyRequestsError(retry_after=seconds)`` is raised before
-any credential is checked. A registry JWT that merely expired is not counted (clients renew them).
+A Basic pair verified with argon2 is remembered for ``VERIFIED_SECONDS`` (under an HMAC of the pair with a
+key of this process, next to the password hash it matched), so a client sending the same pair with every
+request costs one argon2 verification a minute rather than one per request; a changed password no longer
+matches the remembered hash, and a deleted user is not found.
+
+Failed attempts are limited in memory, per process, so that an attacker slows only themselves:
+- per client address: ``CLIENT_FAILURES`` (100) failures within ``WINDOW_SECONDS`` (5 minutes), then that
+  address gets ``TooManyRequestsError(retry_after=seconds)`` before any credential is checked;
+- per user name and address: ``PAIR_FAILURES`` (10), then that address is refused for that user;
+- per user name, from anywhere: past ``USER_FAILURES`` (10) the account is not locked but paced: its
+  password checks get one turn per ``PACE_SECONDS`` (1 s), waiting up to ``PACE_MAX_WAIT`` (5 s) for one.
+Valid access tokens, registry JWTs and recently verified Basic pairs are checked first and work whatever
+the limits say (they are unguessable, or proven already). A registry JWT that merely expired is not
+counted (clients renew them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cargohold.auth.passwords import MAX_PASSWORD_LENGTH, Passwords
 from cargohold.auth.principal import Principal
-from cargohold.auth.ratelimit import FailureLimiter
+from cargohold.auth.ratelimit import FailureLimiter, Pacer
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import grants_of, looks_like_token, token_hash
 from cargohold.errors import CargoholdError, TooManyRequestsError, UnauthorizedError
@@ -35,8 +49,13 @@ from cargohold.models import UserRecord
 log = logging.getLogger(__name__)
 
 USER_FAILURES: Final = 10
-CLIENT_FAILURES: Final = 30
+PAIR_FAILURES: Final = 10
+CLIENT_FAILURES: Final = 100
 WINDOW_SECONDS: Final = 300
+PACE_SECONDS: Final = 1.0
+PACE_MAX_WAIT: Final = 5.0
+VERIFIED_SECONDS: Final = 60.0
+MAX_VERIFIED: Final = 10_000
 FLUSH_SECONDS: Final = 60
 MAX_USERNAME_LENGTH: Final = 256
 
@@ -61,47 +80,77 @@ class Authenticator:
         *,
         per_user: FailureLimiter | None = None,
         per_client: FailureLimiter | None = None,
+        per_pair: FailureLimiter | None = None,
+        pacer: Pacer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._passwords = passwords
         self._tokens = tokens
         self._per_user = per_user or FailureLimiter(USER_FAILURES, WINDOW_SECONDS)
         self._per_client = per_client or FailureLimiter(CLIENT_FAILURES, WINDOW_SECONDS)
+        self._per_pair = per_pair or FailureLimiter(PAIR_FAILURES, WINDOW_SECONDS)
+        self._pacer = pacer or Pacer(PACE_SECONDS, PACE_MAX_WAIT)
         self._clock = clock
         self._monotonic = monotonic
+        self._sleep = sleep
         self._uses: dict[int, datetime] = {}
         self._last_flush = monotonic()
+        self._verified_key = os.urandom(32)
+        self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
 
     async def basic(self, username: str, secret: str, client: str) -> Principal:
         """The user named by a Basic pair whose secret is their password or one of their access tokens."""
-        user_key = username[:MAX_USERNAME_LENGTH]
-        self._check(client, user_key)
-        principal = await self._basic(username, secret)
-        if principal is None:
+        if len(username) > MAX_USERNAME_LENGTH or len(secret) > MAX_PASSWORD_LENGTH:
+            self._check(client, None)
             self._per_client.fail(client)
-            self._per_user.fail(user_key)
             raise _invalid()
-        return principal
+        if looks_like_token(secret):
+            principal = await self._access_token(secret, username)
+            if principal is not None:
+                return principal
+        user = await self._store.get_user(username)
+        pair_key = self._pair_key(username, secret)
+        if user is not None and self._recently_verified(pair_key, user.password_hash):
+            return principal_for(user)
+        pair = f"{username}\0{client}"
+        self._check(client, pair)
+        await self._pace(username)
+        if user is None:
+            await self._passwords.dummy_verify(secret)
+            verified = False
+        else:
+            verified = await self._passwords.verify(user.password_hash, secret)
+        if user is None or not verified:
+            self._per_client.fail(client)
+            self._per_pair.fail(pair)
+            self._per_user.fail(username)
+            raise _invalid()
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._rehash(user.name, secret)
+        else:
+            self._remember(pair_key, user.password_hash)
+        return principal_for(user)
 
     async def bearer(self, token: str, client: str) -> Principal:
         """The principal of an access token secret or of a registry JWT (limited to its scopes)."""
-        self._check(client, None)
+        principal: Principal | None = None
+        count = True
         if looks_like_token(token):
             principal = await self._access_token(token, None)
         else:
             try:
                 principal = self._tokens.verify(token)
             except UnauthorizedError as exc:
-                expired = isinstance(exc.detail, dict) and exc.detail.get("reason") == "expired"
-                if not expired:
-                    self._per_client.fail(client)
-                raise _invalid() from None
-        if principal is None:
+                count = not (isinstance(exc.detail, dict) and exc.detail.get("reason") == "expired")
+        if principal is not None:
+            return principal
+        self._check(client, None)
+        if count:
             self._per_client.fail(client)
-            raise _invalid()
-        return principal
+        raise _invalid()
 
     async def flush(self) -> None:
         """Write the access token uses not written yet."""
@@ -116,32 +165,48 @@ class Authenticator:
 
     # --- the checks ----------------------------------------------------------------------------------
 
-    def _check(self, client: str, username: str | None) -> None:
+    def _check(self, client: str, pair: str | None) -> None:
         waits = [self._per_client.retry_after(client)]
-        if username is not None:
-            waits.append(self._per_user.retry_after(username))
+        if pair is not None:
+            waits.append(self._per_pair.retry_after(pair))
         longest = max((wait for wait in waits if wait is not None), default=None)
         if longest is not None:
             raise TooManyRequestsError(
                 "too many failed sign-in attempts; try again later", retry_after=longest
             )
 
-    async def _basic(self, username: str, secret: str) -> Principal | None:
-        if len(username) > MAX_USERNAME_LENGTH or len(secret) > MAX_PASSWORD_LENGTH:
-            return None
-        if looks_like_token(secret):
-            principal = await self._access_token(secret, username)
-            if principal is not None:
-                return principal
-        user = await self._store.get_user(username)
-        if user is None:
-            await self._passwords.dummy_verify(secret)
-            return None
-        if not await self._passwords.verify(user.password_hash, secret):
-            return None
-        if self._passwords.needs_rehash(user.password_hash):
-            await self._rehash(user.name, secret)
-        return principal_for(user)
+    async def _pace(self, username: str) -> None:
+        """Wait for the user's turn when the account is under attack (refused when the queue is full)."""
+        if self._per_user.failures(username) < USER_FAILURES:
+            return
+        wait = self._pacer.turn(username)
+        if wait is None:
+            raise TooManyRequestsError(
+                "too many failed sign-in attempts for this user; try again later",
+                retry_after=self._pacer.retry_after(username),
+            )
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _pair_key(self, username: str, secret: str) -> bytes:
+        message = username.encode(errors="surrogatepass") + b"\0" + secret.encode(errors="surrogatepass")
+        return hmac.digest(self._verified_key, message, hashlib.sha256)
+
+    def _recently_verified(self, key: bytes, password_hash: str) -> bool:
+        entry = self._verified.get(key)
+        if entry is None:
+            return False
+        remembered_hash, until = entry
+        if until <= self._monotonic() or not hmac.compare_digest(remembered_hash, password_hash):
+            del self._verified[key]
+            return False
+        return True
+
+    def _remember(self, key: bytes, password_hash: str) -> None:
+        self._verified[key] = (password_hash, self._monotonic() + VERIFIED_SECONDS)
+        self._verified.move_to_end(key)
+        while len(self._verified) > MAX_VERIFIED:
+            self._verified.popitem(last=False)
 
     async def _access_token(self, secret: str, username: str | None) -> Principal | None:
         found = await self._store.find_access_token(token_hash(secret))
