@@ -38,6 +38,7 @@ class CargoholdFactory(Protocol):
         extra_config: Mapping[str, Any] | None = ...,
         extra_args: Sequence[str] = ...,
         env: Mapping[str, str] | None = ...,
+        wrapper: Sequence[str] = ...,
     ) -> CargoholdServer: ...
 
 
@@ -71,10 +72,11 @@ def cargohold_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
         extra_config: Mapping[str, Any] | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        wrapper: Sequence[str] = (),
     ) -> CargoholdServer:
         server = start_cargohold(
             tmp_path, repositories, name=name or f"cargohold-{next(counter)}", extra_config=extra_config,
-            extra_args=extra_args, env=env,
+            extra_args=extra_args, env=env, wrapper=wrapper,
         )  # fmt: skip
         servers.append(server)
         _track(request, server.service)

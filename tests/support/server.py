@@ -119,10 +119,12 @@ def start_cargohold(
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     admin_password: str | None = ADMIN_PASSWORD,
+    wrapper: Sequence[str] = (),
 ) -> CargoholdServer:
     """Start cargohold with a written config under ``workdir/<name>/`` and wait until it serves /v2/.
 
-    ``admin_password`` becomes ``CARGOHOLD_ADMIN_PASSWORD`` (None: unset, so a first start generates one)."""
+    ``admin_password`` becomes ``CARGOHOLD_ADMIN_PASSWORD`` (None: unset, so a first start generates one);
+    ``wrapper`` is a command the server runs under (``prlimit --nofile=…``)."""
     base = workdir / name
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +133,7 @@ def start_cargohold(
 
     def argv(port: int) -> list[str]:
         return [
-            exe, "serve", "--config", str(config_path), "--listen", f"127.0.0.1:{port}",
+            *wrapper, exe, "serve", "--config", str(config_path), "--listen", f"127.0.0.1:{port}",
             "--data-dir", str(data_dir), *extra_args,
         ]  # fmt: skip
 

@@ -3,6 +3,8 @@ endpoints, middlewares."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from cargohold.api.auth.setup import HttpAuth, install_auth
@@ -10,7 +12,7 @@ from cargohold.api.management.errors import management_errors
 from cargohold.api.management.metrics import add_metrics_route
 from cargohold.api.management.routes import add_routes as add_management_routes
 from cargohold.api.management.services import ManagementServices
-from cargohold.api.middleware import error_guard
+from cargohold.api.middleware import error_guard, quiet_refused_connections
 from cargohold.api.oci.routes import add_routes
 from cargohold.api.oci.services import OciServices
 from cargohold.api.ui.access import SessionConfig
@@ -24,6 +26,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _quiet_refused_connections(app: web.Application) -> None:
+    quiet_refused_connections(asyncio.get_running_loop())
+
+
 def build_web_app(
     oci: OciServices,
     auth: HttpAuth,
@@ -33,6 +39,7 @@ def build_web_app(
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
     # authentication: the authenticator for every area, /v2/token (routed before the /v2 catch-all)
+    app.on_startup.append(_quiet_refused_connections)
     challenger = install_auth(app, auth, oci.names)
     add_routes(app, oci, challenger)
     app.router.add_get("/healthz", healthz)

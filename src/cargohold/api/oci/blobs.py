@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 from aiohttp import web
 
@@ -50,9 +52,20 @@ async def get_blob(
         parse_blob_range(range_header, served.size)
     if served.path is None:
         raise web.HTTPInternalServerError(reason="blob store without local files")
+    _check_openable(served.path)
     headers = _headers(digest, served.proxy_name)
     headers["Cache-Control"] = "max-age=31536000, immutable"
     return web.FileResponse(served.path, headers=headers)
+
+
+def _check_openable(path: Path) -> None:
+    """Raise the OSError of a file that cannot be opened now (out of descriptors, say): ``FileResponse``
+    would answer any failure to open it 404, which is wrong for a blob the image holds."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+    except FileNotFoundError:
+        return  # gone meanwhile: FileResponse's 404 is right
+    # any other OSError goes to the error guard (503 for a want of descriptors, else 500)
 
 
 async def _stream(request: web.Request, feed: BlobFeed) -> web.StreamResponse:
