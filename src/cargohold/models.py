@@ -212,18 +212,6 @@ class RepositoryChanges:
 
 
 @dataclass(frozen=True, slots=True)
-class Descriptor:
-    """A content descriptor as it appears in a manifest."""
-
-    media_type: str
-    digest: Digest
-    size: int
-    artifact_type: str | None = None
-    annotations: dict[str, str] | None = None
-    platform: dict[str, object] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ManifestRecord:
     """What the metadata store knows of one manifest in one image; its bytes live in the blob store."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Literal
 
 from argon2 import PasswordHasher
 
@@ -29,9 +30,19 @@ async def test_damaged_hashes_and_huge_passwords_fail_without_raising(passwords:
     assert not await passwords.verify(hashed, "x" * (MAX_PASSWORD_LENGTH + 1))
 
 
-async def test_dummy_verify_spends_a_verification(passwords: Passwords) -> None:
+async def test_dummy_verify_spends_a_full_argon2_verification() -> None:
+    verified: list[tuple[str, str | bytes]] = []
+
+    class RecordingHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verified.append((str(hash), password))
+            return super().verify(hash, password)
+
+    passwords = Passwords(RecordingHasher(time_cost=1, memory_cost=1024, parallelism=1))
     await passwords.dummy_verify("anything at all")
     await passwords.dummy_verify("y" * (MAX_PASSWORD_LENGTH * 3))
+    assert [password for _, password in verified] == ["anything at all", "y" * MAX_PASSWORD_LENGTH]
+    assert all(hashed.startswith("$argon2id$v=19$m=1024,t=1,p=1$") for hashed, _ in verified)
 
 
 def test_rehash_is_needed_when_parameters_change() -> None:

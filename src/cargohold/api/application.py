@@ -33,8 +33,8 @@ async def _quiet_refused_connections(app: web.Application) -> None:
 def build_web_app(
     oci: OciServices,
     auth: HttpAuth,
-    management: ManagementServices | None = None,
-    ui_session: SessionConfig | None = None,
+    management: ManagementServices,
+    ui_session: SessionConfig,
 ) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
@@ -44,11 +44,9 @@ def build_web_app(
     add_routes(app, oci, challenger)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
-    if management is not None:
-        # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics
-        add_management_routes(app, management)
-        add_metrics_route(app)
-    if management is not None:
-        # web UI: /ui/ (a sub-application with its own CSRF middleware and templates); / and /ui redirect
-        add_ui(app, management, ui_session)
+    # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics
+    add_management_routes(app, management)
+    add_metrics_route(app)
+    # web UI: /ui/ (a sub-application with its own CSRF middleware and templates); / and /ui redirect
+    add_ui(app, management, ui_session)
     return app

@@ -50,11 +50,6 @@ class Endpoint:
     def origin(self) -> URL:
         return self.base.origin()
 
-    @property
-    def display(self) -> str:
-        """``host:port`` for messages."""
-        return f"{self.base.host}:{self.base.port}"
-
     def image_name(self, image: str) -> str:
         """The name to ask the upstream for: ``library/`` added to one-component names on Docker Hub."""
         if self.is_docker_hub and "/" not in image:

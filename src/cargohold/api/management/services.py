@@ -21,5 +21,5 @@ class ManagementServices:
     """Tests a proxy (saved or not): reach, TLS, auth flow, latency, optionally one image."""
     stats: StatsReader
     """Counters per repository and proxy, with the serving process's health view."""
-    users: UserAdmin | None = None
-    """Users, their grants and access tokens; without it the user operations answer 503."""
+    users: UserAdmin
+    """Users, their grants and access tokens."""

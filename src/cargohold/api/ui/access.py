@@ -60,11 +60,6 @@ class SessionConfig:
     secure: bool = False
     lifetime_seconds: int = DEFAULT_LIFETIME_S
 
-    @classmethod
-    def ephemeral(cls) -> SessionConfig:
-        """A random key: sessions end when the process does (for an application built without one)."""
-        return cls(secrets.token_bytes(32))
-
 
 SESSION_KEY: Final = web.AppKey("ui_session", SessionConfig)
 
@@ -155,15 +150,13 @@ def safe_next(value: str | None) -> str:
 
 
 async def session_stamp(services: ManagementServices, user: str) -> str | None:
-    """The user's current session stamp ("" without user management; None: the user no longer exists)."""
-    if services.users is None:
-        return ""
+    """The user's current session stamp (None: the user no longer exists)."""
     return await services.users.session_stamp(user)
 
 
 async def principal_for(services: ManagementServices, user: str) -> Principal | None:
     """The signed-in user as a principal, read afresh (None: the user no longer exists)."""
-    view = await services.users.get(user) if services.users is not None else None
+    view = await services.users.get(user)
     if view is None:
         return None
     return Principal(name=view.name, is_admin=view.is_admin, grants=dict(view.grants))

@@ -32,11 +32,11 @@ async def _to_list(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": f"{PREFIX}/"})
 
 
-def build_ui_app(services: ManagementServices, session: SessionConfig | None = None) -> web.Application:
+def build_ui_app(services: ManagementServices, session: SessionConfig) -> web.Application:
     """The ``/ui`` sub-application; mount it with ``app.add_subapp(PREFIX, build_ui_app(...))``."""
     ui = web.Application(middlewares=[csrf_protect, error_pages, require_session])
     ui[SERVICES_KEY] = services
-    ui[SESSION_KEY] = session or SessionConfig.ephemeral()
+    ui[SESSION_KEY] = session
     ui[ASSETS_KEY] = asset_urls()
     env = aiohttp_jinja2.setup(
         ui,
@@ -88,7 +88,7 @@ def build_ui_app(services: ManagementServices, session: SessionConfig | None = N
     return ui
 
 
-def add_ui(app: web.Application, services: ManagementServices, session: SessionConfig | None = None) -> None:
+def add_ui(app: web.Application, services: ManagementServices, session: SessionConfig) -> None:
     """Mount the web UI at ``/ui/`` (``/ui`` and ``/`` redirect there); ``session`` signs its sessions."""
 
     async def to_ui(request: web.Request) -> web.Response:

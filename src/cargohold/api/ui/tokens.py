@@ -17,17 +17,14 @@ from cargohold.api.ui.access import principal
 from cargohold.api.ui.common import PREFIX, render, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.auth.users import CreatedToken, UserAdmin
-from cargohold.errors import RepositoryExistsError, UnavailableError, ValidationFailedError
+from cargohold.errors import RepositoryExistsError, ValidationFailedError
 
 TOKENS_URL = f"{PREFIX}/tokens"
 LIFETIMES = (("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never"))
 
 
 def _users(request: web.Request) -> UserAdmin:
-    users = services(request).users
-    if users is None:
-        raise UnavailableError("access tokens are not available on this server")
-    return users
+    return services(request).users
 
 
 def _aware(moment: datetime) -> datetime:

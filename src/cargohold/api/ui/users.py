@@ -20,7 +20,6 @@ from cargohold.auth.principal import Permission
 from cargohold.auth.users import MIN_PASSWORD_LENGTH, UserAdmin, UserView
 from cargohold.errors import (
     RepositoryExistsError,
-    UnavailableError,
     UserUnknownError,
     ValidationFailedError,
 )
@@ -37,10 +36,7 @@ def user_url(name: str, *rest: str) -> str:
 
 
 def _users(request: web.Request) -> UserAdmin:
-    users = services(request).users
-    if users is None:
-        raise UnavailableError("user management is not available on this server")
-    return users
+    return services(request).users
 
 
 async def _find(request: web.Request, name: str) -> UserView:
