@@ -351,6 +351,17 @@ async def test_unknown_manifest(registry: Registry, name: str) -> None:
         assert head.body == b""
 
 
+@pytest.mark.parametrize("tag", [".INVALID_MANIFEST_NAME", "a" * 129, "-dash", "tag!"])
+async def test_manifest_by_invalid_tag_is_unknown(registry: Registry, name: str, tag: str) -> None:
+    # No manifest can ever be tagged so, so a pull by it finds nothing: 404 MANIFEST_UNKNOWN, as the spec
+    # says of a manifest that is not found and as its conformance suite checks (a PUT by it stays a 400).
+    await push_image(registry, name, "latest")
+    expect_error(await registry.get(f"/v2/{name}/manifests/{tag}"), 404, "MANIFEST_UNKNOWN")
+    head = await registry.head(f"/v2/{name}/manifests/{tag}")
+    assert head.status == 404, str(head)
+    assert head.body == b""
+
+
 async def test_manifest_is_per_image(registry: Registry) -> None:
     owner, neighbour, elsewhere = random_image(), random_image(), random_image("other")
     image = await push_image(registry, owner, "shared")

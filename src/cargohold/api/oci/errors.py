@@ -2,9 +2,10 @@
 
 Codes are the distribution spec's own table (v1.1 says a code MUST be one of them), so conditions the spec
 has no code for borrow the nearest one and say what happened in the message: a malformed tag is
-MANIFEST_INVALID, a bad page size UNSUPPORTED, an unsatisfiable range SIZE_INVALID. UNAVAILABLE (503, from
-Distribution) is the one addition: when every upstream failed no spec code fits at all. A body that stops
-arriving is answered 408 with BLOB_UPLOAD_INVALID.
+MANIFEST_INVALID (on a push; a pull by one finds nothing, see ``manifests``), a bad page size UNSUPPORTED,
+an unsatisfiable range SIZE_INVALID. UNAVAILABLE (503, from Distribution) is the one addition: when every
+upstream failed no spec code fits at all. A body that stops arriving is answered 408 with
+BLOB_UPLOAD_INVALID.
 
 Every /v2 error leaves in the distribution spec's envelope::
 

@@ -1,4 +1,10 @@
-"""GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>."""
+"""GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>.
+
+A pull (GET or HEAD) by a reference that is not a valid tag finds nothing: no manifest can ever be tagged
+so, and the spec answers a manifest that is not found with 404 MANIFEST_UNKNOWN (its conformance suite pulls
+``.INVALID_MANIFEST_NAME`` and expects exactly that). Such a reference is never asked of a proxy. A PUT by
+it is still refused as invalid (400), and a malformed digest stays DIGEST_INVALID.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from aiohttp import web
 from cargohold.api.oci.bodies import request_body
 from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
 from cargohold.api.oci.services import OciServices
-from cargohold.errors import ManifestTooLargeError
+from cargohold.errors import ManifestTooLargeError, ManifestUnknownError, TagInvalidError
 from cargohold.models import MAX_MANIFEST_BYTES, Reference
 from cargohold.registry.addressing import ImageAddress
 
@@ -26,10 +32,20 @@ async def read_bounded(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def pulled_reference(address: ImageAddress, argument: str) -> Reference:
+    """The reference of a GET or HEAD; one that no tag can match is an unknown manifest, not a bad request."""
+    try:
+        return Reference.parse(argument)
+    except TagInvalidError:
+        raise ManifestUnknownError(
+            f"manifest {argument[:140]!r} is unknown to {address.name}: it is not a valid tag or digest"
+        ) from None
+
+
 async def get_manifest(
     request: web.Request, services: OciServices, address: ImageAddress, argument: str
 ) -> web.StreamResponse:
-    reference = Reference.parse(argument)
+    reference = pulled_reference(address, argument)
     manifest = await services.pull.manifest(address, reference, head=request.method == "HEAD")
     headers = {
         **API_VERSION_HEADER,
