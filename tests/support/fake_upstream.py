@@ -52,6 +52,8 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     redirect_to: str | None = None
+    chunked: bool = False  # the body goes out with chunked transfer encoding: no Content-Length
+    head_length: bool = False  # with ``chunked``: a HEAD still gives the Content-Length
 
 
 @dataclass
@@ -186,8 +188,23 @@ class FakeUpstream:
             return web.Response(status=404)
         if answer.redirect_to is not None:
             return web.Response(status=307, headers={"Location": answer.redirect_to})
+        if answer.chunked:
+            return await self._chunked(request, answer)
         # aiohttp sends no body to a HEAD but keeps the Content-Length of the one given
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+    async def _chunked(self, request: web.Request, answer: Answer) -> web.StreamResponse:
+        response = web.StreamResponse(status=answer.status, headers=answer.headers)
+        if request.method == "HEAD" and answer.head_length:
+            response.content_length = len(answer.body)
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        if request.method != "HEAD":
+            for offset in range(0, len(answer.body), 64 * 1024):
+                await response.write(answer.body[offset : offset + 64 * 1024])
+        await response.write_eof()
+        return response
 
     async def _manifest(self, request: web.Request) -> web.StreamResponse:
         self._record(request)

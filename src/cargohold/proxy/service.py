@@ -23,11 +23,12 @@ from cargohold.errors import (
     RegistryError,
     TooManyRequestsError,
     UnavailableError,
+    UpstreamError,
     UpstreamFailedError,
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
-from cargohold.proxy.client import BlobResponse, FetchedManifest
+from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
@@ -232,7 +233,9 @@ class PullThroughService:
         async def open_source() -> tuple[str, BlobSource]:
             try:
                 proxy, response = await self._resolver.first_answer(
-                    address.repository, lambda client: client.open_blob(address.image, digest), prefer=prefer
+                    address.repository,
+                    lambda client: _open_sized(client, address.image, digest),
+                    prefer=prefer,
                 )
             except ProxiesExhaustedError as exhausted:
                 raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
@@ -292,6 +295,18 @@ class _Watched:
 
     async def close(self) -> None:
         await self._response.close()
+
+
+async def _open_sized(client: UpstreamClient, image: str, digest: Digest) -> BlobResponse:
+    """The upstream's blob GET; when it sends no Content-Length (chunked), the size a HEAD gives, so that
+    clients get a length and the body is held to it."""
+    response = await client.open_blob(image, digest)
+    if response.size is None:
+        try:
+            response.size = await client.head_blob(image, digest)
+        except UpstreamError as error:
+            log.info("no size for chunked blob %s from proxy %s: %s", digest, client.name, error.message)
+    return response
 
 
 def _scope(address: ImageAddress) -> str:
