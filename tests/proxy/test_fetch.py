@@ -38,9 +38,13 @@ class MemorySource:
         self.size = size
         self._body = body
         self.closed = False
+        self.refusals: list[UpstreamFailedError] = []
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         return self._body
+
+    def refused(self, error: UpstreamFailedError) -> None:
+        self.refusals.append(error)
 
     async def close(self) -> None:
         self.closed = True
@@ -166,7 +170,7 @@ def store(tmp_path: Path) -> FilesystemBlobStore:
 
 @pytest.fixture
 async def fetcher(store: FilesystemBlobStore, tmp_path: Path) -> AsyncIterator[BlobFetcher]:
-    fetcher = BlobFetcher(store, tmp_path / "work")
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0)
     yield fetcher
     await fetcher.close()
 
@@ -333,7 +337,7 @@ async def test_the_last_bytes_go_out_once_verified_and_a_follow_up_waits_for_the
     tmp_path: Path,
 ) -> None:
     store = HeldCommitStore(tmp_path / "data")
-    fetcher = BlobFetcher(store, tmp_path / "work")
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0)
     try:
         data = blob(MiB + 5)
         digest = Digest.of(data)
@@ -482,6 +486,58 @@ async def test_a_digest_mismatch_commits_nothing_and_every_feed_fails(
     assert upstream.opens == 1
 
 
+async def test_a_streamed_body_that_fails_verification_is_refused_to_its_source(
+    fetcher: BlobFetcher,
+) -> None:
+    wanted = blob(MiB, b"wanted")
+    upstream = Upstream(split(blob(MiB, b"other")), MiB)
+    feed = await fetcher.fetch(Digest.of(wanted), upstream.open, Commits().callback("c"))
+    assert (await read_error(feed)).kind is FailureKind.BAD_CONTENT
+    await fetcher.close()
+    assert [error.kind for error in upstream.sources[0].refusals] == [FailureKind.BAD_CONTENT]
+
+
+class Proxies:
+    """Sources in turn: the first ``bad`` of them send ``wrong`` bytes, the rest ``right`` ones."""
+
+    def __init__(self, right: bytes, wrong: bytes, bad: int) -> None:
+        self.upstreams = [Upstream(split(wrong if n < bad else right), len(right)) for n in range(bad + 1)]
+        self.opened = 0
+
+    async def open(self) -> tuple[str, BlobSource]:
+        upstream = self.upstreams[min(self.opened, len(self.upstreams) - 1)]
+        self.opened += 1
+        _, source = await upstream.open()
+        return f"proxy-{self.opened}", source
+
+
+@pytest.mark.parametrize("fault", ["wrong bytes", "cut short"])
+async def test_a_small_body_that_fails_verification_never_reaches_the_client_and_the_next_proxy_answers(
+    store: FilesystemBlobStore, tmp_path: Path, fault: str
+) -> None:
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=MiB)
+    data = blob(MiB // 2)
+    wrong = blob(MiB // 2, b"other") if fault == "wrong bytes" else data[: MiB // 4]
+    proxies = Proxies(data, wrong, bad=2)
+    commits = Commits()
+    try:
+        feed = await fetcher.fetch(Digest.of(data), proxies.open, commits.callback("c"))
+        assert feed.proxy_name == "proxy-3"
+        assert await read_all(feed) == data
+        await asyncio.wait_for(commits.all_in.wait(), 10)
+    finally:
+        await fetcher.close()
+    assert proxies.opened == 3
+    refusals = [source.refusals for upstream in proxies.upstreams for source in upstream.sources]
+    assert [[error.kind for error in refused] for refused in refusals] == [
+        [FailureKind.BAD_CONTENT],
+        [FailureKind.BAD_CONTENT],
+        [],
+    ]
+    assert commits.calls == [("c", len(data), "proxy-3")]
+    assert await store.stat(Digest.of(data)) == len(data)
+
+
 async def test_a_truncated_body_commits_nothing(fetcher: BlobFetcher, store: FilesystemBlobStore) -> None:
     data = blob(1 * MiB)
     digest = Digest.of(data)
@@ -527,7 +583,7 @@ async def test_a_dropped_upstream_connection_fails_the_feeds_with_its_kind(
 
     # The next request starts a new download, which succeeds.
     good = Upstream(split(data), len(data))
-    retry = BlobFetcher(store, tmp_path / "work")
+    retry = BlobFetcher(store, tmp_path / "work", hold_bytes=0)
     assert await read_all(await retry.fetch(digest, good.open, Commits().callback("c"))) == data
     await retry.close()
     assert await store.stat(digest) == len(data)
@@ -561,7 +617,7 @@ async def test_an_upstream_that_fails_before_answering_raises_from_fetch_for_eve
 async def test_close_cancels_a_download_that_does_not_finish(
     store: FilesystemBlobStore, tmp_path: Path
 ) -> None:
-    fetcher = BlobFetcher(store, tmp_path / "work", close_grace=0.05)
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0, close_grace=0.05)
     data = blob(2 * MiB)
     digest = Digest.of(data)
     upstream = Upstream(split(data), len(data), gate_at=MiB)  # never opened
@@ -580,7 +636,7 @@ async def test_close_cancels_a_download_that_does_not_finish(
 async def test_close_while_the_upstream_has_not_answered_leaves_no_spool(
     store: FilesystemBlobStore, tmp_path: Path
 ) -> None:
-    fetcher = BlobFetcher(store, tmp_path / "work", close_grace=0.05)
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0, close_grace=0.05)
     asked = asyncio.Event()
 
     async def never_answers() -> tuple[str, BlobSource]:

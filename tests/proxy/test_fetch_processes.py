@@ -55,6 +55,9 @@ class HeldSource:
                 raise UpstreamFailedError("the other workers never joined", kind=FailureKind.TIMEOUT)
             yield self._data[offset : offset + CHUNK]
 
+    def refused(self, error: UpstreamFailedError) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -72,7 +75,7 @@ def worker(
     digest = Digest.of(data)
 
     async def main() -> None:
-        fetcher = BlobFetcher(FilesystemBlobStore(Path(root) / "data"), Path(root) / "work")
+        fetcher = BlobFetcher(FilesystemBlobStore(Path(root) / "data"), Path(root) / "work", hold_bytes=0)
         committed: list[tuple[int, str]] = []
 
         async def open_source() -> tuple[str, BlobSource]:
@@ -185,6 +188,9 @@ class Source:
         for offset in range(0, len(self._data), CHUNK):
             yield self._data[offset : offset + CHUNK]
 
+    def refused(self, error: UpstreamFailedError) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -199,7 +205,7 @@ async def test_a_worker_that_dies_before_its_upstream_answers_hands_over_to_the_
     data = body(MiB)
     digest = Digest.of(data)
     store = FilesystemBlobStore(tmp_path / "data")
-    fetcher = BlobFetcher(store, tmp_path / "work")
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0)
     upstream = Upstream(data)
     holder = start_holder(spawn, tmp_path, digest, None)
     try:
@@ -225,7 +231,7 @@ async def test_a_worker_that_dies_mid_download_fails_its_followers_and_leaves_no
     (tmp_path / "data" / "uploads" / "fetch-dying").write_bytes(data[:300_000])
     state = {"spool_id": "fetch-dying", "size": len(data), "proxy_name": "remote"}
     holder = start_holder(spawn, tmp_path, digest, state)
-    fetcher = BlobFetcher(store, tmp_path / "work")
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0)
     upstream = Upstream(data)
     try:
         feed = await fetcher.fetch(digest, upstream.open, nothing)  # answered from the leader's state
@@ -259,7 +265,7 @@ async def test_a_worker_whose_download_stalls_times_its_followers_out(
     (tmp_path / "data" / "uploads" / "fetch-stuck").write_bytes(data[:1000])
     state = {"spool_id": "fetch-stuck", "size": len(data), "proxy_name": "remote"}
     holder = start_holder(spawn, tmp_path, digest, state)
-    fetcher = BlobFetcher(store, tmp_path / "work", stall_timeout=0.5)
+    fetcher = BlobFetcher(store, tmp_path / "work", hold_bytes=0, stall_timeout=0.5)
     try:
         feed = await fetcher.fetch(digest, Upstream(data).open, nothing)
         with pytest.raises(UpstreamFailedError) as caught:

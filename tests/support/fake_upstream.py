@@ -65,6 +65,7 @@ class FakeUpstream:
     ssl_context: ssl.SSLContext | None = None
     manifests: dict[str, Answer] = field(default_factory=dict)
     blobs: dict[str, Answer] = field(default_factory=dict)
+    blobs_by_digest: dict[str, Answer] = field(default_factory=dict)  # before ``blobs``
     storage: dict[str, Answer] = field(default_factory=dict)  # answers of 127.0.0.2, by path
     seen: list[Seen] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
@@ -214,9 +215,10 @@ class FakeUpstream:
 
     async def _blob(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
-        return self._challenge(request) or await self._answer(
-            request, self.blobs.get(request.match_info["name"])
+        answer = self.blobs_by_digest.get(request.match_info["digest"]) or self.blobs.get(
+            request.match_info["name"]
         )
+        return self._challenge(request) or await self._answer(request, answer)
 
     async def _storage(self, request: web.Request) -> web.StreamResponse:
         self._record(request)

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 POLL_MIN: Final = 0.005  # seconds between looks at another process's download while it moves
 POLL_MAX: Final = 0.05  # ... and while it does not
 STALL_TIMEOUT: Final = 120.0  # seconds another process's download may show no progress before we give up
+HOLD_BYTES: Final = 4 * 1024 * 1024  # bodies up to this size are verified before their first byte goes out
+HOLD_ATTEMPTS: Final = 8  # sources asked in turn when small bodies keep failing verification
 CLOSE_GRACE: Final = 30.0  # seconds close() lets running downloads finish before cancelling them
 _SCOPE: Final = re.compile(r"[A-Za-z0-9-]{0,64}")
 
@@ -72,6 +74,11 @@ class BlobSource(Protocol):
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         """The body; raises UpstreamFailedError on a stalled, dropped or short body."""
+        ...
+
+    def refused(self, error: UpstreamFailedError) -> None:
+        """The body was refused (it broke off, or did not match the digest or its length): its proxy
+        failed, and should not be asked for this blob again soon."""
         ...
 
     async def close(self) -> None: ...
@@ -92,8 +99,10 @@ class BlobFetcher:
         *,
         stall_timeout: float = STALL_TIMEOUT,
         close_grace: float = CLOSE_GRACE,
+        hold_bytes: int = HOLD_BYTES,
     ) -> None:
         self._store = store
+        self._hold_bytes = hold_bytes
         self._work_dir = work_dir
         self._stall_timeout = stall_timeout
         self._close_grace = close_grace
@@ -223,7 +232,7 @@ class BlobFetcher:
         spool_id = f"fetch-{uuid.uuid4().hex}"
         opening = asyncio.ensure_future(self._store.start_upload(spool_id, caller_verifies=True))
         try:
-            proxy_name, source = await open_source()
+            proxy_name, source = await self._first_good_source(flight.digest, open_source)
         except Exception as error:
             await _discard(opening)
             flight.fail_before_answer(error)
@@ -248,6 +257,8 @@ class BlobFetcher:
             size = await writer.commit(flight.digest, source.size)
             writer = None
         except BaseException as error:
+            if isinstance(error, UpstreamFailedError):
+                source.refused(error)
             if publishing is not None:  # let it land first, so the failure below overwrites it
                 await asyncio.gather(publishing, return_exceptions=True)
             kind = error.kind if isinstance(error, UpstreamFailedError) else FailureKind.PROTOCOL
@@ -262,6 +273,24 @@ class BlobFetcher:
             await source.close()
         lock.clear_state()
         flight.succeed(size)
+
+    async def _first_good_source(self, digest: Digest, open_source: OpenSource) -> tuple[str, BlobSource]:
+        """The first answering source whose body may be streamed. A body of known size up to ``hold_bytes``
+        is read whole and verified first: a bad one is refused (so ``open_source`` asks another proxy next)
+        and the next source is tried, so the client never sees it. Raises what ``open_source`` raises."""
+        for _ in range(HOLD_ATTEMPTS - 1):
+            proxy_name, source = await open_source()
+            if source.size is None or source.size > self._hold_bytes:
+                return proxy_name, source
+            try:
+                held = await _read_verified(source, digest, proxy_name)
+            except UpstreamFailedError as error:
+                source.refused(error)
+                continue
+            finally:
+                await source.close()
+            return proxy_name, _HeldBody(held)
+        return await open_source()
 
     async def _follow(self, flight: Flight, lock: DigestLock) -> str | None:
         """Tail another process's download until its leader lets go; return the spool id we tailed."""
@@ -352,6 +381,42 @@ async def _receive_body(source: BlobSource, spooler: Spooler, flight: Flight, pr
     if actual != flight.digest:
         raise _bad_body(proxy_name, f"the body hashes to {actual}, not {flight.digest}")
     return received
+
+
+async def _read_verified(source: BlobSource, digest: Digest, proxy_name: str) -> bytes:
+    """A small body read whole, checked against its announced size and its digest."""
+    parts: list[bytes] = []
+    received = 0
+    declared = source.size
+    async for chunk in source.iter_chunks():
+        received += len(chunk)
+        if declared is not None and received > declared:
+            raise _bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
+        parts.append(chunk)
+    body = b"".join(parts)
+    if declared is not None and received != declared:
+        raise _bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
+    actual = Digest.of(body, digest.algorithm)
+    if actual != digest:
+        raise _bad_body(proxy_name, f"the body hashes to {actual}, not {digest}")
+    return body
+
+
+class _HeldBody:
+    """A small body already read and verified, replayed as a source."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self.size: int | None = len(body)
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def refused(self, error: UpstreamFailedError) -> None:
+        """Cannot happen to verified bytes; a local failure is nobody's upstream's fault."""
+
+    async def close(self) -> None:
+        self._body = b""
 
 
 def _bad_body(proxy_name: str, what: str) -> UpstreamFailedError:

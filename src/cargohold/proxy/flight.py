@@ -13,9 +13,9 @@ HTTP layer sends with sendfile, so those bytes never pass through Python. At the
 waits for progress; once the blob is committed it finishes from its open descriptor (a committed spool is
 renamed, not copied) or from the stored blob. The blob's last bytes are held back until every
 byte is in and matches the digest, so a client never holds a whole body that did not verify; they go out
-while the blob is being fsynced, committed and linked. A blob whose size nobody gave goes out chunked, as bytes
-only (no file regions); its client learns the body is whole from the last chunk, which the HTTP layer writes
-only once the feed ended, that is once the blob verified. When the download fails it raises
+while the blob is being fsynced, committed and linked. A blob whose size nobody gave goes out chunked, as
+bytes only (no file regions); its client learns the body is whole from the last chunk, which the HTTP layer
+writes only once the feed ended, that is once the blob verified. When the download fails it raises
 ``UpstreamFailedError`` and the HTTP layer drops the client's connection.
 """
 

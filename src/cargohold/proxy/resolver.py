@@ -121,9 +121,11 @@ class ProxyResolver:
         *,
         prefer: str | None = None,
         only: str | None = None,
+        avoid: frozenset[str] = frozenset(),
     ) -> tuple[Proxy, T]:
         """Run ``operation`` against the active proxies in priority order (``prefer`` first, or ``only``
-        that one) and return the first answer; raise ProxiesExhaustedError when none gives one."""
+        that one, never those in ``avoid``: they sent bad bytes of what is asked) and return the first
+        answer; raise ProxiesExhaustedError when none gives one."""
         assert repository.id is not None
         proxies = await self.active_proxies(repository)
         if only is not None:
@@ -132,6 +134,15 @@ class ProxyResolver:
             proxies.sort(key=lambda proxy: proxy.name != prefer)
         outcomes: list[ProxyOutcome] = []
         for proxy in proxies:
+            if proxy.name in avoid:
+                outcomes.append(
+                    ProxyOutcome(
+                        proxy.name,
+                        FailureKind.BAD_CONTENT.value,
+                        "skipped: it sent a corrupt or short body of this lately",
+                    )
+                )
+                continue
             key = (repository.id, proxy.name)
             waiting = self._health.backoff_remaining(key)
             if waiting > 0:

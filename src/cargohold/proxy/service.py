@@ -28,6 +28,7 @@ from cargohold.errors import (
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
+from cargohold.proxy.bad_bodies import BadBodies
 from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
@@ -70,6 +71,7 @@ class PullThroughService:
         self._fetcher = fetcher
         self._manifest_flights: SingleFlight[ServedManifest] = SingleFlight()
         self._vouchers = Vouchers()
+        self._bad_bodies = BadBodies()
 
     async def close(self) -> None:
         await self._manifest_flights.close()
@@ -231,15 +233,17 @@ class PullThroughService:
         prefer = vouched_by
 
         async def open_source() -> tuple[str, BlobSource]:
+            names = [proxy.name for proxy in await self._resolver.active_proxies(address.repository)]
             try:
                 proxy, response = await self._resolver.first_answer(
                     address.repository,
                     lambda client: _open_sized(client, address.image, digest),
                     prefer=prefer,
+                    avoid=self._bad_bodies.proxies(address.repository_id, digest, names),
                 )
             except ProxiesExhaustedError as exhausted:
                 raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
-            return proxy.name, _Watched(response, self._resolver, address.repository, proxy.name)
+            return proxy.name, _Watched(response, self, address, digest, proxy.name)
 
         async def committed(size: int, proxy_name: str) -> None:
             proxy_name = proxy_name or vouched_by  # "" when another worker fetched it: our HEAD vouched
@@ -251,6 +255,22 @@ class PullThroughService:
             return await self._blobs.shared_size(address, blob)
 
         return await self._fetcher.fetch(digest, open_source, committed, scope=scope, reusable=reusable)
+
+    def body_refused(
+        self, address: ImageAddress, digest: Digest, proxy_name: str, error: UpstreamFailedError
+    ) -> None:
+        """A proxy's body of a blob broke off or did not verify: it failed, and is not asked for that blob
+        again for a while (the next request goes to the next proxy)."""
+        log.warning(
+            "proxy %s of repository %s failed (%s) on blob %s: %s; it is not asked for that blob again soon",
+            proxy_name,
+            address.repository.name,
+            error.kind.value,
+            digest,
+            error.message,
+        )
+        self._resolver.record_failure(address.repository, proxy_name, error)
+        self._bad_bodies.record(address.repository_id, digest, proxy_name)
 
     async def _voucher(self, address: ImageAddress, digest: Digest) -> str | None:
         """The proxy whose cached manifest of this image names the blob (from memory, else the database)."""
@@ -274,24 +294,29 @@ class PullThroughService:
 
 
 class _Watched:
-    """An upstream blob body whose breaking off counts against its proxy's health."""
+    """An upstream blob body whose refusal (it broke off, or did not verify) counts against its proxy's
+    health and keeps the blob from being asked of that proxy again soon."""
 
     def __init__(
-        self, response: BlobResponse, resolver: ProxyResolver, repository: Repository, proxy: str
+        self,
+        response: BlobResponse,
+        service: PullThroughService,
+        address: ImageAddress,
+        digest: Digest,
+        proxy: str,
     ) -> None:
         self._response = response
-        self._resolver = resolver
-        self._repository = repository
+        self._service = service
+        self._address = address
+        self._digest = digest
         self._proxy = proxy
         self.size = response.size
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.iter_chunks():
-                yield chunk
-        except UpstreamFailedError as error:
-            self._resolver.record_failure(self._repository, self._proxy, error)
-            raise
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        return self._response.iter_chunks()
+
+    def refused(self, error: UpstreamFailedError) -> None:
+        self._service.body_refused(self._address, self._digest, self._proxy, error)
 
     async def close(self) -> None:
         await self._response.close()
