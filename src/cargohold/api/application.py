@@ -38,10 +38,11 @@ def build_web_app(
 ) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
-    # authentication: the authenticator for every area, /v2/token (routed before the /v2 catch-all)
     app.on_startup.append(_quiet_refused_connections)
-    challenger = install_auth(app, auth, oci.names)
-    add_routes(app, oci, challenger)
+    # authentication: the authenticator every area reads credentials with
+    install_auth(app, auth)
+    # the /v2 API: /v2/token (routed before the /v2 catch-all), then /v2
+    add_routes(app, oci, auth)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
     # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics

@@ -4,7 +4,7 @@ API, the CLI and the web UI do (notes/management.md).
 It owns the rules about the values (name grammars, ``http(s)://host[:port]`` URLs without credentials or a
 query, a connection timeout of 1 to 600000 ms, a TTL that is not negative, hosts, positions 1..n) and turns
 each broken one into ``ValidationFailedError(field, reason)``; the checks are the ones the config file goes
-through (``cargohold.models`` and ``cargohold.config_values``). Each change is one metadata-store
+through (``cargohold.models`` and ``cargohold.registry.addresses``). Each change is one metadata-store
 transaction. A repository the config file manages refuses every change (``ManagedByConfigError``).
 Passwords go into the store but never come out of here: a ``ProxyView`` says only whether one is set.
 """
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from cargohold.config_values import check_http_url, normalise_host
 from cargohold.errors import NameInvalidError, NameUnknownError, ValidationFailedError
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import (
@@ -30,6 +29,7 @@ from cargohold.models import (
     validate_proxy_name,
     validate_repository_name,
 )
+from cargohold.registry.addresses import check_http_url, normalise_host
 
 __all__ = [
     "ProxyChanges",

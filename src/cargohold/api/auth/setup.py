@@ -1,5 +1,6 @@
-"""Installing authentication into the aiohttp application: the authenticator every area reads credentials
-with, the token endpoint, and the challenger /v2 answers 401 with."""
+"""Installing authentication into the aiohttp application: the authenticator every area (/v2, /api/v1,
+/ui) reads credentials with. ``HttpAuth`` also carries what the /v2 API needs for its token endpoint and its
+challenges (``cargohold.api.oci.routes.add_routes``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from cargohold.api.auth.credentials import AUTHENTICATOR_KEY, CredentialChecker
-from cargohold.api.auth.token_endpoint import TokenIssuer, add_token_routes
-from cargohold.api.auth.v2_guard import Challenger
 from cargohold.auth.tokens import RegistryTokens
-from cargohold.registry.addressing import NameResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +22,6 @@ class HttpAuth:
     """The token realm's base URL; empty: each challenge names the host the request came to."""
 
 
-def install_auth(app: web.Application, auth: HttpAuth, names: NameResolver) -> Challenger:
-    """Put the authenticator on ``app`` and route ``/v2/token``; call before the /v2 routes are added."""
+def install_auth(app: web.Application, auth: HttpAuth) -> None:
+    """Put the authenticator on ``app``, where every area and sub-application finds it."""
     app[AUTHENTICATOR_KEY] = auth.authenticator
-    add_token_routes(app, TokenIssuer(auth.tokens, names))
-    return Challenger(auth.public_url)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cargohold.api.auth.v2_guard import filtered_catalog
+from cargohold.api.oci.access import filtered_catalog
 from cargohold.api.oci.errors import API_VERSION_HEADER
 from cargohold.api.oci.services import OciServices
 from cargohold.auth.principal import Principal

@@ -2,8 +2,9 @@
 
 Names hold slashes, so aiohttp's router cannot split them reliably; ``paths.parse_v2_path`` does, and the
 table below picks the handler. Before any handler runs, the caller is authenticated and the action the
-request needs is checked (``cargohold.api.auth.v2_guard``). Domain errors become the spec's JSON envelope
-here, in one place; every 401 carries a ``WWW-Authenticate`` challenge naming the token endpoint.
+request needs is checked (``cargohold.api.oci.access``). Domain errors become the spec's JSON envelope
+here, in one place; every 401 carries a ``WWW-Authenticate`` challenge naming the token endpoint
+(``cargohold.api.oci.token_endpoint``, routed here too, before the catch-all).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Final
 from aiohttp import web
 
 from cargohold.api.auth.credentials import principal_of
-from cargohold.api.auth.v2_guard import ChallengedError, Challenger, check_access, required_action
+from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.oci import blobs, discovery, manifests, uploads
+from cargohold.api.oci.access import ChallengedError, Challenger, check_access, required_action
 from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, plain_error
 from cargohold.api.oci.paths import Endpoint, parse_v2_path
 from cargohold.api.oci.services import OciServices
+from cargohold.api.oci.token_endpoint import TokenIssuer, add_token_routes
 from cargohold.errors import RegistryError, UnauthorizedError
 from cargohold.registry.addressing import ImageAddress
 
@@ -95,9 +98,11 @@ def _not_allowed(request: web.Request) -> web.Response:
     return plain_error(405, "UNSUPPORTED", f"{request.method} is not supported here", request.method)
 
 
-def add_routes(app: web.Application, services: OciServices, challenger: Challenger) -> None:
+def add_routes(app: web.Application, services: OciServices, auth: HttpAuth) -> None:
+    """Route ``/v2/token``, then the /v2 catch-all; 401s name ``auth.public_url``'s token endpoint."""
+    add_token_routes(app, TokenIssuer(auth.tokens, services.names))
     app[SERVICES_KEY] = services
-    app[CHALLENGER_KEY] = challenger
+    app[CHALLENGER_KEY] = Challenger(auth.public_url)
     app.on_response_prepare.append(echo_namespace)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)

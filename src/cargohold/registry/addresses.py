@@ -1,5 +1,7 @@
-"""Value checks for ``cargohold.config``: ``HOST:PORT`` and ``host[:port]`` parsing, ``http(s)://`` URL
-validation, and redaction of passwords in URLs. Each check raises ValueError with a message fit for a user
+"""The address grammars a repository and its proxies are held to: host names, ``HOST:PORT`` and
+``host[:port]`` parsing, and ``http(s)://`` URL validation. ``RepositoryAdmin`` checks what the API and the UI
+send with them, and ``cargohold.config`` checks the config file's values (and ``listen``) with the same
+functions, so both refuse the same things. Each check raises ValueError with a message fit for a user
 (pydantic turns it into a validation error at the right dotted path) and never echoes userinfo.
 """
 
@@ -58,11 +60,6 @@ def join_host_port(host: str, port: int | None) -> str:
 def normalise_host(text: str) -> str:
     """A ``hosts`` entry: ``host[:port]`` lowercased, nothing else."""
     return join_host_port(*split_host_port(text, require_port=False))
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password in its userinfo replaced by ``***`` (for logs, repr and summaries)."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/]*@", r"\1:***@", url)
 
 
 def check_http_url(text: str, *, allow_path: bool) -> str:

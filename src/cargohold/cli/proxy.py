@@ -1,7 +1,7 @@
 """``cargohold proxy …``: the upstream registries of a repository, over the REST API.
 
 Owns the Click group ``proxy`` (list, add, edit, move, enable, disable, remove, test REPOSITORY …), built on
-``cargohold.cli_management.api_command`` (``--server``, ``--json``, exit statuses). A proxy password is read
+``cargohold.cli.command.api_command`` (``--server``, ``--json``, exit statuses). A proxy password is read
 from one line of stdin (``--password-stdin``) or a hidden prompt asked twice (``--password-prompt``), never
 from argv; it goes only into the request body, and no command prints it (the API answers ``password_set``).
 ``proxy test`` prints each step with ✓/✗, its detail and time, and exits 1 when a step failed.
@@ -9,29 +9,19 @@ from argv; it goes only into the request body, and no command prints it (the API
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from cargohold import cli_output as show
-from cargohold.cli_http import CommandError, path
-from cargohold.cli_management import Api, Command, api_command, changes
+from cargohold.cli import output as show
+from cargohold.cli.client import CommandError, path
+from cargohold.cli.command import Api, Command, api_command, changes, read_password
 
 
 def _password(from_stdin: bool, prompt: bool, clear: bool = False) -> str | None:
     """The password from one line of stdin or a hidden prompt (None: not given); never from argv."""
     if from_stdin + prompt + clear > 1:
         raise click.UsageError("give only one of --password-stdin, --password-prompt and --clear-password")
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise click.UsageError("--password-stdin: standard input has no password line")
-        return password
-    if prompt:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-        if not password:
-            raise click.UsageError("the password is empty")
-        return str(password)
+    if from_stdin or prompt:
+        return read_password(from_stdin, confirm=True)
     return None
 
 

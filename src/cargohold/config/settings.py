@@ -1,10 +1,10 @@
-"""The settings: server options and the declarative ``repositories:`` section (DESIGN.md section 5).
+"""The server settings (DESIGN.md section 5, "Config file") and where they come from.
 
-Owns the pydantic models (``Settings``, ``RepositoryConfig``, ``ProxyConfig``), their validation, the
-precedence of sources (flag > ``CARGOHOLD_*`` environment > YAML file > defaults), and the conversion of the
-declared repositories into ``cargohold.models`` entities. Reading the YAML file and expanding ``${VAR}``
-references live in ``cargohold.config_file``. Every failure leaves here as ``ConfigError`` whose message lists
-each problem as ``<dotted.path>: <reason>`` and never carries a password.
+Owns ``Settings`` (every server option, with ``repositories:`` as ``cargohold.config.repositories`` declares
+it), ``UpstreamSettings``, their validation, the precedence of sources (flag > ``CARGOHOLD_*`` environment >
+YAML file > defaults) in ``load_settings``, and ``redact_url`` for showing a database URL. Reading the YAML
+file and expanding ``${VAR}`` references live in ``cargohold.config.file``. Every failure leaves here as
+``ConfigError`` whose message lists each problem as ``<dotted.path>: <reason>`` and never carries a password.
 """
 
 from __future__ import annotations
@@ -13,151 +13,35 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from cargohold.config_file import format_problems, load_yaml_file
-from cargohold.config_values import (
-    check_http_url,
-    join_host_port,
-    normalise_host,
-    redact_url,
-    split_host_port,
-)
-from cargohold.errors import ConfigError, NameInvalidError
-from cargohold.models import (
-    MAX_CONNECTION_TIMEOUT_MS,
-    Proxy,
-    Repository,
-    Visibility,
-    validate_proxy_name,
-    validate_repository_name,
-)
+from cargohold.config.file import format_problems, load_yaml_file
+from cargohold.config.repositories import RepositoryConfig, as_entities, default_repositories
+from cargohold.errors import ConfigError
+from cargohold.models import Proxy, Repository
+from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
 
-__all__ = [
-    "ProxyConfig",
-    "RepositoryConfig",
-    "Settings",
-    "UpstreamSettings",
-    "declared_repositories",
-    "load_settings",
-    "redact_url",
-]
+__all__ = ["Settings", "UpstreamSettings", "declared_repositories", "load_settings", "redact_url"]
 
 CONFIG_ENV_VAR: Final = "CARGOHOLD_CONFIG"
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
 
-# --- the models ---------------------------------------------------------------------------------------
 
-
-class ProxyConfig(BaseModel):
-    """One upstream registry of a repository, as declared in the file; priority is its place in the list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    url: str
-    username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    ssl_validation: bool = True
-    connection_timeout_ms: int = Field(default=5000, ge=1, le=MAX_CONNECTION_TIMEOUT_MS)
-    active: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            return validate_proxy_name(value)
-        except NameInvalidError as exc:
-            raise ValueError(exc.message) from None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value, allow_path=False)
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        if info.data.get("password") is not None:
-            raise ValueError("give either password or password_file, not both")
-        value = value.expanduser()
-        _read_password_file(value)
-        return value
-
-    @model_validator(mode="after")
-    def _load_password_file(self) -> ProxyConfig:
-        if self.password_file is not None and self.password is None:
-            self.password = SecretStr(_read_password_file(self.password_file))
-        return self
-
-
-def _read_password_file(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{str(path)!r} is not UTF-8 text") from None
-    password = text.removesuffix("\n").removesuffix("\r")
-    if not password:
-        raise ValueError(f"{str(path)!r} is empty")
-    return password
-
-
-class RepositoryConfig(BaseModel):
-    """A repository declared in the file: created or updated to match at every start."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    visibility: Visibility = Visibility.PUBLIC
-    default: bool = False
-    hosts: list[Annotated[str, AfterValidator(normalise_host)]] = Field(default_factory=list)
-    tag_ttl_seconds: int = Field(default=300, ge=0)
-    proxies: list[ProxyConfig] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        try:
-            return validate_repository_name(value)
-        except NameInvalidError as exc:
-            raise ValueError(
-                f"{exc.message}: use one lowercase path component of letters, digits and . _ - "
-                "(at most 64 characters)"
-            ) from None
-
-    @field_validator("hosts")
-    @classmethod
-    def _hosts(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
-
-    @field_validator("proxies")
-    @classmethod
-    def _unique_proxies(cls, value: list[ProxyConfig]) -> list[ProxyConfig]:
-        seen: set[str] = set()
-        for proxy in value:
-            if proxy.name in seen:
-                raise ValueError(f"proxy name {proxy.name!r} is used more than once")
-            seen.add(proxy.name)
-        return value
+def redact_url(url: str) -> str:
+    """``url`` with any password in its userinfo replaced by ``***`` (for logs, repr and summaries)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/]*@", r"\1:***@", url)
 
 
 class UpstreamSettings(BaseModel):
@@ -170,19 +54,6 @@ class UpstreamSettings(BaseModel):
     backoff_seconds: float = Field(default=5.0, ge=0, le=3600)
     """How long a proxy is skipped after a failure; doubles with each further failure."""
     max_backoff_seconds: float = Field(default=300.0, ge=0, le=86400)
-
-
-def _default_repositories() -> list[RepositoryConfig]:
-    return [
-        RepositoryConfig(
-            name="hub",
-            visibility=Visibility.PUBLIC,
-            default=True,
-            hosts=["docker.io"],
-            tag_ttl_seconds=300,
-            proxies=[ProxyConfig(name="docker-hub", url="https://registry-1.docker.io")],
-        )
-    ]
 
 
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
@@ -220,7 +91,7 @@ class Settings(BaseSettings):
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None
     """The server key (CARGOHOLD_SECRET_KEY, url-safe base64 of 32 bytes); else ``<data_dir>/secret.key``."""
-    repositories: list[RepositoryConfig] = Field(default_factory=_default_repositories)
+    repositories: list[RepositoryConfig] = Field(default_factory=default_repositories)
 
     @classmethod
     def settings_customise_sources(
@@ -352,28 +223,4 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 
 def declared_repositories(settings: Settings) -> list[tuple[Repository, list[Proxy]]]:
     """The file's repositories as domain entities, marked managed by the config; priority = 1-based order."""
-    declared: list[tuple[Repository, list[Proxy]]] = []
-    for repo in settings.repositories:
-        repository = Repository(
-            name=repo.name,
-            visibility=repo.visibility,
-            default=repo.default,
-            hosts=tuple(repo.hosts),
-            tag_ttl_seconds=repo.tag_ttl_seconds,
-            managed_by_config=True,
-        )
-        proxies = [
-            Proxy(
-                name=proxy.name,
-                url=proxy.url,
-                username=proxy.username,
-                password=proxy.password.get_secret_value() if proxy.password is not None else None,
-                ssl_validation=proxy.ssl_validation,
-                connection_timeout_ms=proxy.connection_timeout_ms,
-                active=proxy.active,
-                priority=priority,
-            )
-            for priority, proxy in enumerate(repo.proxies, start=1)
-        ]
-        declared.append((repository, proxies))
-    return declared
+    return [as_entities(repo) for repo in settings.repositories]

@@ -1,7 +1,7 @@
-"""Reading the YAML config file for ``cargohold.config``: parsing (duplicate keys are an error), expanding
-``${VAR}`` / ``${VAR:-default}`` environment references in string values, and turning pydantic validation
-errors into ``<dotted.path>: <reason>`` lines. Messages never quote a value from the file, so a password
-cannot leak through them.
+"""Reading the YAML config file for ``cargohold.config.settings``: parsing (duplicate keys are an error),
+expanding ``${VAR}`` / ``${VAR:-default}`` environment references in string values, and turning pydantic
+validation errors into ``<dotted.path>: <reason>`` lines. Messages never quote a value from the file, so a
+password cannot leak through them.
 """
 
 from __future__ import annotations

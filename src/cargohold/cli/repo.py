@@ -1,94 +1,18 @@
-"""``cargohold repo …``, and what every command that manages a running server over its REST API shares.
+"""``cargohold repo …``: the repositories of a running server, over its REST API.
 
-Owns ``api_command`` (the ``--server`` and ``--json`` options, the ``Api`` a command gets, and the error
-report) and the Click group ``repo`` (list, show, create, edit, delete, images, purge, stats); the ``proxy``
-group lives in ``cargohold.cli_proxy``. Both are registered on ``cargohold.cli.cli``. Every command talks to
-``/api/v1`` over HTTP only (``cargohold.cli_http``; notes/management.md), on ``--server`` (default
-``$CARGOHOLD_SERVER``, else http://127.0.0.1:5000) with ``$CARGOHOLD_TOKEN`` as a Bearer token when set. It
-prints Rich tables (``cargohold.cli_output``), or with ``--json`` exactly the API's JSON. Exit status: 0 on
-success, 1 on an API or connection error (one line on stderr, never a traceback) or a failed proxy test, 2 on
-a usage error.
+Owns the Click group ``repo`` (list, show, create, edit, delete, images, purge, stats), built on
+``cargohold.cli.command.api_command`` (``--server``, ``--json``, exit statuses); the answers are shown by
+``cargohold.cli.output``. A repository's proxies have their own group, ``cargohold proxy``
+(``cargohold.cli.proxy``).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import click
-from rich.console import Console
 
-from cargohold import cli_output as show
-from cargohold.cli_http import DEFAULT_SERVER, ApiClient, CommandError, check_server_url, path
-
-EXIT_API_ERROR = 1
-
-Command = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Api:
-    """What every management command gets: the client, whether to print JSON, and the console."""
-
-    client: ApiClient
-    json: bool
-    out: Console
-
-    def emit(self, data: Any, render: Callable[[Console, Any], None]) -> None:
-        """The answer as JSON with ``--json``, else through ``render`` for a person."""
-        if self.json:
-            show.print_json(data)
-        else:
-            render(self.out, data)
-
-
-def _server_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    try:
-        return check_server_url(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def server_option(help_text: str) -> Callable[[Command], Command]:
-    """The ``--server URL`` option (or ``CARGOHOLD_SERVER``), checked to be a server's base URL."""
-    return click.option(
-        "--server",
-        metavar="URL",
-        envvar="CARGOHOLD_SERVER",
-        default=DEFAULT_SERVER,
-        show_default=True,
-        show_envvar=True,
-        callback=_server_url,
-        help=help_text,
-    )
-
-
-def api_command(func: Command) -> Command:
-    """Give ``func`` the ``--server`` and ``--json`` options and an ``Api`` first argument; report errors."""
-
-    @server_option("The cargohold server to manage.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer (for scripts).")
-    @functools.wraps(func)
-    def wrapper(*args: Any, server: str, as_json: bool, **kwargs: Any) -> Any:
-        api = Api(ApiClient(server, os.environ.get("CARGOHOLD_TOKEN") or None), as_json, show.console())
-        try:
-            return func(api, *args, **kwargs)
-        except CommandError as exc:
-            click.echo(f"cargohold: {exc}", err=True)
-            raise SystemExit(EXIT_API_ERROR) from None
-
-    return wrapper
-
-
-def changes(**fields: Any) -> dict[str, Any]:
-    """The fields that were given (None means "leave unchanged")."""
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-# ---------------------------------------------------------------------------------------------- repositories
+from cargohold.cli import output as show
+from cargohold.cli.client import path
+from cargohold.cli.command import Api, api_command, changes
 
 
 @click.group()

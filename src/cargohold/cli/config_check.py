@@ -1,0 +1,72 @@
+"""``cargohold config check FILE``: validate a config file and summarise it with Rich.
+
+Owns the Click group ``config`` and its ``check`` command. The file is read as ``cargohold serve`` would read
+it (with the ``CARGOHOLD_*`` environment applied); problems go to stderr as ``cargohold: <message>`` (one
+``<dotted.path>: <reason>`` line each) with exit status 1. The summary shows the server settings (the
+database URL without its password), then each repository with its proxies in priority order, and says only
+whether a proxy's password is set, never the password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from cargohold.cli.command import exit_with
+from cargohold.config import Settings, load_settings, redact_url
+from cargohold.errors import ConfigError
+
+EXIT_CONFIG_INVALID = 1  # `config check` found problems
+
+
+@click.group()
+def config() -> None:
+    """Inspect configuration files."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate FILE (with the CARGOHOLD_* environment applied) and summarise it."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as exc:
+        exit_with(exc.message, EXIT_CONFIG_INVALID)
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(f"{escape(str(file))}: [bold green]OK[/]")
+    print_summary(console, settings)
+
+
+def print_summary(console: Console, settings: Settings) -> None:
+    """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
+    for key, value in (
+        ("listen", settings.listen),
+        ("public_url", settings.public_url),
+        ("data_dir", str(settings.data_dir)),
+        ("database", redact_url(settings.database)),
+        ("workers", str(settings.workers)),
+        ("log_level", settings.log_level),
+    ):
+        console.print(f"  [dim]{key:<11}[/] {escape(value)}")
+    console.print(f"[bold]repositories[/] ({len(settings.repositories)})")
+    for repo in settings.repositories:
+        traits = [repo.visibility.value]
+        if repo.default:
+            traits.append("default")
+        traits.append("hosts " + (", ".join(repo.hosts) if repo.hosts else "none"))
+        traits.append(f"tag_ttl_seconds {repo.tag_ttl_seconds}")
+        console.print(f"  [bold cyan]{escape(repo.name)}[/]  {escape(', '.join(traits))}")
+        if not repo.proxies:
+            console.print("    (no proxies: local content only)")
+        for priority, proxy in enumerate(repo.proxies, start=1):
+            password = "set" if proxy.password is not None else "not set"
+            user = f"username {proxy.username}" if proxy.username else "no username"
+            state = "active" if proxy.active else "[yellow]inactive[/]"
+            console.print(
+                f"    {priority}. [bold]{escape(proxy.name)}[/]  {escape(proxy.url)}  "
+                f"ssl_validation {'on' if proxy.ssl_validation else '[yellow]off[/]'}  "
+                f"timeout {proxy.connection_timeout_ms} ms  {state}  {escape(user)}  password {password}"
+            )

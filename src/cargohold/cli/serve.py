@@ -1,0 +1,47 @@
+"""``cargohold serve``: load the settings and run the registry (``cargohold.app.serve``).
+
+Precedence of the settings: flag > ``CARGOHOLD_*`` environment > config file > default
+(``cargohold.config.load_settings``). A configuration problem exits with status 2 and
+``cargohold: <message>`` on stderr, never a traceback; Ctrl-C exits with 130. ``cargohold.app`` is imported
+only when the server starts, so the other commands do not load the server's dependencies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cargohold.cli.command import exit_with
+from cargohold.config import load_settings
+from cargohold.errors import ConfigError
+
+EXIT_USAGE = 2  # a command could not start: bad flags or configuration
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file (default: $CARGOHOLD_CONFIG, else built-in defaults).",
+)
+@click.option("--listen", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:5000).")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Where blobs and SQLite live."
+)
+@click.option("--workers", type=int, help="Number of worker processes (default 1).")
+def serve(config_file: Path | None, listen: str | None, data_dir: Path | None, workers: int | None) -> None:
+    """Run the registry. Precedence: flag > CARGOHOLD_* environment > config file > default."""
+    try:
+        settings = load_settings(config_file, listen=listen, data_dir=data_dir, workers=workers)
+    except ConfigError as exc:
+        exit_with(exc.message, EXIT_USAGE)
+    from cargohold.app import serve as run_server
+
+    try:
+        run_server(settings)
+    except ConfigError as exc:
+        exit_with(exc.message, EXIT_USAGE)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
