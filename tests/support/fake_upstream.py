@@ -5,7 +5,8 @@ bodies that stop short or stall, expired certificates.
 ``FakeUpstream`` is an aiohttp app on 127.0.0.1 (the "registry") with a second site on 127.0.0.2 (the
 "object storage" blob GETs are redirected to; both are loopback, but a different host as far as a client's
 origin rules go). Tests script answers per image name (``manifests[name]``, ``blobs[name]``), choose the auth
-the registry demands (none, Basic, Bearer through its own ``/token`` realm) and read back ``seen``: every
+the registry demands (none, Basic, Bearer through its own ``/token`` realm, or one on the other host with
+``token_on_storage``) and read back ``seen``: every
 request with its host and whether ``Authorization`` arrived. ``RawUpstream`` is a bare TCP server for what
 aiohttp will not do: accept and never answer, or send headers and then stop mid-body or close early.
 """
@@ -71,6 +72,7 @@ class FakeUpstream:
     token_expires_in: int | None = 300
     token_error: str = "invalid_token"  # the error="…" of a 401 on a token the registry does not take
     realm: str | None = None  # override the realm the registry names (default: its own /token)
+    token_on_storage: bool = False  # 127.0.0.2 serves /token too (a realm on another host: ``storage_realm``)
 
     def __post_init__(self) -> None:
         self._runners: list[web.AppRunner] = []
@@ -86,6 +88,8 @@ class FakeUpstream:
         registry.router.add_route("*", "/v2/{name:.+}/blobs/{digest}", self._blob)
         registry.router.add_route("*", "/{tail:.*}", self._storage)  # relative redirects land here
         storage = web.Application()
+        if self.token_on_storage:
+            storage.router.add_route("*", "/token", self._token)
         storage.router.add_route("*", "/{tail:.*}", self._storage)
         self.port = await self._serve(registry, REGISTRY_HOST)
         self.storage_port = await self._serve(storage, STORAGE_HOST)
@@ -117,6 +121,11 @@ class FakeUpstream:
     @property
     def storage_url(self) -> str:
         return f"{'https' if self.ssl_context else 'http'}://{STORAGE_HOST}:{self.storage_port}"
+
+    @property
+    def storage_realm(self) -> str:
+        """The token endpoint on the other host (served with ``token_on_storage``)."""
+        return f"{self.storage_url}/token"
 
     def requests_to(self, host: str, path_prefix: str = "/") -> list[Seen]:
         return [s for s in self.seen if s.host == host and s.path.startswith(path_prefix)]
