@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cargohold.errors import ManifestInvalidError, ManifestTooLargeError
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, MediaType
-from cargohold.registry.manifests import parse_manifest
+from cargohold.registry.manifests import parse_fetched_manifest, parse_manifest
 
 
 def digest_of(text: str) -> str:
@@ -421,3 +421,28 @@ def test_valid_manifests_reference_config_then_layers(layers: list[bytes], sizes
     parsed = parse_manifest(encode(document), MediaType.OCI_MANIFEST)
     expected = list(dict.fromkeys([CONFIG, *layer_digests]))
     assert [str(d) for d in parsed.references.blobs] == expected
+
+
+# --- fetched through a proxy -------------------------------------------------------------------------
+
+
+def test_a_fetched_manifest_is_held_to_the_rules_of_a_push() -> None:
+    parsed = parse_fetched_manifest(encode(oci_manifest()), MediaType.OCI_MANIFEST)
+    assert parsed is not None
+    assert [str(d) for d in parsed.references.blobs] == [CONFIG, LAYER1, LAYER2]
+    for digest in ("sha256:../../x", LAYER1.upper(), "sha256:" + "A" * 64):
+        with pytest.raises(ManifestInvalidError, match=r"layers\[0\]\.digest"):
+            parse_fetched_manifest(
+                encode(oci_manifest(layers=[desc(OCI_LAYER, digest)])), MediaType.OCI_MANIFEST
+            )
+    with pytest.raises(ManifestInvalidError, match="size"):
+        parse_fetched_manifest(
+            encode(oci_manifest(layers=[desc(OCI_LAYER, LAYER1, -1)])), MediaType.OCI_MANIFEST
+        )
+    with pytest.raises(ManifestInvalidError, match="Content-Type"):
+        parse_fetched_manifest(encode(oci_manifest()), MediaType.DOCKER_MANIFEST)
+
+
+@pytest.mark.parametrize("media_type", [MediaType.DOCKER_MANIFEST_V1, MediaType.DOCKER_MANIFEST_V1_SIGNED])
+def test_a_fetched_schema_1_manifest_is_kept_referencing_nothing(media_type: str) -> None:
+    assert parse_fetched_manifest(b'{"schemaVersion": 1, "fsLayers": []}', media_type) is None

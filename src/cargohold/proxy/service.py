@@ -3,7 +3,8 @@
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
 When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
-share one upstream fetch.
+share one upstream fetch. A fetched manifest is cached only if it passes the rules of a push; one that does
+not is bad content of the proxy that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
@@ -19,15 +20,20 @@ from datetime import UTC, datetime, timedelta
 
 from cargohold.errors import (
     BlobUnknownError,
+    DigestInvalidError,
+    FailureKind,
+    ManifestInvalidError,
     ManifestUnknownError,
     RegistryError,
+    SizeInvalidError,
     TooManyRequestsError,
     UnavailableError,
     UpstreamFailedError,
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
-from cargohold.proxy.client import BlobResponse, FetchedManifest
+from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
+from cargohold.proxy.failures import failed
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
@@ -117,16 +123,32 @@ class PullThroughService:
 
     async def _fetch_manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
         try:
-            proxy, fetched = await self._resolver.first_answer(
-                address.repository, lambda client: client.get_manifest(address.image, reference)
+            proxy, (fetched, record) = await self._resolver.first_answer(
+                address.repository,
+                lambda client: self._fetch_and_record(client, address, reference, reference.tag),
             )
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(
                 exhausted, ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
             ) from None
-        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info("cached %s:%s (%s) from proxy %s", address.name, reference, fetched.digest, proxy.name)
         return ServedManifest(record, fetched.content, proxy.name, fetched=True)
+
+    async def _fetch_and_record(
+        self, client: UpstreamClient, address: ImageAddress, wanted: Reference, tag: str | None
+    ) -> tuple[FetchedManifest, ManifestRecord]:
+        """GET a manifest from one proxy and cache it. Content that a push would be refused (the rules of
+        ``ManifestService.record_cached``) is kept nowhere and counts as bad content of that proxy, so the
+        resolver asks the next one."""
+        fetched = await client.get_manifest(address.image, wanted)
+        try:
+            record = await self._record(address, fetched, client.name, tag)
+        except (ManifestInvalidError, SizeInvalidError, DigestInvalidError) as error:
+            what = (
+                f"manifest {address.image}:{wanted}" if wanted.tag else f"manifest {address.image}@{wanted}"
+            )
+            raise failed(client.name, FailureKind.BAD_CONTENT, f"{what}: {error.message}") from None
+        return fetched, record
 
     async def _record(
         self, address: ImageAddress, fetched: FetchedManifest, proxy_name: str, tag: str | None
@@ -154,12 +176,13 @@ class PullThroughService:
             return await self._serve(cached)
         moved = Reference(digest=head.digest)
         try:
-            proxy, fetched = await self._resolver.first_answer(
-                address.repository, lambda client: client.get_manifest(address.image, moved), only=proxy.name
+            proxy, (fetched, record) = await self._resolver.first_answer(
+                address.repository,
+                lambda client: self._fetch_and_record(client, address, moved, reference.tag),
+                only=proxy.name,
             )
         except ProxiesExhaustedError as exhausted:
             return await self._unrevalidated(address, reference, cached, exhausted)
-        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info(
             "tag %s:%s moved %s -> %s (proxy %s)",
             address.name,

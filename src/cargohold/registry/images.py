@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from cargohold.errors import (
     DigestInvalidError,
     ManifestBlobUnknownError,
-    ManifestInvalidError,
     ManifestUnknownError,
     NameUnknownError,
 )
@@ -29,7 +28,7 @@ from cargohold.models import (
     Reference,
 )
 from cargohold.registry.addressing import ImageAddress
-from cargohold.registry.manifests import ParsedManifest, parse_manifest
+from cargohold.registry.manifests import ParsedManifest, parse_fetched_manifest, parse_manifest
 from cargohold.storage.base import BlobStore
 
 
@@ -94,13 +93,11 @@ class ManifestService:
         """Keep a manifest fetched through a proxy, byte for byte, and point ``tag`` at it; returns its record
         and what it references.
 
-        Its digest was verified by the fetch. Its blobs are not required to be here: they are fetched on
-        demand. Content the parser cannot read (schema 1, say) is kept too, with no references.
+        Its digest was verified by the fetch. It must pass the rules of a push (ManifestInvalidError
+        otherwise, and nothing is kept), except that a Docker schema 1 manifest is kept with no references.
+        Its blobs are not required to be here: they are fetched on demand.
         """
-        try:
-            parsed: ParsedManifest | None = parse_manifest(content, media_type)
-        except (ManifestInvalidError, DigestInvalidError):
-            parsed = None
+        parsed = parse_fetched_manifest(content, media_type)
         await self._store_bytes(content, digest)
         record = ManifestRecord(
             digest=digest,

@@ -30,6 +30,7 @@ _FOREIGN_LAYER_TYPES: Final = frozenset({"application/vnd.docker.image.rootfs.fo
 _NONDISTRIBUTABLE_PREFIX: Final = "application/vnd.oci.image.layer.nondistributable."
 _MAX_SIZE: Final = 2**63 - 1
 _OCI_TYPES: Final = frozenset({MediaType.OCI_MANIFEST, MediaType.OCI_INDEX})
+_SCHEMA1_TYPES: Final = frozenset({MediaType.DOCKER_MANIFEST_V1, MediaType.DOCKER_MANIFEST_V1_SIGNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,17 @@ def parse_manifest(data: bytes, content_type: str) -> ParsedManifest:
     if media_type in INDEX_MEDIA_TYPES:
         return _parse_index(document, media_type)
     return _parse_image(document, media_type)
+
+
+def parse_fetched_manifest(data: bytes, media_type: str) -> ParsedManifest | None:
+    """Parse and validate a manifest fetched through a proxy by the very rules of a push (``parse_manifest``).
+
+    The one exception is a Docker schema 1 manifest, which a push refuses but old upstream images still
+    carry: it is kept byte for byte and references nothing, so None is returned for it.
+    """
+    if media_type.split(";", 1)[0].strip().lower() in _SCHEMA1_TYPES:
+        return None
+    return parse_manifest(data, media_type)
 
 
 def _media_type_of(content_type: str) -> str:
