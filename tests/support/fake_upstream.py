@@ -4,11 +4,12 @@ bodies that stop short or stall, expired certificates.
 
 ``FakeUpstream`` is an aiohttp app on 127.0.0.1 (the "registry") with a second site on 127.0.0.2 (the
 "object storage" blob GETs are redirected to; both are loopback, but a different host as far as a client's
-origin rules go). Tests script answers per image name (``manifests[name]``, ``blobs[name]``), choose the auth
-the registry demands (none, Basic, Bearer through its own ``/token`` realm, or one on the other host with
-``token_on_storage``) and read back ``seen``: every
-request with its host and whether ``Authorization`` arrived. ``RawUpstream`` is a bare TCP server for what
-aiohttp will not do: accept and never answer, or send headers and then stop mid-body or close early.
+origin rules go). Tests script answers per image name (``manifests[name]``, ``blobs[name]``; per tag or
+digest with ``manifests_by_reference[(name, reference)]``), choose the auth the registry demands (none,
+Basic, Bearer through its own ``/token`` realm, or one on the other host with ``token_on_storage``) and
+read back ``seen``: every request with its host and whether ``Authorization`` arrived. ``RawUpstream`` is a
+bare TCP server for what aiohttp will not do: accept and never answer, or send headers and then stop
+mid-body or close early.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class FakeUpstream:
     credentials: tuple[str, str] | None = None  # Basic credentials (registry, or its token realm)
     ssl_context: ssl.SSLContext | None = None
     manifests: dict[str, Answer] = field(default_factory=dict)
+    manifests_by_reference: dict[tuple[str, str], Answer] = field(
+        default_factory=dict
+    )  # before ``manifests``
     blobs: dict[str, Answer] = field(default_factory=dict)
     storage: dict[str, Answer] = field(default_factory=dict)  # answers of 127.0.0.2, by path
     seen: list[Seen] = field(default_factory=list)
@@ -200,9 +204,9 @@ class FakeUpstream:
 
     async def _manifest(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
-        return self._challenge(request) or await self._answer(
-            request, self.manifests.get(request.match_info["name"])
-        )
+        name, reference = request.match_info["name"], request.match_info["ref"]
+        answer = self.manifests_by_reference.get((name, reference)) or self.manifests.get(name)
+        return self._challenge(request) or await self._answer(request, answer)
 
     async def _blob(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
