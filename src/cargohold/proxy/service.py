@@ -8,17 +8,19 @@ not is bad content of the proxy that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
-client while it is verified and committed.
+client while it is verified and committed. A cached blob whose stored file is damaged (not its recorded
+size) is fetched again the same way, and the verified download replaces the file.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cargohold.errors import (
+    BlobDamagedError,
     BlobUnknownError,
     DigestInvalidError,
     FailureKind,
@@ -234,10 +236,13 @@ class PullThroughService:
         them already, or a public repository does. Otherwise they are fetched through this repository's
         proxies even though the store has them (a hostile proxy can name any digest in a manifest, but
         cannot send the bytes of one it does not have)."""
-        scope = _scope(address)
-        await self._fetcher.settled(digest, scope)
+        await self._fetcher.settled(digest, _scope(address))
         try:
             return await self._blobs.stat(address, digest)
+        except BlobDamagedError as damaged:
+            if not damaged.cached or not await self._resolver.active_proxies(address.repository):
+                raise
+            return await self._refetch(address, digest, damaged)
         except BlobUnknownError:
             if not await self._resolver.active_proxies(address.repository):
                 raise
@@ -250,7 +255,30 @@ class PullThroughService:
         if shared is not None:
             await self._blobs.link_cached(address, digest, shared, vouched_by)
             return await self._blobs.stat(address, digest)
-        prefer = vouched_by
+
+        async def reusable(blob: Digest) -> int | None:
+            return await self._blobs.shared_size(address, blob)
+
+        return await self._fetch_blob(address, digest, vouched_by, reusable)
+
+    async def _refetch(self, address: ImageAddress, digest: Digest, damaged: BlobDamagedError) -> BlobFeed:
+        """Fetch a cached blob whose stored file is damaged once more; the verified download replaces it."""
+
+        async def whole(blob: Digest) -> int | None:
+            size = await self._blobs.shared_size(address, blob)
+            return size if size == damaged.recorded_size else None
+
+        return await self._fetch_blob(address, digest, damaged.proxy_name or "", whole)
+
+    async def _fetch_blob(
+        self,
+        address: ImageAddress,
+        digest: Digest,
+        vouched_by: str,
+        reusable: Callable[[Digest], Awaitable[int | None]],
+    ) -> BlobFeed:
+        """Start or join the download of the blob for the image, ``vouched_by``'s proxy asked first."""
+        prefer = vouched_by or None
 
         async def open_source() -> tuple[str, BlobSource]:
             try:
@@ -267,10 +295,9 @@ class PullThroughService:
             self._stats.fetched(address.repository_id, proxy_name, size)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
-        async def reusable(blob: Digest) -> int | None:
-            return await self._blobs.shared_size(address, blob)
-
-        return await self._fetcher.fetch(digest, open_source, committed, scope=scope, reusable=reusable)
+        return await self._fetcher.fetch(
+            digest, open_source, committed, scope=_scope(address), reusable=reusable
+        )
 
     async def _voucher(self, address: ImageAddress, digest: Digest) -> str | None:
         """The proxy whose cached manifest of this image names the blob (from memory, else the database)."""
