@@ -6,6 +6,7 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     CargoholdError
     ├── RegistryError                     an OCI /v2 condition (has a spec code)
     │   ├── BlobUnknownError              BLOB_UNKNOWN
+    │   │   └── BlobDamagedError          BLOB_UNKNOWN: the stored file is not the size recorded for it
     │   ├── BlobUploadInvalidError        BLOB_UPLOAD_INVALID
     │   │   └── UploadRangeError          BLOB_UPLOAD_INVALID, answered 416 with the current Range
     │   ├── BlobUploadUnknownError        BLOB_UPLOAD_UNKNOWN
@@ -56,6 +57,27 @@ class RegistryError(CargoholdError):
 
 class BlobUnknownError(RegistryError):
     """blob unknown to registry"""
+
+
+class BlobDamagedError(BlobUnknownError):
+    """blob unknown to registry"""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        recorded_size: int,
+        stored_size: int,
+        cached: bool,
+        proxy_name: str | None = None,
+        detail: object = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.recorded_size = recorded_size
+        self.stored_size = stored_size
+        self.cached = cached
+        """True when the blob was fetched through a proxy (so it can be fetched again)."""
+        self.proxy_name = proxy_name
 
 
 class BlobUploadInvalidError(RegistryError):

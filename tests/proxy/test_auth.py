@@ -1,5 +1,5 @@
 """Upstream authentication pieces on their own: ``WWW-Authenticate`` parsing (examples and hypothesis),
-token responses, and the token cache's expiry arithmetic.
+token responses, the token cache's expiry arithmetic, and where a proxy's credentials may go.
 """
 
 from __future__ import annotations
@@ -9,9 +9,20 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
-from cargohold.proxy.auth import DEFAULT_EXPIRES_IN_S, TokenCache, parse_token_response
+from cargohold.errors import FailureKind, UpstreamFailedError
+from cargohold.proxy.auth import (
+    DEFAULT_EXPIRES_IN_S,
+    Attempt,
+    Scheme,
+    TokenCache,
+    UpstreamAuth,
+    credentials_may_go_to,
+    parse_token_response,
+)
 from cargohold.proxy.challenges import Challenge, find_challenge, parse_challenges
+from cargohold.proxy.failures import Redactor
 
 # --- challenges --------------------------------------------------------------------------------------
 
@@ -179,3 +190,45 @@ def test_tokens_are_kept_per_key_and_dropped_only_if_still_current() -> None:
     cache.drop(("a",), "ta")
     assert cache.get(("a",)) is None
     assert cache.get(("b",)) == "tb"
+
+
+# --- where credentials may go ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("registry", "realm", "allowed"),
+    [
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000/token", True),  # the registry's own origin
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5001/token", True),  # its own host, another port
+        ("http://127.0.0.1:5000", "http://127.0.0.2:5000/token", False),  # in clear to another host
+        ("http://registry.example", "http://auth.example/token", False),
+        ("http://registry.example", "https://auth.example/token", True),  # https: the realm proves itself
+        ("https://registry.example", "https://auth.example/token", True),
+        ("https://registry.example", "http://registry.example/token", False),  # never a downgrade
+    ],
+)
+def test_credentials_go_to_a_realm_over_https_or_in_clear_only_on_the_registrys_host(
+    registry: str, realm: str, allowed: bool
+) -> None:
+    assert credentials_may_go_to(URL(realm), URL(registry)) is allowed
+
+
+def auth(username: str | None) -> UpstreamAuth:
+    password = "pw-secret" if username else None
+    return UpstreamAuth(
+        "up", URL("http://127.0.0.1:5000"), username=username, password=password, redact=Redactor()
+    )
+
+
+def test_a_plain_http_realm_on_another_host_fails_a_proxy_with_credentials() -> None:
+    challenge = 'Bearer realm="http://127.0.0.2:9000/token",service="s"'
+    with pytest.raises(UpstreamFailedError) as refused:
+        auth("puller").unauthorized([challenge], Attempt(Scheme.NONE), "manifest a:1")
+    assert refused.value.kind is FailureKind.PROTOCOL
+    assert "http://127.0.0.2:9000/token is plain http" in refused.value.message
+    assert "pw-secret" not in refused.value.message
+
+
+def test_an_anonymous_proxy_may_still_ask_any_realm_for_a_token() -> None:
+    anonymous = auth(None)
+    anonymous.unauthorized(['Bearer realm="http://127.0.0.2:9000/token"'], Attempt(Scheme.NONE), "m")

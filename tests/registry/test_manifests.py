@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from cargohold.errors import ManifestInvalidError, ManifestTooLargeError
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, MediaType
-from cargohold.registry.manifests import parse_manifest
+from cargohold.registry.manifests import (
+    MAX_BLOB_BYTES,
+    MAX_DESCRIPTORS,
+    parse_fetched_manifest,
+    parse_manifest,
+)
 
 
 def digest_of(text: str) -> str:
@@ -411,7 +416,7 @@ def test_mutated_manifests_raise_only_domain_errors(base: str, edits: list[tuple
 
 @given(
     layers=st.lists(st.binary(max_size=8), max_size=6),
-    sizes=st.lists(st.integers(min_value=0, max_value=2**40), min_size=7, max_size=7),
+    sizes=st.lists(st.integers(min_value=0, max_value=MAX_BLOB_BYTES), min_size=7, max_size=7),
 )
 def test_valid_manifests_reference_config_then_layers(layers: list[bytes], sizes: list[int]) -> None:
     layer_digests = [str(Digest.of(layer)) for layer in layers]
@@ -421,3 +426,52 @@ def test_valid_manifests_reference_config_then_layers(layers: list[bytes], sizes
     parsed = parse_manifest(encode(document), MediaType.OCI_MANIFEST)
     expected = list(dict.fromkeys([CONFIG, *layer_digests]))
     assert [str(d) for d in parsed.references.blobs] == expected
+
+
+# --- fetched through a proxy -------------------------------------------------------------------------
+
+
+def test_a_fetched_manifest_is_held_to_the_rules_of_a_push() -> None:
+    parsed = parse_fetched_manifest(encode(oci_manifest()), MediaType.OCI_MANIFEST)
+    assert parsed is not None
+    assert [str(d) for d in parsed.references.blobs] == [CONFIG, LAYER1, LAYER2]
+    for digest in ("sha256:../../x", LAYER1.upper(), "sha256:" + "A" * 64):
+        with pytest.raises(ManifestInvalidError, match=r"layers\[0\]\.digest"):
+            parse_fetched_manifest(
+                encode(oci_manifest(layers=[desc(OCI_LAYER, digest)])), MediaType.OCI_MANIFEST
+            )
+    with pytest.raises(ManifestInvalidError, match="size"):
+        parse_fetched_manifest(
+            encode(oci_manifest(layers=[desc(OCI_LAYER, LAYER1, -1)])), MediaType.OCI_MANIFEST
+        )
+    with pytest.raises(ManifestInvalidError, match="Content-Type"):
+        parse_fetched_manifest(encode(oci_manifest()), MediaType.DOCKER_MANIFEST)
+
+
+@pytest.mark.parametrize("media_type", [MediaType.DOCKER_MANIFEST_V1, MediaType.DOCKER_MANIFEST_V1_SIGNED])
+def test_a_fetched_schema_1_manifest_is_kept_referencing_nothing(media_type: str) -> None:
+    assert parse_fetched_manifest(b'{"schemaVersion": 1, "fsLayers": []}', media_type) is None
+
+
+# --- bounds ------------------------------------------------------------------------------------------
+
+
+def test_at_most_max_descriptors_config_layers_and_subject_together() -> None:
+    layers = [desc(OCI_LAYER, LAYER1)] * (MAX_DESCRIPTORS - 2)
+    subject = desc(MediaType.OCI_MANIFEST, SUBJECT)
+    assert parse_manifest(encode(oci_manifest(layers=layers, subject=subject)), MediaType.OCI_MANIFEST)
+    too_many = oci_manifest(layers=[*layers, desc(OCI_LAYER, LAYER2)], subject=subject)
+    reject(
+        encode(too_many), MediaType.OCI_MANIFEST, f"{MAX_DESCRIPTORS + 1} descriptors", str(MAX_DESCRIPTORS)
+    )
+    children = [desc(MediaType.OCI_MANIFEST, CHILD1)] * (MAX_DESCRIPTORS + 1)
+    reject(encode(oci_index(manifests=children)), MediaType.OCI_INDEX, "descriptors")
+
+
+def test_a_descriptor_larger_than_the_largest_blob_is_refused() -> None:
+    largest = oci_manifest(layers=[desc(OCI_LAYER, LAYER1, MAX_BLOB_BYTES)])
+    assert parse_manifest(encode(largest), MediaType.OCI_MANIFEST)
+    larger = oci_manifest(layers=[desc(OCI_LAYER, LAYER1, MAX_BLOB_BYTES + 1)])
+    reject(encode(larger), MediaType.OCI_MANIFEST, "layers[0].size", "largest blob")
+    child = oci_index(manifests=[desc(MediaType.OCI_MANIFEST, CHILD1, MAX_BLOB_BYTES + 1)])
+    reject(encode(child), MediaType.OCI_INDEX, "manifests[0].size")

@@ -126,6 +126,33 @@ async def test_committing_an_existing_digest_keeps_it(store: FilesystemBlobStore
     assert files_under(tmp_path / "uploads") == []
 
 
+async def test_committing_a_digest_whose_file_is_damaged_replaces_it(
+    store: FilesystemBlobStore, tmp_path: Path
+) -> None:
+    data = b"the whole blob " * 1000
+    digest = Digest.of(data)
+    await (await upload(store, "u1", data)).commit(digest)
+    path = store.blob_path(digest)
+    with path.open("r+b") as file:
+        file.truncate(100)
+    reader = path.open("rb")  # a reader of the damaged file keeps what it opened
+    try:
+        assert await (await upload(store, "u2", data)).commit(digest) == len(data)
+        assert path.read_bytes() == data
+        assert reader.read() == data[:100]
+    finally:
+        reader.close()
+    assert files_under(tmp_path / "uploads") == []
+
+
+async def test_small_content_whose_file_is_damaged_is_written_again(store: FilesystemBlobStore) -> None:
+    data = b'{"schemaVersion": 2}'
+    digest = await store.put_small(data)
+    store.blob_path(digest).write_bytes(data[:5])
+    assert await store.put_small(data) == digest
+    assert store.blob_path(digest).read_bytes() == data
+
+
 async def test_concurrent_commits_of_the_same_digest(store: FilesystemBlobStore, tmp_path: Path) -> None:
     data = os.urandom(3 * MiB)
     digest = Digest.of(data)

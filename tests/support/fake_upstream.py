@@ -4,10 +4,12 @@ bodies that stop short or stall, expired certificates.
 
 ``FakeUpstream`` is an aiohttp app on 127.0.0.1 (the "registry") with a second site on 127.0.0.2 (the
 "object storage" blob GETs are redirected to; both are loopback, but a different host as far as a client's
-origin rules go). Tests script answers per image name (``manifests[name]``, ``blobs[name]``), choose the auth
-the registry demands (none, Basic, Bearer through its own ``/token`` realm) and read back ``seen``: every
-request with its host and whether ``Authorization`` arrived. ``RawUpstream`` is a bare TCP server for what
-aiohttp will not do: accept and never answer, or send headers and then stop mid-body or close early.
+origin rules go). Tests script answers per image name (``manifests[name]``, ``blobs[name]``; per tag or
+digest with ``manifests_by_reference[(name, reference)]``), choose the auth the registry demands (none,
+Basic, Bearer through its own ``/token`` realm, or one on the other host with ``token_on_storage``) and
+read back ``seen``: every request with its host and whether ``Authorization`` arrived. ``RawUpstream`` is a
+bare TCP server for what aiohttp will not do: accept and never answer, or send headers and then stop
+mid-body or close early.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class FakeUpstream:
     credentials: tuple[str, str] | None = None  # Basic credentials (registry, or its token realm)
     ssl_context: ssl.SSLContext | None = None
     manifests: dict[str, Answer] = field(default_factory=dict)
+    manifests_by_reference: dict[tuple[str, str], Answer] = field(
+        default_factory=dict
+    )  # before ``manifests``
     blobs: dict[str, Answer] = field(default_factory=dict)
     blobs_by_digest: dict[str, Answer] = field(default_factory=dict)  # before ``blobs``
     storage: dict[str, Answer] = field(default_factory=dict)  # answers of 127.0.0.2, by path
@@ -74,6 +79,7 @@ class FakeUpstream:
     token_expires_in: int | None = 300
     token_error: str = "invalid_token"  # the error="…" of a 401 on a token the registry does not take
     realm: str | None = None  # override the realm the registry names (default: its own /token)
+    token_on_storage: bool = False  # 127.0.0.2 serves /token too (a realm on another host: ``storage_realm``)
 
     def __post_init__(self) -> None:
         self._runners: list[web.AppRunner] = []
@@ -89,6 +95,8 @@ class FakeUpstream:
         registry.router.add_route("*", "/v2/{name:.+}/blobs/{digest}", self._blob)
         registry.router.add_route("*", "/{tail:.*}", self._storage)  # relative redirects land here
         storage = web.Application()
+        if self.token_on_storage:
+            storage.router.add_route("*", "/token", self._token)
         storage.router.add_route("*", "/{tail:.*}", self._storage)
         self.port = await self._serve(registry, REGISTRY_HOST)
         self.storage_port = await self._serve(storage, STORAGE_HOST)
@@ -120,6 +128,11 @@ class FakeUpstream:
     @property
     def storage_url(self) -> str:
         return f"{'https' if self.ssl_context else 'http'}://{STORAGE_HOST}:{self.storage_port}"
+
+    @property
+    def storage_realm(self) -> str:
+        """The token endpoint on the other host (served with ``token_on_storage``)."""
+        return f"{self.storage_url}/token"
 
     def requests_to(self, host: str, path_prefix: str = "/") -> list[Seen]:
         return [s for s in self.seen if s.host == host and s.path.startswith(path_prefix)]
@@ -209,9 +222,9 @@ class FakeUpstream:
 
     async def _manifest(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
-        return self._challenge(request) or await self._answer(
-            request, self.manifests.get(request.match_info["name"])
-        )
+        name, reference = request.match_info["name"], request.match_info["ref"]
+        answer = self.manifests_by_reference.get((name, reference)) or self.manifests.get(name)
+        return self._challenge(request) or await self._answer(request, answer)
 
     async def _blob(self, request: web.Request) -> web.StreamResponse:
         self._record(request)

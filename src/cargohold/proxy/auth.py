@@ -8,8 +8,9 @@ otherwise), accepts ``token`` or ``access_token``, and caches tokens per (realm,
 shortly before ``expires_in`` (default 60 s) runs out. On a 401 it re-authenticates once with a fresh token;
 a 401 on a token just issued means "no such repository / no access" (Docker Hub's not-found), unless the
 registry calls the token invalid. Credentials are sent only to the proxy's own origin (the client enforces
-that on redirects) and to the realm the proxy itself named; never to a plain-http realm of an https registry.
-Nothing here logs a password or a token.
+that on redirects) and to the realm the proxy itself named, and to that realm only over https or, for a
+plain-http registry, on the registry's own host (``credentials_may_go_to``); any other realm fails the proxy
+before a token request is made. Nothing here logs a password or a token.
 """
 
 from __future__ import annotations
@@ -221,11 +222,12 @@ class UpstreamAuth:
             ) from error
         if realm.scheme not in ("http", "https") or not realm.host:
             raise failed(self._proxy, FailureKind.PROTOCOL, "Bearer realm is not an http(s) URL")
-        if self._basic is not None and realm.scheme == "http" and self._origin.scheme == "https":
+        if self._basic is not None and not credentials_may_go_to(realm, self._origin):
             raise failed(
                 self._proxy,
                 FailureKind.PROTOCOL,
-                f"token realm {realm.host}{realm.path} is plain http; refusing to send credentials there",
+                f"token realm http://{realm.host}:{realm.port}{realm.path} is plain http and not on the "
+                f"registry's host {self._origin.host}; refusing to send the proxy's credentials there",
             )
         return _Bearer(realm, challenge.get("service"))
 
@@ -266,6 +268,16 @@ class UpstreamAuth:
         self._redact.add(token)
         self._tokens.put(key, token, expires_in)
         return token
+
+
+def credentials_may_go_to(realm: URL, origin: URL) -> bool:
+    """Whether a proxy's Basic credentials may go to the token ``realm`` its registry at ``origin`` named:
+    over https (the realm proves who it is), or over plain http only to the registry's own host, and only
+    when the registry itself is plain http (the credentials already travel there in clear). Never a
+    downgrade from https, never in clear to another host."""
+    if realm.scheme == "https":
+        return True
+    return realm.scheme == "http" and origin.scheme == "http" and realm.host == origin.host
 
 
 def _basic_header(username: str, password: str) -> str:

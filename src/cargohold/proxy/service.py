@@ -3,24 +3,31 @@
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
 When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
-share one upstream fetch.
+share one upstream fetch. A fetched manifest is cached only if it passes the rules of a push; one that does
+not is bad content of the proxy that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
-client while it is verified and committed.
+client while it is verified and committed. A cached blob whose stored file is damaged (not its recorded
+size) is fetched again the same way, and the verified download replaces the file.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cargohold.errors import (
+    BlobDamagedError,
     BlobUnknownError,
+    DigestInvalidError,
+    FailureKind,
+    ManifestInvalidError,
     ManifestUnknownError,
     RegistryError,
+    SizeInvalidError,
     TooManyRequestsError,
     UnavailableError,
     UpstreamError,
@@ -30,6 +37,7 @@ from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
 from cargohold.proxy.bad_bodies import BadBodies
 from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
+from cargohold.proxy.failures import failed
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
@@ -120,16 +128,32 @@ class PullThroughService:
 
     async def _fetch_manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
         try:
-            proxy, fetched = await self._resolver.first_answer(
-                address.repository, lambda client: client.get_manifest(address.image, reference)
+            proxy, (fetched, record) = await self._resolver.first_answer(
+                address.repository,
+                lambda client: self._fetch_and_record(client, address, reference, reference.tag),
             )
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(
                 exhausted, ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
             ) from None
-        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info("cached %s:%s (%s) from proxy %s", address.name, reference, fetched.digest, proxy.name)
         return ServedManifest(record, fetched.content, proxy.name, fetched=True)
+
+    async def _fetch_and_record(
+        self, client: UpstreamClient, address: ImageAddress, wanted: Reference, tag: str | None
+    ) -> tuple[FetchedManifest, ManifestRecord]:
+        """GET a manifest from one proxy and cache it. Content that a push would be refused (the rules of
+        ``ManifestService.record_cached``) is kept nowhere and counts as bad content of that proxy, so the
+        resolver asks the next one."""
+        fetched = await client.get_manifest(address.image, wanted)
+        try:
+            record = await self._record(address, fetched, client.name, tag)
+        except (ManifestInvalidError, SizeInvalidError, DigestInvalidError) as error:
+            what = (
+                f"manifest {address.image}:{wanted}" if wanted.tag else f"manifest {address.image}@{wanted}"
+            )
+            raise failed(client.name, FailureKind.BAD_CONTENT, f"{what}: {error.message}") from None
+        return fetched, record
 
     async def _record(
         self, address: ImageAddress, fetched: FetchedManifest, proxy_name: str, tag: str | None
@@ -157,12 +181,13 @@ class PullThroughService:
             return await self._serve(cached)
         moved = Reference(digest=head.digest)
         try:
-            proxy, fetched = await self._resolver.first_answer(
-                address.repository, lambda client: client.get_manifest(address.image, moved), only=proxy.name
+            proxy, (fetched, record) = await self._resolver.first_answer(
+                address.repository,
+                lambda client: self._fetch_and_record(client, address, moved, reference.tag),
+                only=proxy.name,
             )
         except ProxiesExhaustedError as exhausted:
             return await self._unrevalidated(address, reference, cached, exhausted)
-        record = await self._record(address, fetched, proxy.name, reference.tag)
         log.info(
             "tag %s:%s moved %s -> %s (proxy %s)",
             address.name,
@@ -214,10 +239,13 @@ class PullThroughService:
         them already, or a public repository does. Otherwise they are fetched through this repository's
         proxies even though the store has them (a hostile proxy can name any digest in a manifest, but
         cannot send the bytes of one it does not have)."""
-        scope = _scope(address)
-        await self._fetcher.settled(digest, scope)
+        await self._fetcher.settled(digest, _scope(address))
         try:
             return await self._blobs.stat(address, digest)
+        except BlobDamagedError as damaged:
+            if not damaged.cached or not await self._resolver.active_proxies(address.repository):
+                raise
+            return await self._refetch(address, digest, damaged)
         except BlobUnknownError:
             if not await self._resolver.active_proxies(address.repository):
                 raise
@@ -230,7 +258,30 @@ class PullThroughService:
         if shared is not None:
             await self._blobs.link_cached(address, digest, shared, vouched_by)
             return await self._blobs.stat(address, digest)
-        prefer = vouched_by
+
+        async def reusable(blob: Digest) -> int | None:
+            return await self._blobs.shared_size(address, blob)
+
+        return await self._fetch_blob(address, digest, vouched_by, reusable)
+
+    async def _refetch(self, address: ImageAddress, digest: Digest, damaged: BlobDamagedError) -> BlobFeed:
+        """Fetch a cached blob whose stored file is damaged once more; the verified download replaces it."""
+
+        async def whole(blob: Digest) -> int | None:
+            size = await self._blobs.shared_size(address, blob)
+            return size if size == damaged.recorded_size else None
+
+        return await self._fetch_blob(address, digest, damaged.proxy_name or "", whole)
+
+    async def _fetch_blob(
+        self,
+        address: ImageAddress,
+        digest: Digest,
+        vouched_by: str,
+        reusable: Callable[[Digest], Awaitable[int | None]],
+    ) -> BlobFeed:
+        """Start or join the download of the blob for the image, ``vouched_by``'s proxy asked first."""
+        prefer = vouched_by or None
 
         async def open_source() -> tuple[str, BlobSource]:
             names = [proxy.name for proxy in await self._resolver.active_proxies(address.repository)]
@@ -251,10 +302,9 @@ class PullThroughService:
             self._stats.fetched(address.repository_id, proxy_name, size)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
-        async def reusable(blob: Digest) -> int | None:
-            return await self._blobs.shared_size(address, blob)
-
-        return await self._fetcher.fetch(digest, open_source, committed, scope=scope, reusable=reusable)
+        return await self._fetcher.fetch(
+            digest, open_source, committed, scope=_scope(address), reusable=reusable
+        )
 
     def body_refused(
         self, address: ImageAddress, digest: Digest, proxy_name: str, error: UpstreamFailedError

@@ -1,19 +1,23 @@
 """Reading, mounting and deleting blobs of an image.
 
 A blob is readable in an image only when it is linked there (it was pushed to that image, mounted into it,
-or fetched for it); its bytes are stored once, by digest, whatever number of images link it.
+or fetched for it); its bytes are stored once, by digest, whatever number of images link it. A stored file
+whose size is not the size recorded when it was linked is damaged: it is never served.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cargohold.errors import BlobUnknownError
+from cargohold.errors import BlobDamagedError, BlobUnknownError
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import ContentSource, Digest
 from cargohold.registry.addressing import ImageAddress
 from cargohold.storage.base import BlobStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,8 @@ class BlobService:
         self._store = store
 
     async def stat(self, address: ImageAddress, digest: Digest) -> BlobInfo:
-        """The blob as the image sees it; BlobUnknownError when not linked there or gone from storage."""
+        """The blob as the image sees it; BlobUnknownError when not linked there or gone from storage, and
+        BlobDamagedError (logged) when its stored file is not the size recorded for it."""
         link = await self._metadata.get_blob_link(address.repository_id, address.image, digest)
         if link is None:
             raise BlobUnknownError(
@@ -41,6 +46,24 @@ class BlobService:
         stored = await self._store.stat(digest)
         if stored is None:
             raise BlobUnknownError(f"blob {digest} is missing from storage", detail={"digest": str(digest)})
+        if stored != link.size:
+            cached = link.source is ContentSource.CACHED
+            log.error(
+                "blob %s of %s is damaged: its stored file has %d bytes, %d were recorded; %s",
+                digest,
+                address.name,
+                stored,
+                link.size,
+                "fetching it again" if cached else "it is not served",
+            )
+            raise BlobDamagedError(
+                f"blob {digest} cannot be served: its stored file is damaged",
+                recorded_size=link.size,
+                stored_size=stored,
+                cached=cached,
+                proxy_name=link.proxy_name,
+                detail={"digest": str(digest)},
+            )
         return BlobInfo(digest, stored, self._store.local_path(digest), link.proxy_name)
 
     async def shared_size(self, address: ImageAddress, digest: Digest) -> int | None:

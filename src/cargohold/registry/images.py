@@ -1,8 +1,9 @@
 """Manifests and tags of an image: push (validated, stored as the exact bytes), pull, delete, list.
 
-A pushed manifest is accepted only when it parses, its media type matches the Content-Type, and every
-blob and child manifest it references is already readable in the image. Its bytes go to the blob store
-under their digest; the metadata store records the manifest, what it references, and the tag.
+A pushed manifest is accepted only when it parses, its media type matches the Content-Type, every blob
+and child manifest it references is already readable in the image, and it nests no deeper than
+MAX_INDEX_DEPTH indexes. A manifest fetched through a proxy is held to the same rules. Its bytes go to the
+blob store under their digest; the metadata store records the manifest, what it references, and the tag.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from cargohold.errors import (
     ManifestInvalidError,
     ManifestUnknownError,
     NameUnknownError,
+    RegistryError,
 )
 from cargohold.metadata.base import MetadataStore
 from cargohold.models import (
+    INDEX_MEDIA_TYPES,
     MAX_MANIFEST_BYTES,
     ContentSource,
     Digest,
@@ -29,7 +32,12 @@ from cargohold.models import (
     Reference,
 )
 from cargohold.registry.addressing import ImageAddress
-from cargohold.registry.manifests import ParsedManifest, parse_manifest
+from cargohold.registry.manifests import (
+    MAX_INDEX_DEPTH,
+    ParsedManifest,
+    parse_fetched_manifest,
+    parse_manifest,
+)
 from cargohold.storage.base import BlobStore
 
 
@@ -68,6 +76,7 @@ class ManifestService:
         parsed = parse_manifest(content, content_type)
         digest = _content_digest(content, reference)
         await self._check_references(address, parsed)
+        await self._check_nesting(address, digest, parsed)
         await self._store_bytes(content, digest)
         record = ManifestRecord(
             digest=digest,
@@ -94,13 +103,14 @@ class ManifestService:
         """Keep a manifest fetched through a proxy, byte for byte, and point ``tag`` at it; returns its record
         and what it references.
 
-        Its digest was verified by the fetch. Its blobs are not required to be here: they are fetched on
-        demand. Content the parser cannot read (schema 1, say) is kept too, with no references.
+        Its digest was verified by the fetch. It must pass the rules of a push (ManifestInvalidError
+        otherwise, and nothing is kept), nesting included, except that a Docker schema 1 manifest is kept
+        with no references.
+        Its blobs are not required to be here: they are fetched on demand.
         """
-        try:
-            parsed: ParsedManifest | None = parse_manifest(content, media_type)
-        except (ManifestInvalidError, DigestInvalidError):
-            parsed = None
+        parsed = parse_fetched_manifest(content, media_type)
+        if parsed is not None:
+            await self._check_nesting(address, digest, parsed)
         await self._store_bytes(content, digest)
         record = ManifestRecord(
             digest=digest,
@@ -162,6 +172,60 @@ class ManifestService:
                 raise ManifestBlobUnknownError(
                     f"manifest {child} is not in {address.name}; push it first", detail={"digest": str(child)}
                 )
+
+    async def _check_nesting(self, address: ImageAddress, digest: Digest, parsed: ParsedManifest) -> None:
+        """Refuse an index that would be part of a chain of more than MAX_INDEX_DEPTH indexes in the image:
+        the indexes recorded above it (a proxied index arrives after its parent) plus the levels of the
+        indexes recorded below it (a pushed index arrives after its children)."""
+        if not parsed.is_index:
+            return
+        above = await self._indexes_above(address, digest)
+        depth = above + await self._levels(address, parsed.references.manifests, {}, MAX_INDEX_DEPTH - above)
+        if depth > MAX_INDEX_DEPTH:
+            raise ManifestInvalidError(
+                f"indexes nest {depth} levels deep with this one; at most {MAX_INDEX_DEPTH} are allowed",
+                detail={"depth": depth, "limit": MAX_INDEX_DEPTH},
+            )
+
+    async def _indexes_above(self, address: ImageAddress, digest: Digest) -> int:
+        """The recorded indexes of the image above ``digest`` (one parent each), counted up to the cap."""
+        above, child, seen = 0, digest, {digest}
+        while above <= MAX_INDEX_DEPTH:
+            parent = await self._metadata.manifest_referencing(address.repository_id, address.image, child)
+            if parent is None or parent.media_type not in INDEX_MEDIA_TYPES or parent.digest in seen:
+                break
+            above += 1
+            child = parent.digest
+            seen.add(child)
+        return above
+
+    async def _levels(
+        self, address: ImageAddress, children: tuple[Digest, ...], known: dict[Digest, int], room: int
+    ) -> int:
+        """The levels of an index with ``children``: 1, plus the most levels of the recorded indexes among
+        them. Counting stops once it passes ``room`` (the answer is "too deep" then, whatever the rest)."""
+        deepest = 0
+        for child in children:
+            if deepest >= room:
+                break
+            levels = known.get(child)
+            if levels is None:
+                levels = 0
+                record = await self._metadata.get_manifest(address.repository_id, address.image, child)
+                if record is not None and record.media_type in INDEX_MEDIA_TYPES:
+                    grandchildren = await self._children(record)
+                    levels = await self._levels(address, grandchildren, known, room - 1)
+                known[child] = levels
+            deepest = max(deepest, levels)
+        return 1 + deepest
+
+    async def _children(self, record: ManifestRecord) -> tuple[Digest, ...]:
+        """The child manifests a recorded index names (none if its bytes are gone or unreadable)."""
+        try:
+            parsed = parse_fetched_manifest(await self.content(record), record.media_type)
+        except (RegistryError, ValueError):
+            return ()
+        return parsed.references.manifests if parsed is not None else ()
 
 
 class RecentContent:

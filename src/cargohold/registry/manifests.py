@@ -1,7 +1,9 @@
 """Parsing and validation of manifest bytes: Docker v2 schema 2 manifests and manifest lists, OCI image
 manifests and indexes (including OCI 1.1 artifacts with ``artifactType`` and ``subject``). Pure: bytes in,
-a ``ParsedManifest`` out, and every problem a domain error naming the field at fault. The bytes themselves
-are never re-serialised; callers store exactly what they received.
+a ``ParsedManifest`` out, and every problem a domain error naming the field at fault. The bounds a manifest
+must keep (pushed or fetched alike) live here too: ``MAX_DESCRIPTORS``, ``MAX_BLOB_BYTES`` per descriptor,
+and ``MAX_INDEX_DEPTH``, which needs the recorded manifests and is checked by ``ManifestService``. The bytes
+themselves are never re-serialised; callers store exactly what they received.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ _MEDIA_TYPE_RE: Final = re.compile(
 )
 _FOREIGN_LAYER_TYPES: Final = frozenset({"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"})
 _NONDISTRIBUTABLE_PREFIX: Final = "application/vnd.oci.image.layer.nondistributable."
-_MAX_SIZE: Final = 2**63 - 1
+MAX_DESCRIPTORS: Final = 10_000
+"""At most this many descriptors in one manifest: config, layers, child manifests and subject together."""
+MAX_BLOB_BYTES: Final = 64 * 1024**3
+"""The largest size a descriptor may declare (64 GiB): anything larger is not a blob anyone can pull."""
+MAX_INDEX_DEPTH: Final = 4
+"""At most this many indexes in a chain of index-in-index (checked where manifests are recorded)."""
 _OCI_TYPES: Final = frozenset({MediaType.OCI_MANIFEST, MediaType.OCI_INDEX})
+_SCHEMA1_TYPES: Final = frozenset({MediaType.DOCKER_MANIFEST_V1, MediaType.DOCKER_MANIFEST_V1_SIGNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +89,34 @@ def parse_manifest(data: bytes, content_type: str) -> ParsedManifest:
     schema_version = document.get("schemaVersion")
     if type(schema_version) is not int or schema_version != 2:
         raise ManifestInvalidError(f"schemaVersion must be 2, not {_show(schema_version)}")
+    _count_descriptors(document)
     if media_type in INDEX_MEDIA_TYPES:
         return _parse_index(document, media_type)
     return _parse_image(document, media_type)
+
+
+def parse_fetched_manifest(data: bytes, media_type: str) -> ParsedManifest | None:
+    """Parse and validate a manifest fetched through a proxy by the very rules of a push (``parse_manifest``).
+
+    The one exception is a Docker schema 1 manifest, which a push refuses but old upstream images still
+    carry: it is kept byte for byte and references nothing, so None is returned for it.
+    """
+    if media_type.split(";", 1)[0].strip().lower() in _SCHEMA1_TYPES:
+        return None
+    return parse_manifest(data, media_type)
+
+
+def _count_descriptors(document: dict[str, object]) -> None:
+    """Refuse more than MAX_DESCRIPTORS descriptors before any of them is looked at."""
+    count = sum(1 for field in ("config", "subject") if field in document)
+    count += sum(
+        len(value) for field in ("layers", "manifests") if isinstance(value := document.get(field), list)
+    )
+    if count > MAX_DESCRIPTORS:
+        raise ManifestInvalidError(
+            f"manifest has {count} descriptors; at most {MAX_DESCRIPTORS} are allowed",
+            detail={"descriptors": count, "limit": MAX_DESCRIPTORS},
+        )
 
 
 def _media_type_of(content_type: str) -> str:
@@ -170,8 +203,13 @@ def _descriptor(value: object, where: str) -> _Descriptor:
     except DigestInvalidError as exc:
         raise ManifestInvalidError(f"{where}.digest: {exc.message}") from None
     size = value.get("size")
-    if type(size) is not int or not 0 <= size <= _MAX_SIZE:
+    if type(size) is not int or size < 0:
         raise ManifestInvalidError(f"{where}.size must be a non-negative integer, not {_show(size)}")
+    if size > MAX_BLOB_BYTES:
+        raise ManifestInvalidError(
+            f"{where}.size {size} is larger than the largest blob allowed ({MAX_BLOB_BYTES} bytes)",
+            detail={"size": size, "limit": MAX_BLOB_BYTES},
+        )
     if "urls" in value:
         urls = _list(value["urls"], f"{where}.urls")
         if not all(isinstance(url, str) for url in urls):

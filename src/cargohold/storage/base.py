@@ -46,7 +46,8 @@ class BlobWriter(Protocol):
         """Verify, fsync and move into place; return the size.
 
         Raises DigestInvalidError (or SizeInvalidError) and removes the spool when the bytes do not match.
-        Committing a digest that already exists keeps the existing file and discards the spool.
+        Committing a digest that already exists keeps the existing file and discards the spool, unless the
+        existing file is not the verified size (damaged): then the new bytes replace it atomically.
         """
         ...
 

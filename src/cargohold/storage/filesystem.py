@@ -1,8 +1,9 @@
 """The default blob store: content-addressed files under one root directory, in the layout drawn in
-``cargohold.storage.base``. Owns the spool → verify → fsync → atomic rename path that makes a blob visible,
-resumable upload spools (with a process-local cache of hash state so a resumed upload is not re-read), and
-streaming reads. Every disk operation runs in a worker thread so the event loop never waits on the disk.
-Upload ids and digests are validated before they become paths, so no caller can step outside the root.
+``cargohold.storage.base``. Owns the spool → verify → fsync → atomic rename path that makes a blob visible
+(or replaces a damaged file of the wrong size), resumable upload spools (with a process-local cache of hash
+state so a resumed upload is not re-read), and streaming reads. Every disk operation runs in a worker thread
+so the event loop never waits on the disk. Upload ids and digests are validated before they become paths, so
+no caller can step outside the root.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class FilesystemBlobStore:
         def store() -> Digest:
             digest = Digest.of(data)
             target = self.blob_path(digest)
-            if target.exists():
+            if _size_of(target) == len(data):
                 return digest
             spool = self._tmp / uuid.uuid4().hex
             try:
@@ -155,9 +156,11 @@ class FilesystemBlobStore:
     def _move_into_place(self, spool: Path, target: Path) -> None:
         """Atomically rename a verified, fsynced spool to ``target`` (blocking; run in a thread).
 
-        When ``target`` already exists it is kept: content-addressed files never change.
+        When ``target`` already exists with the spool's size it is kept: content-addressed files never
+        change. One of another size is damaged (truncated, say), and the verified spool replaces it.
         """
-        if target.exists():
+        existing = _size_of(target)
+        if existing is not None and existing == os.stat(spool).st_size:
             return
         parent = target.parent
         if not parent.is_dir():
@@ -405,6 +408,13 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _size_of(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
 
 
 def _list_dir(path: Path) -> list[str]:
