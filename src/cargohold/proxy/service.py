@@ -25,7 +25,7 @@ from cargohold.errors import (
     UnavailableError,
     UpstreamFailedError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
 from cargohold.proxy.client import BlobResponse, FetchedManifest
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
@@ -54,7 +54,7 @@ class ServedManifest:
 class PullThroughService:
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: ContentStore,
         manifests: ManifestService,
         blobs: BlobService,
         resolver: ProxyResolver,

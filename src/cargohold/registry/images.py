@@ -18,7 +18,7 @@ from cargohold.errors import (
     ManifestUnknownError,
     NameUnknownError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import (
     MAX_MANIFEST_BYTES,
     ContentSource,
@@ -41,7 +41,7 @@ class PushedManifest:
 
 class ManifestService:
     def __init__(
-        self, metadata: MetadataStore, store: BlobStore, memory_bytes: int = 32 * 1024 * 1024
+        self, metadata: ContentStore, store: BlobStore, memory_bytes: int = 32 * 1024 * 1024
     ) -> None:
         self._metadata = metadata
         self._store = store
