@@ -8,5 +8,6 @@ from tests.support.fixtures import (  # noqa: F401 - re-exported fixtures and ho
     cargohold_factory,
     container_tools,
     distribution_factory,
+    metadata,
     pytest_runtest_makereport,
 )

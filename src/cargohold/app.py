@@ -31,7 +31,7 @@ from cargohold.auth.secrets import SecretBox
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.config import Settings, declared_repositories
-from cargohold.metadata.sql import open_metadata_store
+from cargohold.metadata.sql import open_metadata
 from cargohold.proxy.fetch import BlobFetcher
 from cargohold.proxy.health import HealthBook
 from cargohold.proxy.probe import ProxyProbe
@@ -64,11 +64,11 @@ async def create_app(settings: Settings) -> web.Application:
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
-    metadata = await open_metadata_store(database_url(settings), secrets=secrets)
+    metadata = await open_metadata(database_url(settings), secrets=secrets)
     try:
-        await metadata.sync_declared_repositories(declared_repositories(settings))
+        await metadata.repositories.sync_declared_repositories(declared_repositories(settings))
         passwords = Passwords()
-        users = UserAdmin(metadata, passwords)
+        users = UserAdmin(metadata.users, passwords)
         generated = await users.ensure_admin(_secret(settings.admin_password))
     except BaseException:
         await metadata.close()
@@ -81,18 +81,18 @@ async def create_app(settings: Settings) -> web.Application:
             flush=True,
         )
     tokens = RegistryTokens.from_secrets(secrets)
-    authenticator = Authenticator(metadata, passwords, tokens)
+    authenticator = Authenticator(metadata.users, passwords, tokens)
     auth = HttpAuth(authenticator, tokens, _token_realm_base(settings))
     blob_store = FilesystemBlobStore(settings.data_dir)
-    blobs = BlobService(metadata, blob_store)
-    manifests = ManifestService(metadata, blob_store)
+    blobs = BlobService(metadata.content, blob_store)
+    manifests = ManifestService(metadata.content, blob_store)
     upstream = settings.upstream
     pool = UpstreamPool(read_timeout=upstream.read_timeout_seconds)
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
-    directory = RepositoryDirectory(metadata)
-    stats = StatsRecorder(metadata)
+    directory = RepositoryDirectory(metadata.repositories)
+    stats = StatsRecorder(metadata.stats)
     pull = PullThroughService(
-        metadata,
+        metadata.content,
         manifests,
         blobs,
         ProxyResolver(directory, pool, health, stats),
@@ -102,7 +102,7 @@ async def create_app(settings: Settings) -> web.Application:
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(metadata, blob_store),
+        uploads=UploadService(metadata.content, blob_store),
         manifests=manifests,
         pull=pull,
         directory=directory,
@@ -115,10 +115,17 @@ async def create_app(settings: Settings) -> web.Application:
         health.forget(repository_id)
 
     management = ManagementServices(
-        repositories=RepositoryAdmin(metadata, on_change=proxies_changed),
-        inventory=Inventory(metadata, before_read=lambda: _flush_once(stats)),
-        probe=ProxyProbe(metadata),
-        stats=StatsReader(metadata, health, before_read=lambda: _flush_once(stats)),
+        repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
+        inventory=Inventory(
+            metadata.repositories,
+            metadata.content,
+            metadata.inventory,
+            before_read=lambda: _flush_once(stats),
+        ),
+        probe=ProxyProbe(metadata.repositories),
+        stats=StatsReader(
+            metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
+        ),
         users=users,
     )
     # ----------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from cargohold.auth.ratelimit import FailureLimiter, Pacer
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.errors import TooManyRequestsError, UnauthorizedError
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Repository
 
 PASSWORD = "bob's long password"
@@ -84,10 +84,10 @@ def registry_tokens(now: Now) -> RegistryTokens:
 
 @pytest.fixture
 def auth(
-    store: SqlMetadataStore, counting: CountingPasswords, registry_tokens: RegistryTokens, now: Now
+    metadata: Metadata, counting: CountingPasswords, registry_tokens: RegistryTokens, now: Now
 ) -> Authenticator:
     return Authenticator(
-        store,
+        metadata.users,
         counting,
         registry_tokens,
         per_user=FailureLimiter(USER_FAILURES, WINDOW_SECONDS, clock=now.monotonic),
@@ -101,9 +101,9 @@ def auth(
 
 
 @pytest.fixture
-async def users(store: SqlMetadataStore, counting: CountingPasswords, now: Now) -> UserAdmin:
-    admin = UserAdmin(store, counting, clock=now.now)
-    await store.create_repository(Repository(name="team"))
+async def users(metadata: Metadata, counting: CountingPasswords, now: Now) -> UserAdmin:
+    admin = UserAdmin(metadata.users, counting, clock=now.now)
+    await metadata.repositories.create_repository(Repository(name="team"))
     await admin.create("bob", PASSWORD)
     await admin.grant("bob", "team", Permission.WRITE)
     await admin.create("root", "root's long password", is_admin=True)
@@ -333,12 +333,12 @@ async def test_oversized_credentials_fail_without_hashing(
 
 
 async def test_an_outdated_password_hash_is_upgraded_at_sign_in(
-    store: SqlMetadataStore, auth: Authenticator, users: UserAdmin
+    metadata: Metadata, auth: Authenticator, users: UserAdmin
 ) -> None:
     weaker = Passwords(PasswordHasher(time_cost=1, memory_cost=512, parallelism=1))
-    await store.set_user_password("bob", await weaker.hash(PASSWORD))
+    await metadata.users.set_user_password("bob", await weaker.hash(PASSWORD))
     await auth.basic("bob", PASSWORD, "10.0.0.1")
-    record = await store.get_user("bob")
+    record = await metadata.users.get_user("bob")
     assert record is not None
     assert "m=1024" in record.password_hash
     assert (await auth.basic("bob", PASSWORD, "10.0.0.1")).name == "bob"

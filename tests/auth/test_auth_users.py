@@ -20,25 +20,23 @@ from cargohold.errors import (
     UserUnknownError,
     ValidationFailedError,
 )
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Repository
 
 GOOD = "twelve chars!"
 
 
 @pytest.fixture
-def admin(store: SqlMetadataStore, passwords: Passwords) -> UserAdmin:
-    return UserAdmin(store, passwords)
+def admin(metadata: Metadata, passwords: Passwords) -> UserAdmin:
+    return UserAdmin(metadata.users, passwords)
 
 
-async def test_create_list_and_delete(
-    admin: UserAdmin, store: SqlMetadataStore, passwords: Passwords
-) -> None:
+async def test_create_list_and_delete(admin: UserAdmin, metadata: Metadata, passwords: Passwords) -> None:
     created = await admin.create("bob", GOOD)
     await admin.create("alice", GOOD, is_admin=True)
     assert (created.name, created.is_admin, created.grants) == ("bob", False, {})
     assert [(u.name, u.is_admin) for u in await admin.list()] == [("alice", True), ("bob", False)]
-    record = await store.get_user("bob")
+    record = await metadata.users.get_user("bob")
     assert record is not None
     assert await passwords.verify(record.password_hash, GOOD)
     assert GOOD not in record.password_hash
@@ -102,11 +100,11 @@ async def test_name_taken_and_unknown_users(admin: UserAdmin) -> None:
 
 
 async def test_set_password_replaces_the_hash(
-    admin: UserAdmin, store: SqlMetadataStore, passwords: Passwords
+    admin: UserAdmin, metadata: Metadata, passwords: Passwords
 ) -> None:
     await admin.create("bob", GOOD)
     await admin.set_password("bob", "another good one")
-    record = await store.get_user("bob")
+    record = await metadata.users.get_user("bob")
     assert record is not None
     assert await passwords.verify(record.password_hash, "another good one")
     assert not await passwords.verify(record.password_hash, GOOD)
@@ -123,8 +121,8 @@ async def test_admin_flag_and_the_last_admin(admin: UserAdmin) -> None:
         await admin.delete("bob")
 
 
-async def test_grants(admin: UserAdmin, store: SqlMetadataStore) -> None:
-    await store.create_repository(Repository(name="hub"))
+async def test_grants(admin: UserAdmin, metadata: Metadata) -> None:
+    await metadata.repositories.create_repository(Repository(name="hub"))
     await admin.create("bob", GOOD)
     assert (await admin.grant("bob", "hub", Permission.WRITE)).grants == {"hub": Permission.WRITE}
     view = await admin.get("bob")
@@ -140,9 +138,7 @@ async def test_grants(admin: UserAdmin, store: SqlMetadataStore) -> None:
     assert (await admin.grant("bob", "hub", "read")).grants == {"hub": Permission.READ}  # type: ignore[arg-type]
 
 
-async def test_token_secret_is_returned_once_and_stored_hashed(
-    admin: UserAdmin, store: SqlMetadataStore
-) -> None:
+async def test_token_secret_is_returned_once_and_stored_hashed(admin: UserAdmin, metadata: Metadata) -> None:
     await admin.create("bob", GOOD)
     created = await admin.create_token("bob", "laptop", None)
     assert re.fullmatch(r"cgh_[A-Za-z0-9_-]{43}", created.secret)
@@ -152,7 +148,7 @@ async def test_token_secret_is_returned_once_and_stored_hashed(
     listed = await admin.list_tokens("bob")
     assert listed == [created.view]
     assert created.secret not in repr(listed)
-    async with store.engine.connect() as connection:
+    async with metadata.database.engine.connect() as connection:
         stored = (await connection.execute(text("SELECT token_hash FROM access_tokens"))).scalar_one()
     assert stored == hashlib.sha256(created.secret.encode()).hexdigest()
     assert (await admin.create_token("bob", "desk", None)).secret != created.secret
@@ -184,14 +180,14 @@ async def test_token_names_expiry_and_revocation(admin: UserAdmin) -> None:
 
 
 async def test_ensure_admin_generates_a_password_once(
-    admin: UserAdmin, store: SqlMetadataStore, passwords: Passwords
+    admin: UserAdmin, metadata: Metadata, passwords: Passwords
 ) -> None:
     generated = await admin.ensure_admin(None)
     assert generated is not None
     assert len(generated) >= 12
     users = await admin.list()
     assert [(u.name, u.is_admin) for u in users] == [(ADMIN_NAME, True)]
-    record = await store.get_user(ADMIN_NAME)
+    record = await metadata.users.get_user(ADMIN_NAME)
     assert record is not None
     assert await passwords.verify(record.password_hash, generated)
     assert await admin.ensure_admin(None) is None
@@ -200,14 +196,14 @@ async def test_ensure_admin_generates_a_password_once(
 
 
 async def test_ensure_admin_with_a_given_password(
-    admin: UserAdmin, store: SqlMetadataStore, passwords: Passwords
+    admin: UserAdmin, metadata: Metadata, passwords: Passwords
 ) -> None:
     with pytest.raises(ConfigError, match="at least 12") as refused:
         await admin.ensure_admin("weak")
     assert "weak" not in str(refused.value)
     assert await admin.list() == []
     assert await admin.ensure_admin("the operator's choice") is None
-    record = await store.get_user(ADMIN_NAME)
+    record = await metadata.users.get_user(ADMIN_NAME)
     assert record is not None
     assert record.is_admin
     assert await passwords.verify(record.password_hash, "the operator's choice")

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata, open_metadata
 
 DEFAULT_POSTGRES_URLS = ("postgresql://127.0.0.1:5432/test", "postgresql://postgres@127.0.0.1:5432/test")
 _resolved: list[str] = []
@@ -53,8 +53,8 @@ class Backend:
     url: str
     schema: str | None = None
 
-    async def open(self) -> SqlMetadataStore:
-        return await open_metadata_store(self.url, schema=self.schema)
+    async def open(self) -> Metadata:
+        return await open_metadata(self.url, schema=self.schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -75,7 +75,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 @pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[SqlMetadataStore]:
+async def metadata(backend: Backend) -> AsyncIterator[Metadata]:
     opened = await backend.open()
     try:
         yield opened

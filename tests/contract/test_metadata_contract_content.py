@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from cargohold.errors import BlobUploadUnknownError, NameUnknownError
 from cargohold.metadata.schema import manifest_references, tags
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -51,40 +51,42 @@ def record(
 
 
 @pytest.fixture
-async def repo(store: SqlMetadataStore) -> int:
-    created = await store.create_repository(Repository(name="hub"))
+async def repo(metadata: Metadata) -> int:
+    created = await metadata.repositories.create_repository(Repository(name="hub"))
     assert created.id is not None
     return created.id
 
 
-async def count_references(store: SqlMetadataStore, repository_id: int, digest: Digest) -> int:
+async def count_references(metadata: Metadata, repository_id: int, digest: Digest) -> int:
     query = select(func.count()).where(
         manifest_references.c.repository_id == repository_id,
         manifest_references.c.manifest_digest == str(digest),
     )
-    async with store.engine.connect() as connection:
+    async with metadata.database.engine.connect() as connection:
         return int(await connection.scalar(query) or 0)
 
 
 # --- blobs ---------------------------------------------------------------------------------------
 
 
-async def test_link_blob_makes_it_readable_in_that_image_only(store: SqlMetadataStore, repo: int) -> None:
-    assert await store.linked_blob_size(repo, IMAGE, LAYER) is None
-    assert not await store.image_exists(repo, IMAGE)
-    await store.link_blob(repo, IMAGE, LAYER, 5_000_000_000, ContentSource.CACHED, "docker-hub")
-    await store.link_blob(repo, IMAGE, LAYER, 5_000_000_000)  # idempotent
-    assert await store.linked_blob_size(repo, IMAGE, LAYER) == 5_000_000_000  # sizes beyond 32 bits
-    assert await store.image_exists(repo, IMAGE)
-    assert await store.linked_blob_size(repo, "library/redis", LAYER) is None
-    assert await store.unlink_blob(repo, IMAGE, LAYER)
-    assert not await store.unlink_blob(repo, IMAGE, LAYER)
-    assert await store.linked_blob_size(repo, IMAGE, LAYER) is None
-    assert not await store.image_exists(repo, IMAGE)
+async def test_link_blob_makes_it_readable_in_that_image_only(metadata: Metadata, repo: int) -> None:
+    assert await metadata.content.linked_blob_size(repo, IMAGE, LAYER) is None
+    assert not await metadata.content.image_exists(repo, IMAGE)
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5_000_000_000, ContentSource.CACHED, "docker-hub")
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5_000_000_000)  # idempotent
+    assert (
+        await metadata.content.linked_blob_size(repo, IMAGE, LAYER) == 5_000_000_000
+    )  # sizes beyond 32 bits
+    assert await metadata.content.image_exists(repo, IMAGE)
+    assert await metadata.content.linked_blob_size(repo, "library/redis", LAYER) is None
+    assert await metadata.content.unlink_blob(repo, IMAGE, LAYER)
+    assert not await metadata.content.unlink_blob(repo, IMAGE, LAYER)
+    assert await metadata.content.linked_blob_size(repo, IMAGE, LAYER) is None
+    assert not await metadata.content.image_exists(repo, IMAGE)
 
 
 async def test_a_blob_is_readable_through_the_repositories_that_link_it_and_through_none_else_unless_public(
-    store: SqlMetadataStore,
+    metadata: Metadata,
 ) -> None:
     ids = {}
     for name, visibility in [
@@ -92,35 +94,41 @@ async def test_a_blob_is_readable_through_the_repositories_that_link_it_and_thro
         ("team", Visibility.PRIVATE),
         ("hub", Visibility.PUBLIC),
     ]:
-        created = await store.create_repository(Repository(name=name, visibility=visibility))
+        created = await metadata.repositories.create_repository(Repository(name=name, visibility=visibility))
         assert created.id is not None
         ids[name] = created.id
-    await store.link_blob(ids["vault"], "team/secret", LAYER, 10)
-    assert await store.blob_readable_through(ids["vault"], LAYER)
-    assert not await store.blob_readable_through(ids["team"], LAYER)
-    assert not await store.blob_readable_through(ids["hub"], LAYER)
-    assert not await store.blob_readable_through(ids["vault"], CONFIG)
+    await metadata.content.link_blob(ids["vault"], "team/secret", LAYER, 10)
+    assert await metadata.content.blob_readable_through(ids["vault"], LAYER)
+    assert not await metadata.content.blob_readable_through(ids["team"], LAYER)
+    assert not await metadata.content.blob_readable_through(ids["hub"], LAYER)
+    assert not await metadata.content.blob_readable_through(ids["vault"], CONFIG)
 
-    await store.link_blob(ids["hub"], "library/base", LAYER, 10, ContentSource.CACHED, "docker-hub")
-    assert await store.blob_readable_through(ids["team"], LAYER), "anyone may read it through hub now"
+    await metadata.content.link_blob(
+        ids["hub"], "library/base", LAYER, 10, ContentSource.CACHED, "docker-hub"
+    )
+    assert await metadata.content.blob_readable_through(ids["team"], LAYER), (
+        "anyone may read it through hub now"
+    )
 
-    await store.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE))
-    assert not await store.blob_readable_through(ids["team"], LAYER)
+    await metadata.repositories.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE))
+    assert not await metadata.content.blob_readable_through(ids["team"], LAYER)
 
 
-async def test_content_of_an_unknown_repository_is_a_domain_error(store: SqlMetadataStore, repo: int) -> None:
+async def test_content_of_an_unknown_repository_is_a_domain_error(metadata: Metadata, repo: int) -> None:
     with pytest.raises(NameUnknownError):
-        await store.link_blob(repo + 1000, IMAGE, LAYER, 5)
+        await metadata.content.link_blob(repo + 1000, IMAGE, LAYER, 5)
     with pytest.raises(NameUnknownError):
-        await store.put_manifest(repo + 1000, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1")
+        await metadata.content.put_manifest(
+            repo + 1000, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1"
+        )
     with pytest.raises(NameUnknownError):
-        await store.create_upload(Upload(id="u", repository_id=repo + 1000, image=IMAGE))
+        await metadata.content.create_upload(Upload(id="u", repository_id=repo + 1000, image=IMAGE))
 
 
 # --- manifests and tags -------------------------------------------------------------------------
 
 
-async def test_put_and_get_manifest_with_every_field(store: SqlMetadataStore, repo: int) -> None:
+async def test_put_and_get_manifest_with_every_field(metadata: Metadata, repo: int) -> None:
     stored = ManifestRecord(
         MANIFEST,
         MediaType.OCI_MANIFEST,
@@ -131,65 +139,69 @@ async def test_put_and_get_manifest_with_every_field(store: SqlMetadataStore, re
         source=ContentSource.CACHED,
         proxy_name="docker-hub",
     )
-    await store.put_manifest(repo, IMAGE, stored, ManifestReferences(blobs=(CONFIG, LAYER)))
-    got = await store.get_manifest(repo, IMAGE, MANIFEST)
+    await metadata.content.put_manifest(repo, IMAGE, stored, ManifestReferences(blobs=(CONFIG, LAYER)))
+    got = await metadata.content.get_manifest(repo, IMAGE, MANIFEST)
     assert got is not None
     assert got.created_at is not None
     assert got.created_at.utcoffset() == timedelta(0)
     assert abs(got.created_at - datetime.now(UTC)) < timedelta(minutes=1)
     assert got == replace(stored, created_at=got.created_at)
-    assert await store.get_manifest(repo, IMAGE, OTHER) is None
-    assert await store.get_manifest(repo, "library/redis", MANIFEST) is None
-    assert await store.image_exists(repo, IMAGE)
+    assert await metadata.content.get_manifest(repo, IMAGE, OTHER) is None
+    assert await metadata.content.get_manifest(repo, "library/redis", MANIFEST) is None
+    assert await metadata.content.image_exists(repo, IMAGE)
 
 
-async def test_put_manifest_is_idempotent_by_digest(store: SqlMetadataStore, repo: int) -> None:
+async def test_put_manifest_is_idempotent_by_digest(metadata: Metadata, repo: int) -> None:
     first = ManifestRecord(MANIFEST, MediaType.OCI_MANIFEST, 100, annotations={"a": "1"})
-    await store.put_manifest(repo, IMAGE, first, ManifestReferences(blobs=(CONFIG, LAYER)), tag="v1")
-    stored = await store.get_manifest(repo, IMAGE, MANIFEST)
+    await metadata.content.put_manifest(
+        repo, IMAGE, first, ManifestReferences(blobs=(CONFIG, LAYER)), tag="v1"
+    )
+    stored = await metadata.content.get_manifest(repo, IMAGE, MANIFEST)
     # Re-putting the digest changes nothing of the manifest, only points the new tag at it.
     again = ManifestRecord(MANIFEST, MediaType.DOCKER_MANIFEST, 999, source=ContentSource.CACHED)
-    await store.put_manifest(repo, IMAGE, again, ManifestReferences(blobs=(Digest.of(b"else"),)), tag="v2")
-    assert await store.get_manifest(repo, IMAGE, MANIFEST) == stored
-    assert await count_references(store, repo, MANIFEST) == 2
-    assert (await store.list_tags(repo, IMAGE, None, None)).items == ["v1", "v2"]
+    await metadata.content.put_manifest(
+        repo, IMAGE, again, ManifestReferences(blobs=(Digest.of(b"else"),)), tag="v2"
+    )
+    assert await metadata.content.get_manifest(repo, IMAGE, MANIFEST) == stored
+    assert await count_references(metadata, repo, MANIFEST) == 2
+    assert (await metadata.content.list_tags(repo, IMAGE, None, None)).items == ["v1", "v2"]
 
 
-async def test_references_are_recorded_once_each(store: SqlMetadataStore, repo: int) -> None:
-    await store.put_manifest(
+async def test_references_are_recorded_once_each(metadata: Metadata, repo: int) -> None:
+    await metadata.content.put_manifest(
         repo,
         IMAGE,
         record(MANIFEST, media_type=MediaType.OCI_INDEX),
         ManifestReferences(blobs=(LAYER, LAYER, CONFIG), manifests=(OTHER, OTHER, LAYER)),
     )
-    assert await count_references(store, repo, MANIFEST) == 4
+    assert await count_references(metadata, repo, MANIFEST) == 4
 
 
-async def test_tag_moves_to_another_digest(store: SqlMetadataStore, repo: int) -> None:
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
-    first = await store.get_tag(repo, IMAGE, "latest")
+async def test_tag_moves_to_another_digest(metadata: Metadata, repo: int) -> None:
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
+    first = await metadata.content.get_tag(repo, IMAGE, "latest")
     assert first is not None
     assert first.digest == MANIFEST
     assert first.source is ContentSource.LOCAL
     assert first.updated_at is not None
     assert first.updated_at.utcoffset() == timedelta(0)
     moved = record(OTHER, source=ContentSource.CACHED, proxy_name="docker-hub")
-    await store.put_manifest(repo, IMAGE, moved, ManifestReferences(), tag="latest")
-    second = await store.get_tag(repo, IMAGE, "latest")
+    await metadata.content.put_manifest(repo, IMAGE, moved, ManifestReferences(), tag="latest")
+    second = await metadata.content.get_tag(repo, IMAGE, "latest")
     assert second is not None
     assert (second.digest, second.source, second.proxy_name) == (OTHER, ContentSource.CACHED, "docker-hub")
     assert second.updated_at is not None
     assert second.updated_at >= first.updated_at
     # The old manifest stays, untagged.
-    assert await store.get_manifest(repo, IMAGE, MANIFEST) is not None
-    assert (await store.list_tags(repo, IMAGE, None, None)).items == ["latest"]
+    assert await metadata.content.get_manifest(repo, IMAGE, MANIFEST) is not None
+    assert (await metadata.content.list_tags(repo, IMAGE, None, None)).items == ["latest"]
 
 
-async def test_retagging_the_same_digest_refreshes_the_tag(store: SqlMetadataStore, repo: int) -> None:
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
-    first = await store.get_tag(repo, IMAGE, "latest")
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
-    second = await store.get_tag(repo, IMAGE, "latest")
+async def test_retagging_the_same_digest_refreshes_the_tag(metadata: Metadata, repo: int) -> None:
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
+    first = await metadata.content.get_tag(repo, IMAGE, "latest")
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="latest")
+    second = await metadata.content.get_tag(repo, IMAGE, "latest")
     assert first is not None
     assert second is not None
     assert first.updated_at
@@ -198,118 +210,126 @@ async def test_retagging_the_same_digest_refreshes_the_tag(store: SqlMetadataSto
     assert second.updated_at >= first.updated_at
 
 
-async def test_tags_are_per_image_and_repository(store: SqlMetadataStore, repo: int) -> None:
-    other_repo = await store.create_repository(Repository(name="other"))
+async def test_tags_are_per_image_and_repository(metadata: Metadata, repo: int) -> None:
+    other_repo = await metadata.repositories.create_repository(Repository(name="other"))
     assert other_repo.id is not None
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1")
-    assert await store.get_tag(repo, "library/redis", "v1") is None
-    assert await store.get_tag(other_repo.id, IMAGE, "v1") is None
-    assert await store.get_tag(repo, IMAGE, "V1") is None  # tags are case-sensitive
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1")
+    assert await metadata.content.get_tag(repo, "library/redis", "v1") is None
+    assert await metadata.content.get_tag(other_repo.id, IMAGE, "v1") is None
+    assert await metadata.content.get_tag(repo, IMAGE, "V1") is None  # tags are case-sensitive
 
 
-async def test_delete_manifest_removes_its_tags_and_references(store: SqlMetadataStore, repo: int) -> None:
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(blobs=(LAYER,)), tag="a")
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="b")
-    await store.put_manifest(repo, IMAGE, record(OTHER), ManifestReferences(blobs=(LAYER,)), tag="c")
-    await store.link_blob(repo, IMAGE, LAYER, 5)
-    assert await store.delete_manifest(repo, IMAGE, MANIFEST)
-    assert not await store.delete_manifest(repo, IMAGE, MANIFEST)
-    assert await store.get_manifest(repo, IMAGE, MANIFEST) is None
-    assert await store.get_tag(repo, IMAGE, "a") is None
-    assert (await store.list_tags(repo, IMAGE, None, None)).items == ["c"]
-    assert await count_references(store, repo, MANIFEST) == 0
-    assert await count_references(store, repo, OTHER) == 1
-    assert await store.linked_blob_size(repo, IMAGE, LAYER) == 5  # blobs are gc's business
-    async with store.engine.connect() as connection:
+async def test_delete_manifest_removes_its_tags_and_references(metadata: Metadata, repo: int) -> None:
+    await metadata.content.put_manifest(
+        repo, IMAGE, record(MANIFEST), ManifestReferences(blobs=(LAYER,)), tag="a"
+    )
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="b")
+    await metadata.content.put_manifest(
+        repo, IMAGE, record(OTHER), ManifestReferences(blobs=(LAYER,)), tag="c"
+    )
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5)
+    assert await metadata.content.delete_manifest(repo, IMAGE, MANIFEST)
+    assert not await metadata.content.delete_manifest(repo, IMAGE, MANIFEST)
+    assert await metadata.content.get_manifest(repo, IMAGE, MANIFEST) is None
+    assert await metadata.content.get_tag(repo, IMAGE, "a") is None
+    assert (await metadata.content.list_tags(repo, IMAGE, None, None)).items == ["c"]
+    assert await count_references(metadata, repo, MANIFEST) == 0
+    assert await count_references(metadata, repo, OTHER) == 1
+    assert await metadata.content.linked_blob_size(repo, IMAGE, LAYER) == 5  # blobs are gc's business
+    async with metadata.database.engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(tags)) == 1
 
 
-async def test_delete_tag_keeps_the_manifest(store: SqlMetadataStore, repo: int) -> None:
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1")
-    assert await store.delete_tag(repo, IMAGE, "v1")
-    assert not await store.delete_tag(repo, IMAGE, "v1")
-    assert await store.get_tag(repo, IMAGE, "v1") is None
-    assert await store.get_manifest(repo, IMAGE, MANIFEST) is not None
-    assert await store.image_exists(repo, IMAGE)
+async def test_delete_tag_keeps_the_manifest(metadata: Metadata, repo: int) -> None:
+    await metadata.content.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(), tag="v1")
+    assert await metadata.content.delete_tag(repo, IMAGE, "v1")
+    assert not await metadata.content.delete_tag(repo, IMAGE, "v1")
+    assert await metadata.content.get_tag(repo, IMAGE, "v1") is None
+    assert await metadata.content.get_manifest(repo, IMAGE, MANIFEST) is not None
+    assert await metadata.content.image_exists(repo, IMAGE)
 
 
 # --- referrers ------------------------------------------------------------------------------------
 
 
-async def test_referrers_by_subject_and_artifact_type(store: SqlMetadataStore, repo: int) -> None:
+async def test_referrers_by_subject_and_artifact_type(metadata: Metadata, repo: int) -> None:
     sbom = record(Digest.of(b"sbom"), artifact_type="application/spdx+json", subject=MANIFEST)
     signature = record(Digest.of(b"sig"), artifact_type="application/vnd.dev.cosign", subject=MANIFEST)
     unrelated = record(Digest.of(b"unrelated"), artifact_type="application/spdx+json", subject=OTHER)
     for manifest in (record(MANIFEST), sbom, signature, unrelated):
-        await store.put_manifest(repo, IMAGE, manifest, ManifestReferences())
-    await store.put_manifest(repo, "library/redis", sbom, ManifestReferences())
+        await metadata.content.put_manifest(repo, IMAGE, manifest, ManifestReferences())
+    await metadata.content.put_manifest(repo, "library/redis", sbom, ManifestReferences())
 
-    everything = await store.list_referrers(repo, IMAGE, MANIFEST)
+    everything = await metadata.content.list_referrers(repo, IMAGE, MANIFEST)
     assert sorted(str(m.digest) for m in everything) == sorted(str(m.digest) for m in (sbom, signature))
     assert all(m.subject == MANIFEST for m in everything)
-    sboms = await store.list_referrers(repo, IMAGE, MANIFEST, "application/spdx+json")
+    sboms = await metadata.content.list_referrers(repo, IMAGE, MANIFEST, "application/spdx+json")
     assert [m.digest for m in sboms] == [sbom.digest]
-    assert await store.list_referrers(repo, IMAGE, MANIFEST, "application/none") == []
-    assert await store.list_referrers(repo, IMAGE, LAYER) == []
-    await store.delete_manifest(repo, IMAGE, sbom.digest)
-    assert [m.digest for m in await store.list_referrers(repo, IMAGE, MANIFEST)] == [signature.digest]
+    assert await metadata.content.list_referrers(repo, IMAGE, MANIFEST, "application/none") == []
+    assert await metadata.content.list_referrers(repo, IMAGE, LAYER) == []
+    await metadata.content.delete_manifest(repo, IMAGE, sbom.digest)
+    assert [m.digest for m in await metadata.content.list_referrers(repo, IMAGE, MANIFEST)] == [
+        signature.digest
+    ]
 
 
 # --- uploads --------------------------------------------------------------------------------------
 
 
-async def test_upload_sessions(store: SqlMetadataStore, repo: int) -> None:
-    assert await store.get_upload("u1") is None
-    await store.create_upload(Upload(id="u1", repository_id=repo, image=IMAGE, owner="alice"))
-    got = await store.get_upload("u1")
+async def test_upload_sessions(metadata: Metadata, repo: int) -> None:
+    assert await metadata.content.get_upload("u1") is None
+    await metadata.content.create_upload(Upload(id="u1", repository_id=repo, image=IMAGE, owner="alice"))
+    got = await metadata.content.get_upload("u1")
     assert got is not None
     assert (got.id, got.repository_id, got.image, got.offset, got.owner) == ("u1", repo, IMAGE, 0, "alice")
     assert got.created_at is not None
     assert got.created_at.utcoffset() == timedelta(0)
-    await store.set_upload_offset("u1", 6_000_000_000)
-    assert (await store.get_upload("u1") or got).offset == 6_000_000_000
-    await store.delete_upload("u1")
-    assert await store.get_upload("u1") is None
-    await store.delete_upload("u1")  # deleting twice is harmless
+    await metadata.content.set_upload_offset("u1", 6_000_000_000)
+    assert (await metadata.content.get_upload("u1") or got).offset == 6_000_000_000
+    await metadata.content.delete_upload("u1")
+    assert await metadata.content.get_upload("u1") is None
+    await metadata.content.delete_upload("u1")  # deleting twice is harmless
 
 
-async def test_upload_keeps_a_given_creation_time(store: SqlMetadataStore, repo: int) -> None:
+async def test_upload_keeps_a_given_creation_time(metadata: Metadata, repo: int) -> None:
     created = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-    await store.create_upload(Upload(id="u2", repository_id=repo, image=IMAGE, created_at=created))
-    assert (await store.get_upload("u2") or Upload("x", 0, "x")).created_at == created
+    await metadata.content.create_upload(Upload(id="u2", repository_id=repo, image=IMAGE, created_at=created))
+    assert (await metadata.content.get_upload("u2") or Upload("x", 0, "x")).created_at == created
 
 
-async def test_offset_of_an_unknown_upload_is_a_domain_error(store: SqlMetadataStore) -> None:
+async def test_offset_of_an_unknown_upload_is_a_domain_error(metadata: Metadata) -> None:
     with pytest.raises(BlobUploadUnknownError):
-        await store.set_upload_offset("missing", 10)
+        await metadata.content.set_upload_offset("missing", 10)
 
 
 async def test_manifest_referencing_names_the_cached_manifest_that_vouches_for_a_blob(
-    store: SqlMetadataStore, repo: int
+    metadata: Metadata, repo: int
 ) -> None:
-    assert await store.manifest_referencing(repo, IMAGE, LAYER) is None
-    await store.put_manifest(repo, IMAGE, record(MANIFEST), ManifestReferences(blobs=(CONFIG, LAYER)))
-    await store.put_manifest(
+    assert await metadata.content.manifest_referencing(repo, IMAGE, LAYER) is None
+    await metadata.content.put_manifest(
+        repo, IMAGE, record(MANIFEST), ManifestReferences(blobs=(CONFIG, LAYER))
+    )
+    await metadata.content.put_manifest(
         repo,
         IMAGE,
         record(OTHER, source=ContentSource.CACHED, proxy_name="docker-hub"),
         ManifestReferences(blobs=(LAYER,)),
     )
-    found = await store.manifest_referencing(repo, IMAGE, LAYER)
+    found = await metadata.content.manifest_referencing(repo, IMAGE, LAYER)
     assert found is not None
     assert (found.digest, found.proxy_name) == (OTHER, "docker-hub")
-    local_only = await store.manifest_referencing(repo, IMAGE, CONFIG)
+    local_only = await metadata.content.manifest_referencing(repo, IMAGE, CONFIG)
     assert local_only is not None
     assert local_only.digest == MANIFEST
-    assert await store.manifest_referencing(repo, "other/image", LAYER) is None
+    assert await metadata.content.manifest_referencing(repo, "other/image", LAYER) is None
 
 
-async def test_blob_link_says_where_a_blob_came_from(store: SqlMetadataStore, repo: int) -> None:
-    assert await store.get_blob_link(repo, IMAGE, LAYER) is None
-    await store.link_blob(repo, IMAGE, LAYER, 5, ContentSource.CACHED, "docker-hub")
-    await store.link_blob(repo, IMAGE, CONFIG, 6)
-    cached = await store.get_blob_link(repo, IMAGE, LAYER)
-    local = await store.get_blob_link(repo, IMAGE, CONFIG)
+async def test_blob_link_says_where_a_blob_came_from(metadata: Metadata, repo: int) -> None:
+    assert await metadata.content.get_blob_link(repo, IMAGE, LAYER) is None
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5, ContentSource.CACHED, "docker-hub")
+    await metadata.content.link_blob(repo, IMAGE, CONFIG, 6)
+    cached = await metadata.content.get_blob_link(repo, IMAGE, LAYER)
+    local = await metadata.content.get_blob_link(repo, IMAGE, CONFIG)
     assert cached is not None
     assert (cached.size, cached.source, cached.proxy_name) == (5, ContentSource.CACHED, "docker-hub")
     assert local is not None

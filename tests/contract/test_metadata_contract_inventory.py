@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -26,14 +26,14 @@ def d(name: str) -> Digest:
 
 
 @pytest.fixture
-async def repo(store: SqlMetadataStore) -> int:
-    created = await store.create_repository(Repository(name="hub"))
+async def repo(metadata: Metadata) -> int:
+    created = await metadata.repositories.create_repository(Repository(name="hub"))
     assert created.id is not None
     return created.id
 
 
 async def put(
-    store: SqlMetadataStore,
+    metadata: Metadata,
     repo: int,
     image: str,
     name: str,
@@ -47,8 +47,8 @@ async def put(
 ) -> Digest:
     """A manifest ``name`` referencing ``blobs`` (linked with size len(blob)*10) and ``children``."""
     for blob in blobs:
-        await store.link_blob(repo, image, d(blob), len(blob) * 10, source, proxy)
-    await store.put_manifest(
+        await metadata.content.link_blob(repo, image, d(blob), len(blob) * 10, source, proxy)
+    await metadata.content.put_manifest(
         repo,
         image,
         ManifestRecord(d(name), media_type, len(name), source=source, proxy_name=proxy),
@@ -58,18 +58,18 @@ async def put(
     return d(name)
 
 
-async def test_image_contents_reads_everything_of_each_image(store: SqlMetadataStore, repo: int) -> None:
+async def test_image_contents_reads_everything_of_each_image(metadata: Metadata, repo: int) -> None:
     await put(
-        store, repo, "library/nginx", "m1", tag="1.0", blobs=("cfg", "layer"), source=CACHED, proxy="hub"
+        metadata, repo, "library/nginx", "m1", tag="1.0", blobs=("cfg", "layer"), source=CACHED, proxy="hub"
     )
-    await put(store, repo, "library/nginx", "m2", tag="latest", blobs=("cfg",))
-    await put(store, repo, "app", "m3")
-    await store.link_blob(repo, "links-only", d("x"), 1)
-    other = await store.create_repository(Repository(name="other"))
+    await put(metadata, repo, "library/nginx", "m2", tag="latest", blobs=("cfg",))
+    await put(metadata, repo, "app", "m3")
+    await metadata.content.link_blob(repo, "links-only", d("x"), 1)
+    other = await metadata.repositories.create_repository(Repository(name="other"))
     assert other.id is not None
-    await put(store, other.id, "elsewhere", "m9")
+    await put(metadata, other.id, "elsewhere", "m9")
 
-    contents = await store.image_contents(repo)
+    contents = await metadata.inventory.image_contents(repo)
     assert [c.image for c in contents] == ["app", "library/nginx"]
     nginx = contents[1]
     assert {m.digest for m in nginx.manifests} == {d("m1"), d("m2")}
@@ -85,78 +85,85 @@ async def test_image_contents_reads_everything_of_each_image(store: SqlMetadataS
         (d("cfg"), 30, CACHED),
         (d("layer"), 50, CACHED),
     }
-    assert [c.image for c in await store.image_contents(repo, "app")] == ["app"]
-    assert await store.image_contents(repo, "links-only") == []
-    assert await store.image_contents(repo, "ghost") == []
+    assert [c.image for c in await metadata.inventory.image_contents(repo, "app")] == ["app"]
+    assert await metadata.inventory.image_contents(repo, "links-only") == []
+    assert await metadata.inventory.image_contents(repo, "ghost") == []
 
 
-async def test_delete_image_removes_its_manifests_tags_and_links(store: SqlMetadataStore, repo: int) -> None:
-    await put(store, repo, "app", "m1", tag="v1", blobs=("layer",))
-    await put(store, repo, "keep", "m1", tag="v1", blobs=("layer",))
-    assert await store.delete_image(repo, "app")
-    assert not await store.image_exists(repo, "app")
-    assert await store.get_tag(repo, "app", "v1") is None
-    assert await store.linked_blob_size(repo, "app", d("layer")) is None
-    assert await store.get_tag(repo, "keep", "v1") is not None
-    assert not await store.delete_image(repo, "app")
-    await store.link_blob(repo, "links-only", d("x"), 1)
-    assert await store.delete_image(repo, "links-only")
-    assert not await store.image_exists(repo, "links-only")
+async def test_delete_image_removes_its_manifests_tags_and_links(metadata: Metadata, repo: int) -> None:
+    await put(metadata, repo, "app", "m1", tag="v1", blobs=("layer",))
+    await put(metadata, repo, "keep", "m1", tag="v1", blobs=("layer",))
+    assert await metadata.inventory.delete_image(repo, "app")
+    assert not await metadata.content.image_exists(repo, "app")
+    assert await metadata.content.get_tag(repo, "app", "v1") is None
+    assert await metadata.content.linked_blob_size(repo, "app", d("layer")) is None
+    assert await metadata.content.get_tag(repo, "keep", "v1") is not None
+    assert not await metadata.inventory.delete_image(repo, "app")
+    await metadata.content.link_blob(repo, "links-only", d("x"), 1)
+    assert await metadata.inventory.delete_image(repo, "links-only")
+    assert not await metadata.content.image_exists(repo, "links-only")
 
 
-async def test_purge_removes_cached_content_and_keeps_local(store: SqlMetadataStore, repo: int) -> None:
-    await put(store, repo, "cached", "c1", tag="1", blobs=("cl1", "shared"), source=CACHED, proxy="a")
-    await put(store, repo, "cached", "c2", tag="2", blobs=("cl2",), source=CACHED, proxy="b")
-    await put(store, repo, "local", "l1", tag="v1", blobs=("ll1",))
+async def test_purge_removes_cached_content_and_keeps_local(metadata: Metadata, repo: int) -> None:
+    await put(metadata, repo, "cached", "c1", tag="1", blobs=("cl1", "shared"), source=CACHED, proxy="a")
+    await put(metadata, repo, "cached", "c2", tag="2", blobs=("cl2",), source=CACHED, proxy="b")
+    await put(metadata, repo, "local", "l1", tag="v1", blobs=("ll1",))
 
-    assert await store.purge_cached(repo, "a") == (1, 1, 2)
-    assert await store.get_manifest(repo, "cached", d("c1")) is None
-    assert await store.get_manifest(repo, "cached", d("c2")) is not None
-    assert await store.linked_blob_size(repo, "cached", d("cl2")) == 30
+    assert await metadata.inventory.purge_cached(repo, "a") == (1, 1, 2)
+    assert await metadata.content.get_manifest(repo, "cached", d("c1")) is None
+    assert await metadata.content.get_manifest(repo, "cached", d("c2")) is not None
+    assert await metadata.content.linked_blob_size(repo, "cached", d("cl2")) == 30
 
-    assert await store.purge_cached(repo) == (1, 1, 1)
-    assert not await store.image_exists(repo, "cached")
-    assert await store.get_tag(repo, "local", "v1") is not None
-    assert await store.linked_blob_size(repo, "local", d("ll1")) == 30
-    assert await store.purge_cached(repo) == (0, 0, 0)
+    assert await metadata.inventory.purge_cached(repo) == (1, 1, 1)
+    assert not await metadata.content.image_exists(repo, "cached")
+    assert await metadata.content.get_tag(repo, "local", "v1") is not None
+    assert await metadata.content.linked_blob_size(repo, "local", d("ll1")) == 30
+    assert await metadata.inventory.purge_cached(repo) == (0, 0, 0)
 
 
-async def test_purge_never_breaks_what_local_content_needs(store: SqlMetadataStore, repo: int) -> None:
+async def test_purge_never_breaks_what_local_content_needs(metadata: Metadata, repo: int) -> None:
     # A local manifest pushed over layers that were cached first: the links stay.
     await put(
-        store, repo, "app", "cached-m", tag="cached", blobs=("base", "only-cached"), source=CACHED, proxy="a"
+        metadata,
+        repo,
+        "app",
+        "cached-m",
+        tag="cached",
+        blobs=("base", "only-cached"),
+        source=CACHED,
+        proxy="a",
     )
-    await put(store, repo, "app", "local-m", tag="mine", blobs=("base",))
+    await put(metadata, repo, "app", "local-m", tag="mine", blobs=("base",))
     # A local tag pointing at a cached manifest keeps it.
-    await put(store, repo, "app", "pinned", blobs=("pinned-layer",), source=CACHED, proxy="a")
-    await store.put_manifest(
+    await put(metadata, repo, "app", "pinned", blobs=("pinned-layer",), source=CACHED, proxy="a")
+    await metadata.content.put_manifest(
         repo, "app", ManifestRecord(d("pinned"), MediaType.OCI_MANIFEST, 6), ManifestReferences(), tag="pin"
     )
     # A local index whose children were cached keeps its children (and their layers).
-    await put(store, repo, "multi", "child", blobs=("child-layer",), source=CACHED, proxy="a")
-    await put(store, repo, "multi", "index", tag="v1", children=("child",), media_type=MediaType.OCI_INDEX)
+    await put(metadata, repo, "multi", "child", blobs=("child-layer",), source=CACHED, proxy="a")
+    await put(metadata, repo, "multi", "index", tag="v1", children=("child",), media_type=MediaType.OCI_INDEX)
 
-    manifests, purged_tags, links = await store.purge_cached(repo, "a")
+    manifests, purged_tags, links = await metadata.inventory.purge_cached(repo, "a")
     assert (manifests, purged_tags) == (1, 1)
     assert links == 1  # only-cached
-    assert await store.get_manifest(repo, "app", d("cached-m")) is None
-    assert await store.get_tag(repo, "app", "cached") is None
-    assert await store.linked_blob_size(repo, "app", d("base")) == 40
-    assert await store.get_manifest(repo, "app", d("pinned")) is not None
-    assert await store.linked_blob_size(repo, "app", d("pinned-layer")) is not None
-    assert await store.get_manifest(repo, "multi", d("child")) is not None
-    assert await store.linked_blob_size(repo, "multi", d("child-layer")) is not None
+    assert await metadata.content.get_manifest(repo, "app", d("cached-m")) is None
+    assert await metadata.content.get_tag(repo, "app", "cached") is None
+    assert await metadata.content.linked_blob_size(repo, "app", d("base")) == 40
+    assert await metadata.content.get_manifest(repo, "app", d("pinned")) is not None
+    assert await metadata.content.linked_blob_size(repo, "app", d("pinned-layer")) is not None
+    assert await metadata.content.get_manifest(repo, "multi", d("child")) is not None
+    assert await metadata.content.linked_blob_size(repo, "multi", d("child-layer")) is not None
 
 
-async def test_record_pulls_keeps_the_latest_time(store: SqlMetadataStore, repo: int) -> None:
-    first = await put(store, repo, "app", "m1", tag="v1")
-    second = await put(store, repo, "app", "m2", tag="v2")
+async def test_record_pulls_keeps_the_latest_time(metadata: Metadata, repo: int) -> None:
+    first = await put(metadata, repo, "app", "m1", tag="v1")
+    second = await put(metadata, repo, "app", "m2", tag="v2")
     assert (
-        await store.get_manifest(repo, "app", first) or ManifestRecord(first, "", 0)
+        await metadata.content.get_manifest(repo, "app", first) or ManifestRecord(first, "", 0)
     ).last_pulled_at is None
     early = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     late = early + timedelta(hours=1)
-    await store.record_pulls(
+    await metadata.stats.record_pulls(
         [
             (repo, "app", first, late),
             (repo, "app", first, early),
@@ -165,15 +172,15 @@ async def test_record_pulls_keeps_the_latest_time(store: SqlMetadataStore, repo:
             (repo + 1000, "app", first, late),
         ]
     )
-    await store.record_pulls([(repo, "app", second, early - timedelta(days=1))])  # older: ignored
-    await store.record_pulls([])
-    pulled = await store.get_manifest(repo, "app", first)
-    other = await store.get_manifest(repo, "app", second)
+    await metadata.stats.record_pulls([(repo, "app", second, early - timedelta(days=1))])  # older: ignored
+    await metadata.stats.record_pulls([])
+    pulled = await metadata.content.get_manifest(repo, "app", first)
+    other = await metadata.content.get_manifest(repo, "app", second)
     assert pulled is not None
     assert other is not None
     assert pulled.last_pulled_at == late
     assert other.last_pulled_at == early
-    await store.record_pulls([(repo, "app", second, late + timedelta(seconds=1))])
-    again = await store.get_manifest(repo, "app", second)
+    await metadata.stats.record_pulls([(repo, "app", second, late + timedelta(seconds=1))])
+    again = await metadata.content.get_manifest(repo, "app", second)
     assert again is not None
     assert again.last_pulled_at == late + timedelta(seconds=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Page, Repository
 
 # Byte order: digits < upper case < "_" < lower case; "10" < "9"; a prefix sorts first.
@@ -15,38 +15,38 @@ def byte_order(items: list[str]) -> list[str]:
     return sorted(items, key=lambda item: item.encode())
 
 
-async def put(store: SqlMetadataStore, repository_id: int, image: str, *tag_names: str) -> None:
+async def put(metadata: Metadata, repository_id: int, image: str, *tag_names: str) -> None:
     digest = Digest.of(image.encode())
     record = ManifestRecord(digest, MediaType.OCI_MANIFEST, 10)
     if not tag_names:
-        await store.put_manifest(repository_id, image, record, ManifestReferences())
+        await metadata.content.put_manifest(repository_id, image, record, ManifestReferences())
     for tag in tag_names:
-        await store.put_manifest(repository_id, image, record, ManifestReferences(), tag=tag)
+        await metadata.content.put_manifest(repository_id, image, record, ManifestReferences(), tag=tag)
 
 
 @pytest.fixture
-async def tagged(store: SqlMetadataStore) -> int:
-    repository = await store.create_repository(Repository(name="hub"))
+async def tagged(metadata: Metadata) -> int:
+    repository = await metadata.repositories.create_repository(Repository(name="hub"))
     assert repository.id is not None
-    await put(store, repository.id, "app", *TAGS)
-    await put(store, repository.id, "other", "zzz", "0")
+    await put(metadata, repository.id, "app", *TAGS)
+    await put(metadata, repository.id, "other", "zzz", "0")
     return repository.id
 
 
-async def test_tags_in_byte_order(store: SqlMetadataStore, tagged: int) -> None:
-    page = await store.list_tags(tagged, "app", None, None)
+async def test_tags_in_byte_order(metadata: Metadata, tagged: int) -> None:
+    page = await metadata.content.list_tags(tagged, "app", None, None)
     assert page == Page(items=byte_order(TAGS), more=False)
     assert page.items[:4] == ["1.0", "1.0-rc", "1.0.1", "10"]
     assert page.items.index("A") < page.items.index("a")
     assert page.items.index("10") < page.items.index("9")
 
 
-async def test_tags_paginate_through_everything(store: SqlMetadataStore, tagged: int) -> None:
+async def test_tags_paginate_through_everything(metadata: Metadata, tagged: int) -> None:
     expected = byte_order(TAGS)
     seen: list[str] = []
     last: str | None = None
     while True:
-        page = await store.list_tags(tagged, "app", 4, last)
+        page = await metadata.content.list_tags(tagged, "app", 4, last)
         assert len(page.items) <= 4
         seen += page.items
         if not page.more:
@@ -73,61 +73,63 @@ async def test_tags_paginate_through_everything(store: SqlMetadataStore, tagged:
     ],
 )
 async def test_tag_pagination_edges(
-    store: SqlMetadataStore, tagged: int, n: int | None, last: str | None, expected: Page
+    metadata: Metadata, tagged: int, n: int | None, last: str | None, expected: Page
 ) -> None:
-    assert await store.list_tags(tagged, "app", n, last) == expected
+    assert await metadata.content.list_tags(tagged, "app", n, last) == expected
 
 
-async def test_tags_of_an_unknown_image_are_empty(store: SqlMetadataStore, tagged: int) -> None:
-    assert await store.list_tags(tagged, "nothing", None, None) == Page([], False)
-    assert await store.list_tags(tagged + 1000, "app", None, None) == Page([], False)
+async def test_tags_of_an_unknown_image_are_empty(metadata: Metadata, tagged: int) -> None:
+    assert await metadata.content.list_tags(tagged, "nothing", None, None) == Page([], False)
+    assert await metadata.content.list_tags(tagged + 1000, "app", None, None) == Page([], False)
 
 
 @pytest.fixture
-async def populated(store: SqlMetadataStore) -> list[str]:
+async def populated(metadata: Metadata) -> list[str]:
     """Images in repositories whose names make tuple order and full-name byte order differ."""
     names = {"a": ["x", "10/app", "9/app", "b/c"], "a-b": ["x"], "b": ["library/nginx", "library/nginx-dev"]}
     for repository_name, images in names.items():
-        repository = await store.create_repository(Repository(name=repository_name))
+        repository = await metadata.repositories.create_repository(Repository(name=repository_name))
         assert repository.id is not None
         for image in images:
-            await put(store, repository.id, image)
-    empty = await store.create_repository(Repository(name="empty"))
+            await put(metadata, repository.id, image)
+    empty = await metadata.repositories.create_repository(Repository(name="empty"))
     assert empty.id is not None
-    await store.link_blob(empty.id, "only-blobs", Digest.of(b"x"), 1)  # no manifest: not in the catalog
+    await metadata.content.link_blob(
+        empty.id, "only-blobs", Digest.of(b"x"), 1
+    )  # no manifest: not in the catalog
     return byte_order([f"{repository}/{image}" for repository, images in names.items() for image in images])
 
 
-async def test_catalog_lists_full_names_in_byte_order(store: SqlMetadataStore, populated: list[str]) -> None:
-    page = await store.catalog(None, None)
+async def test_catalog_lists_full_names_in_byte_order(metadata: Metadata, populated: list[str]) -> None:
+    page = await metadata.content.catalog(None, None)
     assert page == Page(populated, False)
     # "a-b/x" sorts before "a/…" because "-" < "/", whatever the repository order.
     assert page.items[0] == "a-b/x"
     assert page.items.index("a/10/app") < page.items.index("a/9/app")
 
 
-async def test_catalog_holds_each_image_once(store: SqlMetadataStore) -> None:
-    repository = await store.create_repository(Repository(name="hub"))
+async def test_catalog_holds_each_image_once(metadata: Metadata) -> None:
+    repository = await metadata.repositories.create_repository(Repository(name="hub"))
     assert repository.id is not None
-    await put(store, repository.id, "app", "v1", "v2")
+    await put(metadata, repository.id, "app", "v1", "v2")
     other = ManifestRecord(Digest.of(b"second"), MediaType.OCI_MANIFEST, 1)
-    await store.put_manifest(repository.id, "app", other, ManifestReferences())
-    assert await store.catalog(None, None) == Page(["hub/app"], False)
+    await metadata.content.put_manifest(repository.id, "app", other, ManifestReferences())
+    assert await metadata.content.catalog(None, None) == Page(["hub/app"], False)
 
 
-async def test_catalog_paginates(store: SqlMetadataStore, populated: list[str]) -> None:
-    assert await store.catalog(0, None) == Page([], False)
-    assert await store.catalog(2, None) == Page(populated[:2], True)
-    assert await store.catalog(2, populated[1]) == Page(populated[2:4], True)
-    assert await store.catalog(None, populated[-2]) == Page(populated[-1:], False)
-    assert await store.catalog(1, populated[-2]) == Page(populated[-1:], False)
-    assert await store.catalog(3, populated[-1]) == Page([], False)
-    assert await store.catalog(3, "zzz") == Page([], False)
-    assert await store.catalog(1, "a/") == Page(["a/10/app"], True)  # last between two names
+async def test_catalog_paginates(metadata: Metadata, populated: list[str]) -> None:
+    assert await metadata.content.catalog(0, None) == Page([], False)
+    assert await metadata.content.catalog(2, None) == Page(populated[:2], True)
+    assert await metadata.content.catalog(2, populated[1]) == Page(populated[2:4], True)
+    assert await metadata.content.catalog(None, populated[-2]) == Page(populated[-1:], False)
+    assert await metadata.content.catalog(1, populated[-2]) == Page(populated[-1:], False)
+    assert await metadata.content.catalog(3, populated[-1]) == Page([], False)
+    assert await metadata.content.catalog(3, "zzz") == Page([], False)
+    assert await metadata.content.catalog(1, "a/") == Page(["a/10/app"], True)  # last between two names
     seen: list[str] = []
     last: str | None = None
     while True:
-        page = await store.catalog(3, last)
+        page = await metadata.content.catalog(3, last)
         seen += page.items
         if not page.more:
             break
@@ -135,9 +137,9 @@ async def test_catalog_paginates(store: SqlMetadataStore, populated: list[str]) 
     assert seen == populated
 
 
-async def test_catalog_drops_images_whose_manifests_are_gone(store: SqlMetadataStore) -> None:
-    repository = await store.create_repository(Repository(name="hub"))
+async def test_catalog_drops_images_whose_manifests_are_gone(metadata: Metadata) -> None:
+    repository = await metadata.repositories.create_repository(Repository(name="hub"))
     assert repository.id is not None
-    await put(store, repository.id, "app", "v1")
-    assert await store.delete_manifest(repository.id, "app", Digest.of(b"app"))
-    assert await store.catalog(None, None) == Page([], False)
+    await put(metadata, repository.id, "app", "v1")
+    assert await metadata.content.delete_manifest(repository.id, "app", Digest.of(b"app"))
+    assert await metadata.content.catalog(None, None) == Page([], False)

@@ -15,7 +15,7 @@ from cargohold.errors import (
     RepositoryExistsError,
     ValidationFailedError,
 )
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -35,25 +35,27 @@ def proxy(name: str, **settings: object) -> Proxy:
     return Proxy(name=name, url=f"https://{name}.example.com", **settings)  # type: ignore[arg-type]
 
 
-async def repository_with(store: SqlMetadataStore, *names: str, name: str = "hub") -> int:
-    created = await store.create_repository(Repository(name=name), [proxy(n) for n in names])
+async def repository_with(metadata: Metadata, *names: str, name: str = "hub") -> int:
+    created = await metadata.repositories.create_repository(Repository(name=name), [proxy(n) for n in names])
     assert created.id is not None
     return created.id
 
 
-async def order(store: SqlMetadataStore, repository_id: int) -> list[tuple[str, int]]:
-    return [(p.name, p.priority) for p in await store.list_proxies(repository_id)]
+async def order(metadata: Metadata, repository_id: int) -> list[tuple[str, int]]:
+    return [(p.name, p.priority) for p in await metadata.repositories.list_proxies(repository_id)]
 
 
 # --- repositories ---------------------------------------------------------------------------------------
 
 
-async def test_change_repository_changes_only_what_is_given(store: SqlMetadataStore) -> None:
-    created = await store.create_repository(
+async def test_change_repository_changes_only_what_is_given(metadata: Metadata) -> None:
+    created = await metadata.repositories.create_repository(
         Repository(name="hub", hosts=("docker.io",), tag_ttl_seconds=60), [proxy("a")]
     )
-    other = await store.create_repository(Repository(name="other", default=True))
-    changed = await store.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE))
+    other = await metadata.repositories.create_repository(Repository(name="other", default=True))
+    changed = await metadata.repositories.change_repository(
+        "hub", RepositoryChanges(visibility=Visibility.PRIVATE)
+    )
     assert (changed.visibility, changed.hosts, changed.tag_ttl_seconds, changed.default) == (
         Visibility.PRIVATE,
         ("docker.io",),
@@ -61,7 +63,7 @@ async def test_change_repository_changes_only_what_is_given(store: SqlMetadataSt
         False,
     )
     assert changed.created_at == created.created_at
-    changed = await store.change_repository(
+    changed = await metadata.repositories.change_repository(
         "hub", RepositoryChanges(default=True, hosts=("quay.io",), tag_ttl_seconds=0)
     )
     assert (changed.visibility, changed.hosts, changed.tag_ttl_seconds, changed.default) == (
@@ -70,69 +72,73 @@ async def test_change_repository_changes_only_what_is_given(store: SqlMetadataSt
         0,
         True,
     )
-    assert (await store.get_repository(other.name) or other).default is False
-    assert (await store.repository_for_host("quay.io") or other).name == "hub"
-    assert [p.name for p in await store.list_proxies(changed.id or 0)] == ["a"]
+    assert (await metadata.repositories.get_repository(other.name) or other).default is False
+    assert (await metadata.repositories.repository_for_host("quay.io") or other).name == "hub"
+    assert [p.name for p in await metadata.repositories.list_proxies(changed.id or 0)] == ["a"]
 
 
-async def test_change_or_delete_of_unknown_repository(store: SqlMetadataStore) -> None:
+async def test_change_or_delete_of_unknown_repository(metadata: Metadata) -> None:
     with pytest.raises(NameUnknownError):
-        await store.change_repository("ghost", RepositoryChanges(default=True))
+        await metadata.repositories.change_repository("ghost", RepositoryChanges(default=True))
     with pytest.raises(NameUnknownError):
-        await store.delete_unmanaged_repository("ghost")
+        await metadata.repositories.delete_unmanaged_repository("ghost")
 
 
-async def test_delete_unmanaged_repository_removes_its_content(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a")
-    kept = await repository_with(store, "a", name="kept")
+async def test_delete_unmanaged_repository_removes_its_content(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a")
+    kept = await repository_with(metadata, "a", name="kept")
     digest = Digest.of(b"manifest")
     for where in (repository_id, kept):
-        await store.link_blob(where, "app", Digest.of(b"layer"), 5, ContentSource.CACHED, "a")
-        await store.put_manifest(
+        await metadata.content.link_blob(where, "app", Digest.of(b"layer"), 5, ContentSource.CACHED, "a")
+        await metadata.content.put_manifest(
             where,
             "app",
             ManifestRecord(digest, MediaType.OCI_MANIFEST, 8),
             ManifestReferences(blobs=(Digest.of(b"layer"),)),
             tag="v1",
         )
-        await store.create_upload(Upload(id=f"up-{where}", repository_id=where, image="app"))
-    await store.delete_unmanaged_repository("hub")
-    assert await store.get_repository("hub") is None
-    assert await store.get_upload(f"up-{repository_id}") is None
-    assert (await store.catalog(None, None)).items == ["kept/app"]
-    assert await store.get_tag(kept, "app", "v1") is not None
+        await metadata.content.create_upload(Upload(id=f"up-{where}", repository_id=where, image="app"))
+    await metadata.repositories.delete_unmanaged_repository("hub")
+    assert await metadata.repositories.get_repository("hub") is None
+    assert await metadata.content.get_upload(f"up-{repository_id}") is None
+    assert (await metadata.content.catalog(None, None)).items == ["kept/app"]
+    assert await metadata.content.get_tag(kept, "app", "v1") is not None
 
 
 # --- config-managed repositories refuse every change ------------------------------------------------------
 
 
-async def test_managed_repository_refuses_every_change(store: SqlMetadataStore) -> None:
-    await store.sync_declared_repositories([(Repository(name="hub"), [proxy("a"), proxy("b")])])
-    hub = await store.get_repository("hub")
+async def test_managed_repository_refuses_every_change(metadata: Metadata) -> None:
+    await metadata.repositories.sync_declared_repositories(
+        [(Repository(name="hub"), [proxy("a"), proxy("b")])]
+    )
+    hub = await metadata.repositories.get_repository("hub")
     assert hub is not None
     assert hub.id is not None
-    before = await store.list_proxies(hub.id)
+    before = await metadata.repositories.list_proxies(hub.id)
     attempts = [
-        store.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE)),
-        store.delete_unmanaged_repository("hub"),
-        store.add_proxy("hub", proxy("c")),
-        store.update_proxy("hub", "a", ProxyChanges(active=False)),
-        store.remove_proxy("hub", "a"),
-        store.move_proxy("hub", "b", 1),
+        metadata.repositories.change_repository("hub", RepositoryChanges(visibility=Visibility.PRIVATE)),
+        metadata.repositories.delete_unmanaged_repository("hub"),
+        metadata.repositories.add_proxy("hub", proxy("c")),
+        metadata.repositories.update_proxy("hub", "a", ProxyChanges(active=False)),
+        metadata.repositories.remove_proxy("hub", "a"),
+        metadata.repositories.move_proxy("hub", "b", 1),
     ]
     for attempt in attempts:
         with pytest.raises(ManagedByConfigError):
             await attempt
-    assert await store.get_repository("hub") == hub
-    assert await store.list_proxies(hub.id) == before
+    assert await metadata.repositories.get_repository("hub") == hub
+    assert await metadata.repositories.list_proxies(hub.id) == before
 
 
 # --- adding ---------------------------------------------------------------------------------------------
 
 
-async def test_add_proxy_at_the_end_and_at_positions(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a", "b")
-    added = await store.add_proxy("hub", proxy("c", username="me", password="secret", active=False))
+async def test_add_proxy_at_the_end_and_at_positions(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a", "b")
+    added = await metadata.repositories.add_proxy(
+        "hub", proxy("c", username="me", password="secret", active=False)
+    )
     assert (added.name, added.priority, added.username, added.password, added.active) == (
         "c",
         3,
@@ -140,10 +146,10 @@ async def test_add_proxy_at_the_end_and_at_positions(store: SqlMetadataStore) ->
         "secret",
         False,
     )
-    await store.add_proxy("hub", proxy("first"), position=1)
-    await store.add_proxy("hub", proxy("middle"), position=3)
-    await store.add_proxy("hub", proxy("last"), position=6)
-    assert await order(store, repository_id) == [
+    await metadata.repositories.add_proxy("hub", proxy("first"), position=1)
+    await metadata.repositories.add_proxy("hub", proxy("middle"), position=3)
+    await metadata.repositories.add_proxy("hub", proxy("last"), position=6)
+    assert await order(metadata, repository_id) == [
         ("first", 1),
         ("a", 2),
         ("middle", 3),
@@ -153,35 +159,35 @@ async def test_add_proxy_at_the_end_and_at_positions(store: SqlMetadataStore) ->
     ]
 
 
-async def test_add_proxy_refusals_change_nothing(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a", "b")
+async def test_add_proxy_refusals_change_nothing(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a", "b")
     with pytest.raises(RepositoryExistsError):
-        await store.add_proxy("hub", proxy("a"))
+        await metadata.repositories.add_proxy("hub", proxy("a"))
     with pytest.raises(ValidationFailedError) as error:
-        await store.add_proxy("hub", proxy("c"), position=4)
+        await metadata.repositories.add_proxy("hub", proxy("c"), position=4)
     assert error.value.field == "position"
     with pytest.raises(ValidationFailedError):
-        await store.add_proxy("hub", proxy("c"), position=0)
+        await metadata.repositories.add_proxy("hub", proxy("c"), position=0)
     with pytest.raises(NameUnknownError):
-        await store.add_proxy("ghost", proxy("c"))
-    assert await order(store, repository_id) == [("a", 1), ("b", 2)]
+        await metadata.repositories.add_proxy("ghost", proxy("c"))
+    assert await order(metadata, repository_id) == [("a", 1), ("b", 2)]
 
 
-async def test_the_same_proxy_name_in_two_repositories_is_fine(store: SqlMetadataStore) -> None:
-    await repository_with(store, "a")
-    other = await repository_with(store, name="other")
-    await store.add_proxy("other", proxy("a"))
-    assert await order(store, other) == [("a", 1)]
+async def test_the_same_proxy_name_in_two_repositories_is_fine(metadata: Metadata) -> None:
+    await repository_with(metadata, "a")
+    other = await repository_with(metadata, name="other")
+    await metadata.repositories.add_proxy("other", proxy("a"))
+    assert await order(metadata, other) == [("a", 1)]
 
 
 # --- editing --------------------------------------------------------------------------------------------
 
 
-async def test_update_proxy_keeps_the_password_unless_told(store: SqlMetadataStore) -> None:
-    await store.create_repository(
+async def test_update_proxy_keeps_the_password_unless_told(metadata: Metadata) -> None:
+    await metadata.repositories.create_repository(
         Repository(name="hub"), [proxy("a", username="me", password="secret"), proxy("b")]
     )
-    updated = await store.update_proxy(
+    updated = await metadata.repositories.update_proxy(
         "hub",
         "a",
         ProxyChanges(url="https://new.example.com", connection_timeout_ms=900, ssl_validation=False),
@@ -192,57 +198,59 @@ async def test_update_proxy_keeps_the_password_unless_told(store: SqlMetadataSto
         False,
     )
     assert (updated.username, updated.password, updated.priority, updated.active) == ("me", "secret", 1, True)
-    updated = await store.update_proxy("hub", "a", ProxyChanges(password="another"))
+    updated = await metadata.repositories.update_proxy("hub", "a", ProxyChanges(password="another"))
     assert updated.password == "another"
-    updated = await store.update_proxy("hub", "a", ProxyChanges(clear_password=True, username=""))
+    updated = await metadata.repositories.update_proxy(
+        "hub", "a", ProxyChanges(clear_password=True, username="")
+    )
     assert (updated.username, updated.password) == (None, None)
-    unchanged = await store.update_proxy("hub", "b", ProxyChanges())
+    unchanged = await metadata.repositories.update_proxy("hub", "b", ProxyChanges())
     assert unchanged == proxy("b", priority=2, id=unchanged.id)
 
 
-async def test_rename_takes_cached_content_records_along(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a", "b")
+async def test_rename_takes_cached_content_records_along(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a", "b")
     digest = Digest.of(b"manifest")
     layer = Digest.of(b"layer")
-    await store.link_blob(repository_id, "app", layer, 5, ContentSource.CACHED, "a")
-    await store.put_manifest(
+    await metadata.content.link_blob(repository_id, "app", layer, 5, ContentSource.CACHED, "a")
+    await metadata.content.put_manifest(
         repository_id,
         "app",
         ManifestRecord(digest, MediaType.OCI_MANIFEST, 8, source=ContentSource.CACHED, proxy_name="a"),
         ManifestReferences(blobs=(layer,)),
         tag="v1",
     )
-    renamed = await store.update_proxy("hub", "a", ProxyChanges(name="renamed"))
+    renamed = await metadata.repositories.update_proxy("hub", "a", ProxyChanges(name="renamed"))
     assert (renamed.name, renamed.priority) == ("renamed", 1)
     assert (
-        await store.get_manifest(repository_id, "app", digest) or ManifestRecord(digest, "", 0)
+        await metadata.content.get_manifest(repository_id, "app", digest) or ManifestRecord(digest, "", 0)
     ).proxy_name == ("renamed")
-    tag = await store.get_tag(repository_id, "app", "v1")
+    tag = await metadata.content.get_tag(repository_id, "app", "v1")
     assert tag is not None
     assert tag.proxy_name == "renamed"
-    link = await store.get_blob_link(repository_id, "app", layer)
+    link = await metadata.content.get_blob_link(repository_id, "app", layer)
     assert link is not None
     assert link.proxy_name == "renamed"
     with pytest.raises(RepositoryExistsError):
-        await store.update_proxy("hub", "renamed", ProxyChanges(name="b"))
+        await metadata.repositories.update_proxy("hub", "renamed", ProxyChanges(name="b"))
     with pytest.raises(ProxyUnknownError):
-        await store.update_proxy("hub", "a", ProxyChanges(active=False))
-    assert await order(store, repository_id) == [("renamed", 1), ("b", 2)]
+        await metadata.repositories.update_proxy("hub", "a", ProxyChanges(active=False))
+    assert await order(metadata, repository_id) == [("renamed", 1), ("b", 2)]
 
 
 # --- removing and moving ---------------------------------------------------------------------------------
 
 
-async def test_remove_proxy_closes_the_gap(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a", "b", "c", "d")
-    await store.remove_proxy("hub", "b")
-    assert await order(store, repository_id) == [("a", 1), ("c", 2), ("d", 3)]
-    await store.remove_proxy("hub", "a")
-    assert await order(store, repository_id) == [("c", 1), ("d", 2)]
+async def test_remove_proxy_closes_the_gap(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a", "b", "c", "d")
+    await metadata.repositories.remove_proxy("hub", "b")
+    assert await order(metadata, repository_id) == [("a", 1), ("c", 2), ("d", 3)]
+    await metadata.repositories.remove_proxy("hub", "a")
+    assert await order(metadata, repository_id) == [("c", 1), ("d", 2)]
     with pytest.raises(ProxyUnknownError):
-        await store.remove_proxy("hub", "a")
+        await metadata.repositories.remove_proxy("hub", "a")
     with pytest.raises(NameUnknownError):
-        await store.remove_proxy("ghost", "c")
+        await metadata.repositories.remove_proxy("ghost", "c")
 
 
 @pytest.mark.parametrize(
@@ -256,39 +264,39 @@ async def test_remove_proxy_closes_the_gap(store: SqlMetadataStore) -> None:
     ],
 )
 async def test_move_proxy_shifts_the_others(
-    store: SqlMetadataStore, name: str, position: int, expected: list[str]
+    metadata: Metadata, name: str, position: int, expected: list[str]
 ) -> None:
-    repository_id = await repository_with(store, "a", "b", "c", "d")
-    moved = await store.move_proxy("hub", name, position)
+    repository_id = await repository_with(metadata, "a", "b", "c", "d")
+    moved = await metadata.repositories.move_proxy("hub", name, position)
     assert [(p.name, p.priority) for p in moved] == [(n, i) for i, n in enumerate(expected, start=1)]
-    assert await order(store, repository_id) == [(p.name, p.priority) for p in moved]
+    assert await order(metadata, repository_id) == [(p.name, p.priority) for p in moved]
 
 
-async def test_move_proxy_refusals(store: SqlMetadataStore) -> None:
-    repository_id = await repository_with(store, "a", "b")
+async def test_move_proxy_refusals(metadata: Metadata) -> None:
+    repository_id = await repository_with(metadata, "a", "b")
     with pytest.raises(ValidationFailedError) as error:
-        await store.move_proxy("hub", "a", 3)
+        await metadata.repositories.move_proxy("hub", "a", 3)
     assert error.value.field == "position"
     with pytest.raises(ProxyUnknownError):
-        await store.move_proxy("hub", "ghost", 1)
+        await metadata.repositories.move_proxy("hub", "ghost", 1)
     with pytest.raises(NameUnknownError):
-        await store.move_proxy("ghost", "a", 1)
-    assert await order(store, repository_id) == [("a", 1), ("b", 2)]
+        await metadata.repositories.move_proxy("ghost", "a", 1)
+    assert await order(metadata, repository_id) == [("a", 1), ("b", 2)]
 
 
-async def test_concurrent_changes_keep_priorities_without_gaps(store: SqlMetadataStore) -> None:
+async def test_concurrent_changes_keep_priorities_without_gaps(metadata: Metadata) -> None:
     names = [f"p{i}" for i in range(6)]
-    repository_id = await repository_with(store, *names)
+    repository_id = await repository_with(metadata, *names)
     # Targets stay within 1..5: the list never holds fewer than five proxies,
     # so every move to an existing proxy is in range whatever the interleaving.
-    moves = [store.move_proxy("hub", names[i % 6], (i * 3) % 5 + 1) for i in range(24)]
-    adds = [store.add_proxy("hub", proxy(f"new{i}"), position=1) for i in range(4)]
-    removal = store.remove_proxy("hub", "p5")
+    moves = [metadata.repositories.move_proxy("hub", names[i % 6], (i * 3) % 5 + 1) for i in range(24)]
+    adds = [metadata.repositories.add_proxy("hub", proxy(f"new{i}"), position=1) for i in range(4)]
+    removal = metadata.repositories.remove_proxy("hub", "p5")
     results = await asyncio.gather(*moves, *adds, removal, return_exceptions=True)
     # A move of p5 may come after its removal; everything else succeeds.
     for result in results:
         if isinstance(result, BaseException):
             assert isinstance(result, ProxyUnknownError)
-    listed = await store.list_proxies(repository_id)
+    listed = await metadata.repositories.list_proxies(repository_id)
     assert [p.priority for p in listed] == list(range(1, 10))
     assert sorted(p.name for p in listed) == sorted([*names[:5], "new0", "new1", "new2", "new3"])

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from cargohold.metadata.engine import async_url, create_engine
 from cargohold.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from cargohold.metadata.schema import metadata
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Repository
 
 
@@ -27,7 +27,7 @@ class Backend(Protocol):
     url: str
     schema: str | None
 
-    async def open(self) -> SqlMetadataStore: ...
+    async def open(self) -> Metadata: ...
 
 
 WORKERS = 4
@@ -35,11 +35,11 @@ WORKERS = 4
 OPEN_AND_CLOSE = textwrap.dedent(
     """
     import asyncio, sys
-    from cargohold.metadata.sql import open_metadata_store
+    from cargohold.metadata.sql import open_metadata
 
     async def main() -> None:
-        store = await open_metadata_store(sys.argv[1], schema=sys.argv[2] or None)
-        await store.sync_declared_repositories([])
+        store = await open_metadata(sys.argv[1], schema=sys.argv[2] or None)
+        await store.repositories.sync_declared_repositories([])
         await store.close()
 
     asyncio.run(main())
@@ -49,7 +49,7 @@ OPEN_AND_CLOSE = textwrap.dedent(
 
 async def test_second_open_is_a_no_op(backend: Backend) -> None:
     store = await backend.open()
-    await store.create_repository(Repository(name="hub", default=True))
+    await store.repositories.create_repository(Repository(name="hub", default=True))
     await store.close()
 
     engine = create_engine(async_url(backend.url), schema=backend.schema)
@@ -62,7 +62,7 @@ async def test_second_open_is_a_no_op(backend: Backend) -> None:
 
     again = await backend.open()
     try:
-        found = await again.get_repository("hub")
+        found = await again.repositories.get_repository("hub")
         assert found is not None
         assert found.default
     finally:
@@ -97,8 +97,8 @@ async def test_workers_starting_together_migrate_once(backend: Backend) -> None:
         assert process.returncode == 0, stderr.decode()
     store = await backend.open()
     try:
-        assert await store.list_repositories() == []
-        async with store.engine.connect() as connection:
+        assert await store.repositories.list_repositories() == []
+        async with store.database.engine.connect() as connection:
             versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
         assert [row[0] for row in versions] == [head_revision()]
     finally:
@@ -113,7 +113,7 @@ def _differences(connection: Connection) -> list[object]:
 async def test_migrated_schema_matches_the_table_definitions(backend: Backend) -> None:
     store = await backend.open()
     try:
-        async with store.engine.connect() as connection:
+        async with store.database.engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
             if backend.name == "postgresql":
                 # Byte order whatever the database's default collation is.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cargohold.errors import ConfigError, NameUnknownError, RepositoryExistsError
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -32,9 +32,9 @@ COMPANY = Proxy(
 )
 
 
-async def test_create_and_get_repository(store: SqlMetadataStore) -> None:
+async def test_create_and_get_repository(metadata: Metadata) -> None:
     before = datetime.now(UTC)
-    created = await store.create_repository(
+    created = await metadata.repositories.create_repository(
         Repository(
             name="hub",
             visibility=Visibility.PRIVATE,
@@ -53,29 +53,31 @@ async def test_create_and_get_repository(store: SqlMetadataStore) -> None:
     assert created.tag_ttl_seconds == 60
     assert not created.default
     assert not created.managed_by_config
-    assert await store.get_repository("hub") == created
-    assert await store.get_repository("nope") is None
+    assert await metadata.repositories.get_repository("hub") == created
+    assert await metadata.repositories.get_repository("nope") is None
 
 
-async def test_duplicate_repository_name_is_refused(store: SqlMetadataStore) -> None:
-    await store.create_repository(Repository(name="hub"), [HUB])
+async def test_duplicate_repository_name_is_refused(metadata: Metadata) -> None:
+    await metadata.repositories.create_repository(Repository(name="hub"), [HUB])
     with pytest.raises(RepositoryExistsError):
-        await store.create_repository(Repository(name="hub", visibility=Visibility.PRIVATE))
-    repositories = await store.list_repositories()
+        await metadata.repositories.create_repository(Repository(name="hub", visibility=Visibility.PRIVATE))
+    repositories = await metadata.repositories.list_repositories()
     assert [r.visibility for r in repositories] == [Visibility.PUBLIC]
-    assert len(await store.list_proxies(repositories[0].id or 0)) == 1
+    assert len(await metadata.repositories.list_proxies(repositories[0].id or 0)) == 1
 
 
-async def test_duplicate_proxy_name_is_refused_and_nothing_is_created(store: SqlMetadataStore) -> None:
+async def test_duplicate_proxy_name_is_refused_and_nothing_is_created(metadata: Metadata) -> None:
     with pytest.raises(RepositoryExistsError):
-        await store.create_repository(Repository(name="hub"), [HUB, Proxy(name=HUB.name, url="https://x")])
-    assert await store.get_repository("hub") is None
+        await metadata.repositories.create_repository(
+            Repository(name="hub"), [HUB, Proxy(name=HUB.name, url="https://x")]
+        )
+    assert await metadata.repositories.get_repository("hub") is None
 
 
-async def test_proxies_are_listed_in_priority_order_with_every_setting(store: SqlMetadataStore) -> None:
-    repository = await store.create_repository(Repository(name="hub"), [COMPANY, HUB])
+async def test_proxies_are_listed_in_priority_order_with_every_setting(metadata: Metadata) -> None:
+    repository = await metadata.repositories.create_repository(Repository(name="hub"), [COMPANY, HUB])
     assert repository.id is not None
-    listed = await store.list_proxies(repository.id)
+    listed = await metadata.repositories.list_proxies(repository.id)
     assert [(p.name, p.priority) for p in listed] == [("company", 1), ("docker-hub", 2)]
     company = listed[0]
     assert company.id is not None
@@ -89,42 +91,52 @@ async def test_proxies_are_listed_in_priority_order_with_every_setting(store: Sq
         5000,
         True,
     )
-    assert await store.list_proxies(repository.id + 1000) == []
+    assert await metadata.repositories.list_proxies(repository.id + 1000) == []
 
 
-async def test_list_repositories_in_name_order(store: SqlMetadataStore) -> None:
+async def test_list_repositories_in_name_order(metadata: Metadata) -> None:
     for name in ("zeta", "alpha", "mid-1", "mid"):
-        await store.create_repository(Repository(name=name))
-    assert [r.name for r in await store.list_repositories()] == ["alpha", "mid", "mid-1", "zeta"]
+        await metadata.repositories.create_repository(Repository(name=name))
+    assert [r.name for r in await metadata.repositories.list_repositories()] == [
+        "alpha",
+        "mid",
+        "mid-1",
+        "zeta",
+    ]
 
 
-async def test_one_default_at_most(store: SqlMetadataStore) -> None:
-    assert await store.default_repository() is None
-    await store.create_repository(Repository(name="first", default=True))
-    assert (await store.default_repository() or Repository("x")).name == "first"
-    await store.create_repository(Repository(name="second", default=True))
-    assert (await store.default_repository() or Repository("x")).name == "second"
-    first = await store.update_repository(Repository(name="first", default=True))
+async def test_one_default_at_most(metadata: Metadata) -> None:
+    assert await metadata.repositories.default_repository() is None
+    await metadata.repositories.create_repository(Repository(name="first", default=True))
+    assert (await metadata.repositories.default_repository() or Repository("x")).name == "first"
+    await metadata.repositories.create_repository(Repository(name="second", default=True))
+    assert (await metadata.repositories.default_repository() or Repository("x")).name == "second"
+    first = await metadata.repositories.update_repository(Repository(name="first", default=True))
     assert first.default
-    assert {r.name: r.default for r in await store.list_repositories()} == {"first": True, "second": False}
-    await store.update_repository(Repository(name="first", default=False))
-    assert await store.default_repository() is None
+    assert {r.name: r.default for r in await metadata.repositories.list_repositories()} == {
+        "first": True,
+        "second": False,
+    }
+    await metadata.repositories.update_repository(Repository(name="first", default=False))
+    assert await metadata.repositories.default_repository() is None
 
 
-async def test_repository_for_host_is_case_insensitive(store: SqlMetadataStore) -> None:
-    await store.create_repository(Repository(name="hub", hosts=("docker.io",)))
-    await store.create_repository(Repository(name="quay", hosts=("Quay.io",)))
-    assert (await store.repository_for_host("DOCKER.io") or Repository("x")).name == "hub"
-    assert (await store.repository_for_host("quay.io") or Repository("x")).name == "quay"
-    assert await store.repository_for_host("ghcr.io") is None
+async def test_repository_for_host_is_case_insensitive(metadata: Metadata) -> None:
+    await metadata.repositories.create_repository(Repository(name="hub", hosts=("docker.io",)))
+    await metadata.repositories.create_repository(Repository(name="quay", hosts=("Quay.io",)))
+    assert (await metadata.repositories.repository_for_host("DOCKER.io") or Repository("x")).name == "hub"
+    assert (await metadata.repositories.repository_for_host("quay.io") or Repository("x")).name == "quay"
+    assert await metadata.repositories.repository_for_host("ghcr.io") is None
 
 
-async def test_update_repository_replaces_settings_not_proxies_or_content(store: SqlMetadataStore) -> None:
-    created = await store.create_repository(Repository(name="hub", hosts=("docker.io",)), [HUB])
+async def test_update_repository_replaces_settings_not_proxies_or_content(metadata: Metadata) -> None:
+    created = await metadata.repositories.create_repository(
+        Repository(name="hub", hosts=("docker.io",)), [HUB]
+    )
     assert created.id is not None
     digest = Digest.of(b"blob")
-    await store.link_blob(created.id, "library/nginx", digest, 4)
-    updated = await store.update_repository(
+    await metadata.content.link_blob(created.id, "library/nginx", digest, 4)
+    updated = await metadata.repositories.update_repository(
         Repository(name="hub", visibility=Visibility.PRIVATE, hosts=("mirror.gcr.io",), tag_ttl_seconds=5)
     )
     assert (updated.id, updated.created_at) == (created.id, created.created_at)
@@ -133,68 +145,70 @@ async def test_update_repository_replaces_settings_not_proxies_or_content(store:
         ("mirror.gcr.io",),
         5,
     )
-    assert await store.repository_for_host("docker.io") is None
-    assert (await store.repository_for_host("mirror.gcr.io") or Repository("x")).name == "hub"
-    assert [p.name for p in await store.list_proxies(created.id)] == ["docker-hub"]
-    assert await store.linked_blob_size(created.id, "library/nginx", digest) == 4
+    assert await metadata.repositories.repository_for_host("docker.io") is None
+    assert (await metadata.repositories.repository_for_host("mirror.gcr.io") or Repository("x")).name == "hub"
+    assert [p.name for p in await metadata.repositories.list_proxies(created.id)] == ["docker-hub"]
+    assert await metadata.content.linked_blob_size(created.id, "library/nginx", digest) == 4
 
 
-async def test_update_unknown_repository_is_a_domain_error(store: SqlMetadataStore) -> None:
+async def test_update_unknown_repository_is_a_domain_error(metadata: Metadata) -> None:
     with pytest.raises(NameUnknownError):
-        await store.update_repository(Repository(name="ghost"))
+        await metadata.repositories.update_repository(Repository(name="ghost"))
 
 
-async def test_delete_repository_removes_everything_of_it(store: SqlMetadataStore) -> None:
-    doomed = await store.create_repository(Repository(name="doomed", hosts=("doomed.io",)), [HUB])
-    kept = await store.create_repository(Repository(name="kept"), [HUB])
+async def test_delete_repository_removes_everything_of_it(metadata: Metadata) -> None:
+    doomed = await metadata.repositories.create_repository(
+        Repository(name="doomed", hosts=("doomed.io",)), [HUB]
+    )
+    kept = await metadata.repositories.create_repository(Repository(name="kept"), [HUB])
     assert doomed.id is not None
     assert kept.id is not None
     digest = Digest.of(b"manifest")
     for repository_id in (doomed.id, kept.id):
-        await store.link_blob(repository_id, "app", Digest.of(b"layer"), 5)
-        await store.put_manifest(
+        await metadata.content.link_blob(repository_id, "app", Digest.of(b"layer"), 5)
+        await metadata.content.put_manifest(
             repository_id,
             "app",
             ManifestRecord(digest, MediaType.OCI_MANIFEST, 8),
             ManifestReferences(blobs=(Digest.of(b"layer"),)),
             tag="v1",
         )
-        await store.create_upload(
+        await metadata.content.create_upload(
             Upload(id=f"upload-{repository_id}", repository_id=repository_id, image="app")
         )
 
-    assert await store.delete_repository("doomed")
-    assert not await store.delete_repository("doomed")
-    assert await store.get_repository("doomed") is None
-    assert await store.repository_for_host("doomed.io") is None
-    assert await store.list_proxies(doomed.id) == []
-    assert not await store.image_exists(doomed.id, "app")
-    assert await store.get_tag(doomed.id, "app", "v1") is None
-    assert await store.get_upload(f"upload-{doomed.id}") is None
-    assert (await store.catalog(None, None)).items == ["kept/app"]
+    assert await metadata.repositories.delete_repository("doomed")
+    assert not await metadata.repositories.delete_repository("doomed")
+    assert await metadata.repositories.get_repository("doomed") is None
+    assert await metadata.repositories.repository_for_host("doomed.io") is None
+    assert await metadata.repositories.list_proxies(doomed.id) == []
+    assert not await metadata.content.image_exists(doomed.id, "app")
+    assert await metadata.content.get_tag(doomed.id, "app", "v1") is None
+    assert await metadata.content.get_upload(f"upload-{doomed.id}") is None
+    assert (await metadata.content.catalog(None, None)).items == ["kept/app"]
     # The other repository is untouched.
-    assert await store.get_tag(kept.id, "app", "v1") is not None
-    assert await store.get_upload(f"upload-{kept.id}") is not None
-    assert [p.name for p in await store.list_proxies(kept.id)] == ["docker-hub"]
+    assert await metadata.content.get_tag(kept.id, "app", "v1") is not None
+    assert await metadata.content.get_upload(f"upload-{kept.id}") is not None
+    assert [p.name for p in await metadata.repositories.list_proxies(kept.id)] == ["docker-hub"]
 
     # The name is free again and the new repository starts empty.
-    again = await store.create_repository(Repository(name="doomed"))
+    again = await metadata.repositories.create_repository(Repository(name="doomed"))
     assert again.id is not None
-    assert (await store.list_tags(again.id, "app", None, None)).items == []
+    assert (await metadata.content.list_tags(again.id, "app", None, None)).items == []
 
 
 # --- declared repositories ------------------------------------------------------------------------
 
 
-async def test_sync_creates_declared_repositories_managed_by_config(store: SqlMetadataStore) -> None:
-    await store.sync_declared_repositories(
+async def test_sync_creates_declared_repositories_managed_by_config(metadata: Metadata) -> None:
+    await metadata.repositories.sync_declared_repositories(
         [
             (Repository(name="hub", default=True, hosts=("docker.io",), tag_ttl_seconds=300), [HUB, COMPANY]),
             (Repository(name="private", visibility=Visibility.PRIVATE), []),
         ]
     )
-    hub = await store.get_repository("hub")
-    private = await store.get_repository("private")
+    hub = await metadata.repositories.get_repository("hub")
+    private = await metadata.repositories.get_repository("private")
     assert hub is not None
     assert private is not None
     assert hub.id is not None
@@ -204,23 +218,25 @@ async def test_sync_creates_declared_repositories_managed_by_config(store: SqlMe
     assert not private.default
     assert hub.hosts == ("docker.io",)
     assert private.visibility is Visibility.PRIVATE
-    assert [(p.name, p.priority) for p in await store.list_proxies(hub.id)] == [
+    assert [(p.name, p.priority) for p in await metadata.repositories.list_proxies(hub.id)] == [
         ("docker-hub", 1),
         ("company", 2),
     ]
 
 
-async def test_sync_updates_settings_and_replaces_the_proxy_list_in_order(store: SqlMetadataStore) -> None:
+async def test_sync_updates_settings_and_replaces_the_proxy_list_in_order(metadata: Metadata) -> None:
     mirror = Proxy(name="mirror", url="https://mirror.example.com")
-    await store.sync_declared_repositories([(Repository(name="hub", hosts=("docker.io",)), [HUB, COMPANY])])
-    hub = await store.get_repository("hub")
+    await metadata.repositories.sync_declared_repositories(
+        [(Repository(name="hub", hosts=("docker.io",)), [HUB, COMPANY])]
+    )
+    hub = await metadata.repositories.get_repository("hub")
     assert hub is not None
     assert hub.id is not None
-    ids = {p.name: p.id for p in await store.list_proxies(hub.id)}
-    await store.link_blob(hub.id, "library/nginx", Digest.of(b"kept"), 4)
+    ids = {p.name: p.id for p in await metadata.repositories.list_proxies(hub.id)}
+    await metadata.content.link_blob(hub.id, "library/nginx", Digest.of(b"kept"), 4)
 
     changed_company = Proxy(name="company", url="https://new.example.com", password="new-secret")
-    await store.sync_declared_repositories(
+    await metadata.repositories.sync_declared_repositories(
         [
             (
                 Repository(
@@ -230,7 +246,7 @@ async def test_sync_updates_settings_and_replaces_the_proxy_list_in_order(store:
             )
         ]
     )
-    updated = await store.get_repository("hub")
+    updated = await metadata.repositories.get_repository("hub")
     assert updated is not None
     assert (updated.id, updated.created_at) == (hub.id, hub.created_at)
     assert (updated.visibility, updated.hosts, updated.tag_ttl_seconds) == (
@@ -238,7 +254,7 @@ async def test_sync_updates_settings_and_replaces_the_proxy_list_in_order(store:
         ("index.docker.io",),
         9,
     )
-    listed = await store.list_proxies(hub.id)
+    listed = await metadata.repositories.list_proxies(hub.id)
     assert [(p.name, p.priority) for p in listed] == [("company", 1), ("mirror", 2)]
     assert listed[0].id == ids["company"]  # the same proxy, edited in place
     assert (listed[0].url, listed[0].password, listed[0].username) == (
@@ -247,44 +263,52 @@ async def test_sync_updates_settings_and_replaces_the_proxy_list_in_order(store:
         None,
     )
     # Content is kept.
-    assert await store.linked_blob_size(hub.id, "library/nginx", Digest.of(b"kept")) == 4
+    assert await metadata.content.linked_blob_size(hub.id, "library/nginx", Digest.of(b"kept")) == 4
 
 
-async def test_sync_takes_over_an_existing_repository_and_moves_the_default(store: SqlMetadataStore) -> None:
-    await store.create_repository(Repository(name="api-made", default=True))
-    await store.create_repository(Repository(name="hub"))
-    await store.sync_declared_repositories([(Repository(name="hub", default=True), [HUB])])
-    by_name = {r.name: r for r in await store.list_repositories()}
+async def test_sync_takes_over_an_existing_repository_and_moves_the_default(metadata: Metadata) -> None:
+    await metadata.repositories.create_repository(Repository(name="api-made", default=True))
+    await metadata.repositories.create_repository(Repository(name="hub"))
+    await metadata.repositories.sync_declared_repositories([(Repository(name="hub", default=True), [HUB])])
+    by_name = {r.name: r for r in await metadata.repositories.list_repositories()}
     assert by_name["hub"].default
     assert by_name["hub"].managed_by_config
     assert not by_name["api-made"].default
     assert not by_name["api-made"].managed_by_config
 
 
-async def test_sync_releases_repositories_no_longer_declared(store: SqlMetadataStore) -> None:
-    await store.sync_declared_repositories([(Repository(name="old"), [HUB]), (Repository(name="hub"), [])])
-    old = await store.get_repository("old")
+async def test_sync_releases_repositories_no_longer_declared(metadata: Metadata) -> None:
+    await metadata.repositories.sync_declared_repositories(
+        [(Repository(name="old"), [HUB]), (Repository(name="hub"), [])]
+    )
+    old = await metadata.repositories.get_repository("old")
     assert old is not None
     assert old.id is not None
-    await store.link_blob(old.id, "app", Digest.of(b"x"), 1, ContentSource.CACHED, "docker-hub")
-    await store.sync_declared_repositories([(Repository(name="hub"), [])])
-    released = await store.get_repository("old")
+    await metadata.content.link_blob(old.id, "app", Digest.of(b"x"), 1, ContentSource.CACHED, "docker-hub")
+    await metadata.repositories.sync_declared_repositories([(Repository(name="hub"), [])])
+    released = await metadata.repositories.get_repository("old")
     assert released is not None
     assert not released.managed_by_config
-    assert await store.linked_blob_size(old.id, "app", Digest.of(b"x")) == 1
-    await store.sync_declared_repositories([])
-    assert not any(r.managed_by_config for r in await store.list_repositories())
+    assert await metadata.content.linked_blob_size(old.id, "app", Digest.of(b"x")) == 1
+    await metadata.repositories.sync_declared_repositories([])
+    assert not any(r.managed_by_config for r in await metadata.repositories.list_repositories())
 
 
-async def test_sync_is_idempotent(store: SqlMetadataStore) -> None:
+async def test_sync_is_idempotent(metadata: Metadata) -> None:
     declared = [(Repository(name="hub", default=True, hosts=("docker.io",)), [HUB, COMPANY])]
-    await store.sync_declared_repositories(declared)
-    hub = await store.get_repository("hub")
+    await metadata.repositories.sync_declared_repositories(declared)
+    hub = await metadata.repositories.get_repository("hub")
     assert hub is not None
     assert hub.id is not None
-    first = (await store.list_repositories(), await store.list_proxies(hub.id))
-    await store.sync_declared_repositories(declared)
-    assert (await store.list_repositories(), await store.list_proxies(hub.id)) == first
+    first = (
+        await metadata.repositories.list_repositories(),
+        await metadata.repositories.list_proxies(hub.id),
+    )
+    await metadata.repositories.sync_declared_repositories(declared)
+    assert (
+        await metadata.repositories.list_repositories(),
+        await metadata.repositories.list_proxies(hub.id),
+    ) == first
 
 
 @pytest.mark.parametrize(
@@ -297,11 +321,11 @@ async def test_sync_is_idempotent(store: SqlMetadataStore) -> None:
     ids=["name-twice", "two-defaults", "proxy-twice"],
 )
 async def test_sync_refuses_contradictions_and_changes_nothing(
-    store: SqlMetadataStore, declared: list[tuple[Repository, list[Proxy]]], error: type[Exception]
+    metadata: Metadata, declared: list[tuple[Repository, list[Proxy]]], error: type[Exception]
 ) -> None:
-    await store.create_repository(Repository(name="a", visibility=Visibility.PRIVATE))
+    await metadata.repositories.create_repository(Repository(name="a", visibility=Visibility.PRIVATE))
     with pytest.raises(error):
-        await store.sync_declared_repositories(declared)
-    assert [(r.name, r.visibility, r.managed_by_config) for r in await store.list_repositories()] == [
-        ("a", Visibility.PRIVATE, False)
-    ]
+        await metadata.repositories.sync_declared_repositories(declared)
+    assert [
+        (r.name, r.visibility, r.managed_by_config) for r in await metadata.repositories.list_repositories()
+    ] == [("a", Visibility.PRIVATE, False)]

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from cargohold.auth.secrets import SecretBox
 from cargohold.errors import ConfigError
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata, open_metadata
 from cargohold.models import Proxy, ProxyChanges, Repository
 
 
@@ -30,9 +30,9 @@ def box_in(directory: Path) -> SecretBox:
     return SecretBox.load_or_create(directory, None)
 
 
-async def raw_passwords(store: SqlMetadataStore) -> dict[str, str | None]:
+async def raw_passwords(metadata: Metadata) -> dict[str, str | None]:
     """The password column exactly as the database holds it, by proxy name."""
-    async with store.engine.connect() as connection:
+    async with metadata.database.engine.connect() as connection:
         result = await connection.execute(text("SELECT name, password FROM proxies"))
         return {row.name: row.password for row in result}
 
@@ -45,18 +45,22 @@ async def test_every_write_path_stores_only_ciphertext_and_reads_give_clear_text
     backend: Backend, tmp_path: Path
 ) -> None:
     box = box_in(tmp_path)
-    store = await open_metadata_store(backend.url, schema=backend.schema, secrets=box)
+    metadata = await open_metadata(backend.url, schema=backend.schema, secrets=box)
     try:
-        created = await store.create_repository(Repository(name="hub"), [proxy("created")])
-        await store.sync_declared_repositories([(Repository(name="declared"), [proxy("synced")])])
-        added = await store.add_proxy("hub", proxy("added"))
-        updated = await store.update_proxy("hub", "created", ProxyChanges(password=PASSWORD + "-new"))
-        renamed = await store.update_proxy("hub", "added", ProxyChanges(name="renamed"))
+        created = await metadata.repositories.create_repository(Repository(name="hub"), [proxy("created")])
+        await metadata.repositories.sync_declared_repositories(
+            [(Repository(name="declared"), [proxy("synced")])]
+        )
+        added = await metadata.repositories.add_proxy("hub", proxy("added"))
+        updated = await metadata.repositories.update_proxy(
+            "hub", "created", ProxyChanges(password=PASSWORD + "-new")
+        )
+        renamed = await metadata.repositories.update_proxy("hub", "added", ProxyChanges(name="renamed"))
         assert added.password == PASSWORD
         assert updated.password == PASSWORD + "-new"
         assert renamed.password == PASSWORD
 
-        raw = await raw_passwords(store)
+        raw = await raw_passwords(metadata)
         assert set(raw) == {"created", "synced", "renamed"}
         for value in raw.values():
             assert value is not None
@@ -64,56 +68,62 @@ async def test_every_write_path_stores_only_ciphertext_and_reads_give_clear_text
             assert value.startswith("fernet:")
 
         assert created.id is not None
-        listed = {p.name: p.password for p in await store.list_proxies(created.id)}
+        listed = {p.name: p.password for p in await metadata.repositories.list_proxies(created.id)}
         assert listed == {"created": PASSWORD + "-new", "renamed": PASSWORD}
-        moved = await store.move_proxy("hub", "renamed", 1)
+        moved = await metadata.repositories.move_proxy("hub", "renamed", 1)
         assert [(p.name, p.password) for p in moved] == [
             ("renamed", PASSWORD),
             ("created", PASSWORD + "-new"),
         ]
-        declared = await store.get_repository("declared")
+        declared = await metadata.repositories.get_repository("declared")
         assert declared is not None
         assert declared.id is not None
-        assert [p.password for p in await store.list_proxies(declared.id)] == [PASSWORD]
+        assert [p.password for p in await metadata.repositories.list_proxies(declared.id)] == [PASSWORD]
     finally:
-        await store.close()
+        await metadata.close()
 
 
 async def test_clearing_and_keeping_a_password(backend: Backend, tmp_path: Path) -> None:
-    store = await open_metadata_store(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
+    metadata = await open_metadata(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
     try:
-        await store.create_repository(Repository(name="hub"), [proxy("a"), proxy("b", password=None)])
-        kept = await store.update_proxy("hub", "a", ProxyChanges(url="https://other.example.com"))
+        await metadata.repositories.create_repository(
+            Repository(name="hub"), [proxy("a"), proxy("b", password=None)]
+        )
+        kept = await metadata.repositories.update_proxy(
+            "hub", "a", ProxyChanges(url="https://other.example.com")
+        )
         assert kept.password == PASSWORD
-        cleared = await store.update_proxy("hub", "a", ProxyChanges(clear_password=True))
+        cleared = await metadata.repositories.update_proxy("hub", "a", ProxyChanges(clear_password=True))
         assert cleared.password is None
-        assert await raw_passwords(store) == {"a": None, "b": None}
+        assert await raw_passwords(metadata) == {"a": None, "b": None}
     finally:
-        await store.close()
+        await metadata.close()
 
 
 async def test_plaintext_rows_of_an_older_version_are_encrypted_at_open(
     backend: Backend, tmp_path: Path
 ) -> None:
-    old = await open_metadata_store(backend.url, schema=backend.schema)  # no SecretBox: as before
+    old = await open_metadata(backend.url, schema=backend.schema)  # no SecretBox: as before
     try:
-        created = await old.create_repository(Repository(name="hub"), [proxy("a"), proxy("b", None)])
+        created = await old.repositories.create_repository(
+            Repository(name="hub"), [proxy("a"), proxy("b", None)]
+        )
         assert await raw_passwords(old) == {"a": PASSWORD, "b": None}
     finally:
         await old.close()
     assert created.id is not None
 
-    new = await open_metadata_store(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
+    new = await open_metadata(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
     try:
         raw = await raw_passwords(new)
         assert raw["b"] is None
         assert raw["a"] is not None
         assert PASSWORD not in raw["a"]
-        assert [p.password for p in await new.list_proxies(created.id)] == [PASSWORD, None]
+        assert [p.password for p in await new.repositories.list_proxies(created.id)] == [PASSWORD, None]
     finally:
         await new.close()
 
-    again = await open_metadata_store(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
+    again = await open_metadata(backend.url, schema=backend.schema, secrets=box_in(tmp_path))
     try:  # already encrypted rows are left alone
         assert await raw_passwords(again) == raw
     finally:
@@ -122,25 +132,25 @@ async def test_plaintext_rows_of_an_older_version_are_encrypted_at_open(
 
 async def test_a_store_opened_with_another_key_refuses_clearly(backend: Backend, tmp_path: Path) -> None:
     right = box_in(tmp_path / "right")
-    store = await open_metadata_store(backend.url, schema=backend.schema, secrets=right)
+    metadata = await open_metadata(backend.url, schema=backend.schema, secrets=right)
     try:
-        await store.create_repository(Repository(name="hub"), [proxy("a")])
+        await metadata.repositories.create_repository(Repository(name="hub"), [proxy("a")])
     finally:
-        await store.close()
+        await metadata.close()
 
     wrong_dir = tmp_path / "wrong"
     with pytest.raises(ConfigError) as refused:
-        await open_metadata_store(backend.url, schema=backend.schema, secrets=box_in(wrong_dir))
+        await open_metadata(backend.url, schema=backend.schema, secrets=box_in(wrong_dir))
     message = str(refused.value)
     assert str(wrong_dir / "secret.key") in message
     assert PASSWORD not in message
     assert (wrong_dir / "secret.key").read_text().strip() not in message
 
-    reopened = await open_metadata_store(backend.url, schema=backend.schema, secrets=right)
+    reopened = await open_metadata(backend.url, schema=backend.schema, secrets=right)
     try:
-        repository = await reopened.get_repository("hub")
+        repository = await reopened.repositories.get_repository("hub")
         assert repository is not None
         assert repository.id is not None
-        assert [p.password for p in await reopened.list_proxies(repository.id)] == [PASSWORD]
+        assert [p.password for p in await reopened.repositories.list_proxies(repository.id)] == [PASSWORD]
     finally:
         await reopened.close()

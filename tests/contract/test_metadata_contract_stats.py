@@ -8,7 +8,7 @@ import sys
 import textwrap
 from typing import Protocol
 
-from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Proxy, Repository
 
 
@@ -19,7 +19,7 @@ class Backend(Protocol):
     url: str
     schema: str | None
 
-    async def open(self) -> SqlMetadataStore: ...
+    async def open(self) -> Metadata: ...
 
 
 WORKERS = 4
@@ -29,69 +29,73 @@ PER_ROUND = 7
 FLUSHING_WORKER = textwrap.dedent(
     """
     import asyncio, sys
-    from cargohold.metadata.sql import open_metadata_store
+    from cargohold.metadata.sql import open_metadata
     from cargohold.proxy.stats import StatsRecorder
 
     async def main() -> None:
-        store = await open_metadata_store(sys.argv[1], schema=sys.argv[2] or None)
-        repository = await store.get_repository("hub")
-        recorder = StatsRecorder(store)
+        metadata = await open_metadata(sys.argv[1], schema=sys.argv[2] or None)
+        repository = await metadata.repositories.get_repository("hub")
+        recorder = StatsRecorder(metadata.stats)
         for _ in range(int(sys.argv[3])):
             for _ in range(int(sys.argv[4])):
                 recorder.request(repository.id, hit=True, bytes_from_cache=1000)
                 recorder.fetched(repository.id, "upstream", 10)
                 recorder.failure(repository.id, "upstream", "timeout")
             await recorder.flush()
-        await store.close()
+        await metadata.close()
 
     asyncio.run(main())
     """
 )
 
 
-async def test_counters_add_up(store: SqlMetadataStore) -> None:
-    hub = await store.create_repository(Repository(name="hub"), [Proxy("a", "https://a.example.com")])
+async def test_counters_add_up(metadata: Metadata) -> None:
+    hub = await metadata.repositories.create_repository(
+        Repository(name="hub"), [Proxy("a", "https://a.example.com")]
+    )
     assert hub.id is not None
-    assert await store.counters(hub.id) == {}
-    await store.add_to_counters({(hub.id, "", "requests"): 2, (hub.id, "a", "bytes_fetched"): 5_000_000_000})
-    await store.add_to_counters({(hub.id, "", "requests"): 3, (hub.id, "a", "failures.tls"): 1})
-    await store.add_to_counters({(hub.id, "", "stale_served"): 0})
-    await store.add_to_counters({})
-    assert await store.counters(hub.id) == {
+    assert await metadata.stats.counters(hub.id) == {}
+    await metadata.stats.add_to_counters(
+        {(hub.id, "", "requests"): 2, (hub.id, "a", "bytes_fetched"): 5_000_000_000}
+    )
+    await metadata.stats.add_to_counters({(hub.id, "", "requests"): 3, (hub.id, "a", "failures.tls"): 1})
+    await metadata.stats.add_to_counters({(hub.id, "", "stale_served"): 0})
+    await metadata.stats.add_to_counters({})
+    assert await metadata.stats.counters(hub.id) == {
         ("", "requests"): 5,
         ("a", "bytes_fetched"): 5_000_000_000,
         ("a", "failures.tls"): 1,
     }
 
 
-async def test_counters_of_a_deleted_repository_are_dropped(store: SqlMetadataStore) -> None:
-    hub = await store.create_repository(Repository(name="hub"))
-    gone = await store.create_repository(Repository(name="gone"))
+async def test_counters_of_a_deleted_repository_are_dropped(metadata: Metadata) -> None:
+    hub = await metadata.repositories.create_repository(Repository(name="hub"))
+    gone = await metadata.repositories.create_repository(Repository(name="gone"))
     assert hub.id is not None
     assert gone.id is not None
-    await store.add_to_counters({(gone.id, "", "requests"): 1})
-    assert await store.delete_repository("gone")
-    await store.add_to_counters({(gone.id, "", "requests"): 1, (hub.id, "", "requests"): 1})
-    assert await store.counters(hub.id) == {("", "requests"): 1}
-    assert await store.counters(gone.id) == {}
+    await metadata.stats.add_to_counters({(gone.id, "", "requests"): 1})
+    assert await metadata.repositories.delete_repository("gone")
+    await metadata.stats.add_to_counters({(gone.id, "", "requests"): 1, (hub.id, "", "requests"): 1})
+    assert await metadata.stats.counters(hub.id) == {("", "requests"): 1}
+    assert await metadata.stats.counters(gone.id) == {}
 
 
-async def test_removing_a_proxy_drops_its_counters(store: SqlMetadataStore) -> None:
-    hub = await store.create_repository(
+async def test_removing_a_proxy_drops_its_counters(metadata: Metadata) -> None:
+    hub = await metadata.repositories.create_repository(
         Repository(name="hub"), [Proxy("a", "https://a.example.com"), Proxy("b", "https://b.example.com")]
     )
     assert hub.id is not None
-    await store.add_to_counters(
+    await metadata.stats.add_to_counters(
         {(hub.id, "a", "hits"): 1, (hub.id, "b", "hits"): 2, (hub.id, "", "requests"): 3}
     )
-    await store.remove_proxy("hub", "a")
-    assert await store.counters(hub.id) == {("b", "hits"): 2, ("", "requests"): 3}
+    await metadata.repositories.remove_proxy("hub", "a")
+    assert await metadata.stats.counters(hub.id) == {("b", "hits"): 2, ("", "requests"): 3}
 
 
 async def test_worker_processes_flushing_together_lose_nothing(backend: Backend) -> None:
-    store = await backend.open()
+    metadata = await backend.open()
     try:
-        hub = await store.create_repository(
+        hub = await metadata.repositories.create_repository(
             Repository(name="hub"), [Proxy("upstream", "https://u.example.com")]
         )
         assert hub.id is not None
@@ -113,7 +117,7 @@ async def test_worker_processes_flushing_together_lose_nothing(backend: Backend)
         for process, (_, stderr) in zip(processes, outcomes, strict=True):
             assert process.returncode == 0, stderr.decode()
         events = WORKERS * ROUNDS * PER_ROUND
-        assert await store.counters(hub.id) == {
+        assert await metadata.stats.counters(hub.id) == {
             ("", "requests"): events,
             ("", "cache_hits"): events,
             ("", "bytes_served_from_cache"): events * 1000,
@@ -124,4 +128,4 @@ async def test_worker_processes_flushing_together_lose_nothing(backend: Backend)
             ("upstream", "failures.timeout"): events,
         }
     finally:
-        await store.close()
+        await metadata.close()

@@ -20,7 +20,7 @@ from cargohold.metadata.engine import (
     redact,
     thread_writer,
 )
-from cargohold.metadata.sql import open_metadata_store
+from cargohold.metadata.sql import open_metadata
 from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Repository, Upload
 
 
@@ -73,16 +73,16 @@ def test_schema_names_are_plain_identifiers(schema: str) -> None:
 
 async def test_unreachable_postgres_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="cannot open the metadata database"):
-        await open_metadata_store("postgresql://nobody:secret@127.0.0.1:1/none")
+        await open_metadata("postgresql://nobody:secret@127.0.0.1:1/none")
 
 
 async def test_relative_sqlite_path_creates_its_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    store = await open_metadata_store("sqlite:///./data/cargohold.db")
+    store = await open_metadata("sqlite:///./data/cargohold.db")
     try:
-        await store.create_repository(Repository(name="hub"))
+        await store.repositories.create_repository(Repository(name="hub"))
     finally:
         await store.close()
     assert (tmp_path / "data" / "cargohold.db").is_file()
@@ -90,7 +90,7 @@ async def test_relative_sqlite_path_creates_its_directory(
 
 async def test_absolute_sqlite_path_creates_nested_directories(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "meta.db"
-    store = await open_metadata_store(f"sqlite:///{path}")
+    store = await open_metadata(f"sqlite:///{path}")
     await store.close()
     assert path.is_file()
 
@@ -99,13 +99,13 @@ async def test_sqlite_directory_that_cannot_be_created_is_a_config_error(tmp_pat
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError):
-        await open_metadata_store(f"sqlite:///{blocker}/sub/meta.db")
+        await open_metadata(f"sqlite:///{blocker}/sub/meta.db")
 
 
 async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
-    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    store = await open_metadata(f"sqlite:///{tmp_path}/meta.db")
     try:
-        async with store.engine.connect() as connection:
+        async with store.database.engine.connect() as connection:
             assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
             assert await connection.scalar(text("PRAGMA busy_timeout")) == SQLITE_BUSY_TIMEOUT_MS
             assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
@@ -114,16 +114,16 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path
 
 
 async def test_timestamps_are_stored_in_utc(tmp_path: Path) -> None:
-    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    store = await open_metadata(f"sqlite:///{tmp_path}/meta.db")
     try:
-        repository = await store.create_repository(Repository(name="hub"))
+        repository = await store.repositories.create_repository(Repository(name="hub"))
         assert repository.id is not None
         plus_two = datetime(2024, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
         naive = datetime(2024, 1, 1, 12, 0)
-        await store.create_upload(Upload("aware", repository.id, "app", created_at=plus_two))
-        await store.create_upload(Upload("naive", repository.id, "app", created_at=naive))
+        await store.content.create_upload(Upload("aware", repository.id, "app", created_at=plus_two))
+        await store.content.create_upload(Upload("naive", repository.id, "app", created_at=naive))
         for upload_id in ("aware", "naive"):
-            upload = await store.get_upload(upload_id)
+            upload = await store.content.get_upload(upload_id)
             assert upload is not None
             assert upload.created_at is not None
             assert upload.created_at.tzinfo is UTC
@@ -135,9 +135,9 @@ async def test_timestamps_are_stored_in_utc(tmp_path: Path) -> None:
 async def test_two_processes_worth_of_writers_share_one_sqlite_file(tmp_path: Path) -> None:
     """Two stores (as two server workers would) write at once without 'database is locked'."""
     url = f"sqlite:///{tmp_path}/meta.db"
-    first, second = await open_metadata_store(url), await open_metadata_store(url)
+    first, second = await open_metadata(url), await open_metadata(url)
     try:
-        repository = await first.create_repository(Repository(name="hub"))
+        repository = await first.repositories.create_repository(Repository(name="hub"))
         assert repository.id is not None
         repository_id = repository.id
 
@@ -145,16 +145,16 @@ async def test_two_processes_worth_of_writers_share_one_sqlite_file(tmp_path: Pa
             store = (first, second)[store_index]
             digest = Digest.of(f"{store_index}-{number}".encode())
             record = ManifestRecord(digest, MediaType.OCI_MANIFEST, 1)
-            await store.link_blob(repository_id, "app", digest, 1)
-            await store.put_manifest(
+            await store.content.link_blob(repository_id, "app", digest, 1)
+            await store.content.put_manifest(
                 repository_id, "app", record, ManifestReferences(blobs=(digest,)), tag="latest"
             )
-            await store.put_manifest(
+            await store.content.put_manifest(
                 repository_id, "app", record, ManifestReferences(), tag=f"t{store_index}-{number}"
             )
 
         await asyncio.gather(*(push(i % 2, i) for i in range(40)))
-        page = await second.list_tags(repository_id, "app", None, None)
+        page = await second.content.list_tags(repository_id, "app", None, None)
         assert len(page.items) == 41
     finally:
         await first.close()
@@ -165,17 +165,19 @@ async def test_read_then_write_transactions_wait_for_each_other(tmp_path: Path) 
     """Methods that look before they write (update, sync) take the write lock first, so two workers
     doing them at once both succeed instead of one failing on a stale snapshot."""
     url = f"sqlite:///{tmp_path}/meta.db"
-    first, second = await open_metadata_store(url), await open_metadata_store(url)
+    first, second = await open_metadata(url), await open_metadata(url)
     try:
-        await first.create_repository(Repository(name="hub"))
+        await first.repositories.create_repository(Repository(name="hub"))
 
         async def update(number: int) -> None:
             store = (first, second)[number % 2]
-            await store.update_repository(Repository(name="hub", tag_ttl_seconds=number))
-            await store.sync_declared_repositories([(Repository(name=f"declared-{number % 3}"), [])])
+            await store.repositories.update_repository(Repository(name="hub", tag_ttl_seconds=number))
+            await store.repositories.sync_declared_repositories(
+                [(Repository(name=f"declared-{number % 3}"), [])]
+            )
 
         await asyncio.gather(*(update(i) for i in range(40)))
-        repositories = await first.list_repositories()
+        repositories = await first.repositories.list_repositories()
         assert [r.name for r in repositories] == ["declared-0", "declared-1", "declared-2", "hub"]
     finally:
         await first.close()
@@ -191,13 +193,13 @@ def test_inline_reads_only_for_a_sqlite_file(tmp_path: Path) -> None:
 
 
 async def test_inline_lookups_see_committed_writes_and_never_write(tmp_path: Path) -> None:
-    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    store = await open_metadata(f"sqlite:///{tmp_path}/meta.db")
     try:
-        repository = await store.create_repository(Repository(name="hub"))
+        repository = await store.repositories.create_repository(Repository(name="hub"))
         digest = Digest.of(b"layer")
-        assert await store.get_blob_link(repository.id, "img", digest) is None
-        await store.link_blob(repository.id, "img", digest, 5)
-        link = await store.get_blob_link(repository.id, "img", digest)
+        assert await store.content.get_blob_link(repository.id, "img", digest) is None
+        await store.content.link_blob(repository.id, "img", digest, 5)
+        link = await store.content.get_blob_link(repository.id, "img", digest)
         assert link is not None
         assert link.size == 5
         inline = inline_reader(async_url(f"sqlite:///{tmp_path}/meta.db"))
@@ -214,18 +216,18 @@ async def test_inline_lookups_see_committed_writes_and_never_write(tmp_path: Pat
 async def test_a_locked_file_sends_inline_lookups_the_threaded_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    store = await open_metadata(f"sqlite:///{tmp_path}/meta.db")
     try:
-        repository = await store.create_repository(Repository(name="hub"))
+        repository = await store.repositories.create_repository(Repository(name="hub"))
         digest = Digest.of(b"layer")
-        await store.link_blob(repository.id, "img", digest, 7)
-        assert store._inline is not None
+        await store.content.link_blob(repository.id, "img", digest, 7)
+        assert store.database._inline is not None
 
         def locked() -> None:
             raise OperationalError("SELECT", {}, Exception("database is locked"))
 
-        monkeypatch.setattr(store._inline, "connect", locked)
-        assert await store.linked_blob_size(repository.id, "img", digest) == 7
+        monkeypatch.setattr(store.database._inline, "connect", locked)
+        assert await store.content.linked_blob_size(repository.id, "img", digest) == 7
     finally:
         await store.close()
 

@@ -24,7 +24,7 @@ from cargohold.auth.passwords import Passwords
 from cargohold.auth.secrets import SecretBox
 from cargohold.auth.users import UserAdmin
 from cargohold.config import RepositoryConfig, Settings
-from cargohold.metadata.sql import open_metadata_store
+from cargohold.metadata.sql import open_metadata
 from cargohold.models import Visibility
 
 from .helpers import Registry, random_image
@@ -62,11 +62,9 @@ def oci_settings(data_dir: Path) -> Settings:
 async def registry_and_users(tmp_path: Path) -> AsyncIterator[tuple[Registry, UserAdmin]]:
     settings = oci_settings(tmp_path)
     app = await create_app(settings)
-    metadata = await open_metadata_store(
-        database_url(settings), secrets=SecretBox.load_or_create(tmp_path, None)
-    )
+    metadata = await open_metadata(database_url(settings), secrets=SecretBox.load_or_create(tmp_path, None))
     try:
-        users = UserAdmin(metadata, cheap_passwords())
+        users = UserAdmin(metadata.users, cheap_passwords())
         token = await users.create_token(ADMIN, "oci-suite", None)
         async with TestClient(TestServer(app)) as client:
             reg = Registry(client, f"Bearer {token.secret}")

@@ -11,7 +11,6 @@ import hashlib
 import ipaddress
 import json
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cargohold.errors import NameUnknownError, ProxyUnknownError, ValidationFailedError
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata
 from cargohold.models import Proxy, Repository
 from cargohold.proxy.probe import ProbeResult, ProxyProbe
 from cargohold.registry.repositories import ProxySettings
@@ -38,17 +37,8 @@ STEPS = ["resolve+connect", "tls", "auth", "ping"]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    opened = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def probe(store: SqlMetadataStore) -> ProxyProbe:
-    return ProxyProbe(store, read_timeout=5.0)
+def probe(metadata: Metadata) -> ProxyProbe:
+    return ProxyProbe(metadata.repositories, read_timeout=5.0)
 
 
 def steps(result: ProbeResult) -> dict[str, tuple[bool, str]]:
@@ -316,12 +306,12 @@ async def test_unresolvable_host(probe: ProxyProbe) -> None:
 
 
 async def test_a_saved_proxy_is_probed_with_its_stored_credentials(
-    distribution_factory: DistributionFactory, store: SqlMetadataStore, probe: ProxyProbe
+    distribution_factory: DistributionFactory, metadata: Metadata, probe: ProxyProbe
 ) -> None:
     upstream = distribution_factory(tls=True, credentials=CREDENTIALS)
     user, password = CREDENTIALS
     saved = Proxy("company", upstream.url, username=user, password=password, ssl_validation=False)
-    await store.create_repository(Repository(name="hub"), [saved])
+    await metadata.repositories.create_repository(Repository(name="hub"), [saved])
     result = await probe.test("hub", "company")
     assert result.ok, result
     assert [step.name for step in result.steps] == STEPS

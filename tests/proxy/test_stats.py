@@ -4,14 +4,13 @@ whether it is in backoff right now."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from cargohold.errors import FailureKind, NameUnknownError
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     Digest,
     ManifestRecord,
@@ -34,17 +33,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    opened = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def hub(store: SqlMetadataStore) -> int:
-    created = await store.create_repository(
+async def hub(metadata: Metadata) -> int:
+    created = await metadata.repositories.create_repository(
         Repository(name="hub"),
         [Proxy("mirror", "https://mirror.example.com"), Proxy("docker-hub", "https://registry-1.docker.io")],
     )
@@ -52,11 +42,11 @@ async def hub(store: SqlMetadataStore) -> int:
     return created.id
 
 
-async def test_counts_reach_the_reader_after_a_flush(store: SqlMetadataStore, hub: int) -> None:
+async def test_counts_reach_the_reader_after_a_flush(metadata: Metadata, hub: int) -> None:
     clock = Clock()
     health = HealthBook(base_backoff=5.0, max_backoff=60.0, clock=clock)
-    recorder = StatsRecorder(store)
-    reader = StatsReader(store, health)
+    recorder = StatsRecorder(metadata.stats)
+    reader = StatsReader(metadata.repositories, metadata.stats, health)
 
     recorder.request(hub, hit=True, bytes_from_cache=700)
     recorder.request(hub, hit=True, bytes_from_cache=300)
@@ -114,16 +104,16 @@ async def test_counts_reach_the_reader_after_a_flush(store: SqlMetadataStore, hu
     assert (await reader.repository("hub")).proxies[0].healthy
 
 
-async def test_flushes_add_up_and_an_empty_flush_writes_nothing(store: SqlMetadataStore, hub: int) -> None:
-    recorder = StatsRecorder(store)
+async def test_flushes_add_up_and_an_empty_flush_writes_nothing(metadata: Metadata, hub: int) -> None:
+    recorder = StatsRecorder(metadata.stats)
     for _ in range(3):
         recorder.request(hub, hit=False)
         await recorder.flush()
     await recorder.flush()
-    assert await store.counters(hub) == {("", "requests"): 3, ("", "cache_misses"): 3}
+    assert await metadata.stats.counters(hub) == {("", "requests"): 3, ("", "cache_misses"): 3}
 
 
-async def test_a_failed_flush_keeps_the_deltas_for_the_next(store: SqlMetadataStore, hub: int) -> None:
+async def test_a_failed_flush_keeps_the_deltas_for_the_next(metadata: Metadata, hub: int) -> None:
     class Flaky:
         def __init__(self) -> None:
             self.fail = True
@@ -131,7 +121,7 @@ async def test_a_failed_flush_keeps_the_deltas_for_the_next(store: SqlMetadataSt
         async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
             if self.fail:
                 raise OSError("database went away")
-            await store.add_to_counters(deltas)
+            await metadata.stats.add_to_counters(deltas)
 
     flaky = Flaky()
     recorder = StatsRecorder(flaky)  # type: ignore[arg-type]
@@ -141,48 +131,48 @@ async def test_a_failed_flush_keeps_the_deltas_for_the_next(store: SqlMetadataSt
     recorder.request(hub, hit=True, bytes_from_cache=5)
     flaky.fail = False
     await recorder.flush()
-    assert await store.counters(hub) == {
+    assert await metadata.stats.counters(hub) == {
         ("", "requests"): 2,
         ("", "cache_hits"): 2,
         ("", "bytes_served_from_cache"): 15,
     }
 
 
-async def test_proxies_follow_the_current_list(store: SqlMetadataStore, hub: int) -> None:
-    recorder = StatsRecorder(store)
-    reader = StatsReader(store, HealthBook())
+async def test_proxies_follow_the_current_list(metadata: Metadata, hub: int) -> None:
+    recorder = StatsRecorder(metadata.stats)
+    reader = StatsReader(metadata.repositories, metadata.stats, HealthBook())
     recorder.fetched(hub, "mirror", 10)
     await recorder.flush()
-    await store.move_proxy("hub", "docker-hub", 1)
+    await metadata.repositories.move_proxy("hub", "docker-hub", 1)
     assert [p.proxy for p in (await reader.repository("hub")).proxies] == ["docker-hub", "mirror"]
-    await store.update_proxy("hub", "mirror", ProxyChanges(name="renamed"))
+    await metadata.repositories.update_proxy("hub", "mirror", ProxyChanges(name="renamed"))
     renamed = (await reader.repository("hub")).proxies[1]
     assert (renamed.proxy, renamed.bytes_fetched) == ("renamed", 10)
     with pytest.raises(NameUnknownError):
         await reader.repository("ghost")
 
 
-async def test_pulls_are_batched_into_last_pulled_at(store: SqlMetadataStore, hub: int) -> None:
+async def test_pulls_are_batched_into_last_pulled_at(metadata: Metadata, hub: int) -> None:
     digest = Digest.of(b"{}")
-    await store.put_manifest(
+    await metadata.content.put_manifest(
         hub, "app", ManifestRecord(digest, MediaType.OCI_MANIFEST, 2), ManifestReferences()
     )
-    recorder = StatsRecorder(store)
+    recorder = StatsRecorder(metadata.stats)
     early = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     recorder.pulled(hub, "app", digest, early + timedelta(minutes=5))
     recorder.pulled(hub, "app", digest, early)
     recorder.pulled(hub, "gone", digest, early)  # a manifest deleted meanwhile is skipped
-    record = await store.get_manifest(hub, "app", digest)
+    record = await metadata.content.get_manifest(hub, "app", digest)
     assert record is not None
     assert record.last_pulled_at is None, "nothing is written before a flush"
     await recorder.flush()
-    record = await store.get_manifest(hub, "app", digest)
+    record = await metadata.content.get_manifest(hub, "app", digest)
     assert record is not None
     assert record.last_pulled_at == early + timedelta(minutes=5)
     assert recorder.pending == 0
     recorder.pulled(hub, "app", digest)
     await recorder.flush()
-    record = await store.get_manifest(hub, "app", digest)
+    record = await metadata.content.get_manifest(hub, "app", digest)
     assert record is not None
     assert record.last_pulled_at is not None
     assert record.last_pulled_at > early + timedelta(days=1)

@@ -3,14 +3,12 @@ proxy, when fetched and last pulled), and deleting tags, images and cached conte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from cargohold.errors import ManifestUnknownError, NameUnknownError
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -29,28 +27,19 @@ OTHER_LAYER = Digest.of(b"other layer")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    opened = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def repo(store: SqlMetadataStore) -> int:
-    created = await store.create_repository(Repository(name="hub"))
+async def repo(metadata: Metadata) -> int:
+    created = await metadata.repositories.create_repository(Repository(name="hub"))
     assert created.id is not None
     return created.id
 
 
 @pytest.fixture
-def inventory(store: SqlMetadataStore) -> Inventory:
-    return Inventory(store)
+def inventory(metadata: Metadata) -> Inventory:
+    return Inventory(metadata.repositories, metadata.content, metadata.inventory)
 
 
 async def image_manifest(
-    store: SqlMetadataStore,
+    metadata: Metadata,
     repo: int,
     image: str,
     digest: Digest,
@@ -62,8 +51,8 @@ async def image_manifest(
     proxy: str | None = None,
 ) -> None:
     for blob, blob_size in blobs.items():
-        await store.link_blob(repo, image, blob, blob_size, source, proxy)
-    await store.put_manifest(
+        await metadata.content.link_blob(repo, image, blob, blob_size, source, proxy)
+    await metadata.content.put_manifest(
         repo,
         image,
         ManifestRecord(digest, MediaType.OCI_MANIFEST, size, source=source, proxy_name=proxy),
@@ -72,19 +61,17 @@ async def image_manifest(
     )
 
 
-async def test_tags_show_size_source_and_times(
-    store: SqlMetadataStore, repo: int, inventory: Inventory
-) -> None:
+async def test_tags_show_size_source_and_times(metadata: Metadata, repo: int, inventory: Inventory) -> None:
     cached = Digest.of(b"cached manifest")
     local = Digest.of(b"local manifest")
     before = datetime.now(UTC) - timedelta(seconds=5)
     await image_manifest(
-        store, repo, "library/nginx", cached, 500, {CONFIG: 1_000, LAYER: 5_000_000_000}, tag="1.27",
+        metadata, repo, "library/nginx", cached, 500, {CONFIG: 1_000, LAYER: 5_000_000_000}, tag="1.27",
         source=CACHED, proxy="docker-hub",
     )  # fmt: skip
-    await image_manifest(store, repo, "library/nginx", local, 400, {CONFIG: 1_000}, tag="mine")
+    await image_manifest(metadata, repo, "library/nginx", local, 400, {CONFIG: 1_000}, tag="mine")
     pulled = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
-    await store.record_pulls([(repo, "library/nginx", cached, pulled)])
+    await metadata.stats.record_pulls([(repo, "library/nginx", cached, pulled)])
 
     (image,) = await inventory.images("hub")
     assert image == await inventory.image("hub", "library/nginx")
@@ -112,23 +99,23 @@ async def test_tags_show_size_source_and_times(
     assert (local_tag.fetched_at, local_tag.last_pulled_at) == (None, None)
 
 
-async def test_an_index_counts_its_platforms(
-    store: SqlMetadataStore, repo: int, inventory: Inventory
-) -> None:
+async def test_an_index_counts_its_platforms(metadata: Metadata, repo: int, inventory: Inventory) -> None:
     amd64 = Digest.of(b"amd64")
     arm64 = Digest.of(b"arm64")
     index = Digest.of(b"index")
-    await image_manifest(store, repo, "app", amd64, 100, {CONFIG: 10, LAYER: 1000})
-    await image_manifest(store, repo, "app", arm64, 100, {CONFIG: 10, OTHER_LAYER: 2000})
+    await image_manifest(metadata, repo, "app", amd64, 100, {CONFIG: 10, LAYER: 1000})
+    await image_manifest(metadata, repo, "app", arm64, 100, {CONFIG: 10, OTHER_LAYER: 2000})
     platforms = ManifestReferences(manifests=(amd64, arm64))
-    await store.put_manifest(repo, "app", ManifestRecord(index, MediaType.OCI_INDEX, 50), platforms, tag="v1")
+    await metadata.content.put_manifest(
+        repo, "app", ManifestRecord(index, MediaType.OCI_INDEX, 50), platforms, tag="v1"
+    )
     image = await inventory.image("hub", "app")
     (tag,) = image.tags
     assert (tag.media_type, tag.size) == (MediaType.OCI_INDEX, 50 + 100 + 100 + 10 + 1000 + 2000)
     assert (image.manifests, image.source) == (3, LOCAL)
 
 
-async def test_unknown_names(store: SqlMetadataStore, repo: int, inventory: Inventory) -> None:
+async def test_unknown_names(metadata: Metadata, repo: int, inventory: Inventory) -> None:
     with pytest.raises(NameUnknownError):
         await inventory.images("ghost")
     with pytest.raises(NameUnknownError):
@@ -138,10 +125,10 @@ async def test_unknown_names(store: SqlMetadataStore, repo: int, inventory: Inve
     assert await inventory.images("hub") == []
 
 
-async def test_delete_a_tag(store: SqlMetadataStore, repo: int, inventory: Inventory) -> None:
+async def test_delete_a_tag(metadata: Metadata, repo: int, inventory: Inventory) -> None:
     digest = Digest.of(b"m")
-    await image_manifest(store, repo, "app", digest, 10, {LAYER: 5}, tag="v1")
-    await store.put_manifest(
+    await image_manifest(metadata, repo, "app", digest, 10, {LAYER: 5}, tag="v1")
+    await metadata.content.put_manifest(
         repo, "app", ManifestRecord(digest, MediaType.OCI_MANIFEST, 10), ManifestReferences(), tag="v2"
     )
     await inventory.delete_tag("hub", "app", "v1")
@@ -155,37 +142,37 @@ async def test_delete_a_tag(store: SqlMetadataStore, repo: int, inventory: Inven
         await inventory.delete_tag("ghost", "app", "v2")
 
 
-async def test_delete_an_image(store: SqlMetadataStore, repo: int, inventory: Inventory) -> None:
-    await image_manifest(store, repo, "app", Digest.of(b"m"), 10, {LAYER: 5}, tag="v1")
-    await image_manifest(store, repo, "other", Digest.of(b"m"), 10, {LAYER: 5}, tag="v1")
+async def test_delete_an_image(metadata: Metadata, repo: int, inventory: Inventory) -> None:
+    await image_manifest(metadata, repo, "app", Digest.of(b"m"), 10, {LAYER: 5}, tag="v1")
+    await image_manifest(metadata, repo, "other", Digest.of(b"m"), 10, {LAYER: 5}, tag="v1")
     await inventory.delete_image("hub", "app")
     assert [i.name for i in await inventory.images("hub")] == ["other"]
-    assert not await store.image_exists(repo, "app")
+    assert not await metadata.content.image_exists(repo, "app")
     with pytest.raises(NameUnknownError):
         await inventory.delete_image("hub", "app")
 
 
 async def test_delete_is_allowed_in_a_config_managed_repository(
-    store: SqlMetadataStore, inventory: Inventory
+    metadata: Metadata, inventory: Inventory
 ) -> None:
-    await store.sync_declared_repositories([(Repository(name="managed"), [])])
-    managed = await store.get_repository("managed")
+    await metadata.repositories.sync_declared_repositories([(Repository(name="managed"), [])])
+    managed = await metadata.repositories.get_repository("managed")
     assert managed is not None
     assert managed.id is not None
-    await image_manifest(store, managed.id, "app", Digest.of(b"m"), 10, {}, tag="v1")
+    await image_manifest(metadata, managed.id, "app", Digest.of(b"m"), 10, {}, tag="v1")
     await inventory.delete_tag("managed", "app", "v1")
     await inventory.delete_image("managed", "app")
     assert await inventory.images("managed") == []
 
 
-async def test_purge_one_proxy_then_all(store: SqlMetadataStore, repo: int, inventory: Inventory) -> None:
+async def test_purge_one_proxy_then_all(metadata: Metadata, repo: int, inventory: Inventory) -> None:
     await image_manifest(
-        store, repo, "a", Digest.of(b"a"), 10, {LAYER: 5}, tag="1", source=CACHED, proxy="first"
+        metadata, repo, "a", Digest.of(b"a"), 10, {LAYER: 5}, tag="1", source=CACHED, proxy="first"
     )
     await image_manifest(
-        store, repo, "b", Digest.of(b"b"), 10, {OTHER_LAYER: 5}, tag="1", source=CACHED, proxy="second"
+        metadata, repo, "b", Digest.of(b"b"), 10, {OTHER_LAYER: 5}, tag="1", source=CACHED, proxy="second"
     )
-    await image_manifest(store, repo, "mine", Digest.of(b"mine"), 10, {CONFIG: 5}, tag="1")
+    await image_manifest(metadata, repo, "mine", Digest.of(b"mine"), 10, {CONFIG: 5}, tag="1")
 
     assert await inventory.purge_cached("hub", "first") == PurgeResult(manifests=1, tags=1, blobs=1)
     assert [i.name for i in await inventory.images("hub")] == ["b", "mine"]

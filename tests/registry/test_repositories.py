@@ -5,8 +5,6 @@ refuse changes, and proxy lists that stay in a gapless priority order."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +15,7 @@ from cargohold.errors import (
     RepositoryExistsError,
     ValidationFailedError,
 )
-from cargohold.metadata.sql import SqlMetadataStore, open_metadata_store
+from cargohold.metadata.sql import Metadata
 from cargohold.models import (
     Digest,
     ManifestRecord,
@@ -39,17 +37,8 @@ SECRET = "pa55-w0rd-never-shown"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
-    opened = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def admin(store: SqlMetadataStore) -> RepositoryAdmin:
-    return RepositoryAdmin(store)
+def admin(metadata: Metadata) -> RepositoryAdmin:
+    return RepositoryAdmin(metadata.repositories)
 
 
 def hub_proxy(**changes: object) -> ProxySettings:
@@ -204,14 +193,14 @@ async def test_update_a_repository(admin: RepositoryAdmin) -> None:
 
 
 async def test_delete_removes_the_repository_and_its_content(
-    admin: RepositoryAdmin, store: SqlMetadataStore
+    admin: RepositoryAdmin, metadata: Metadata
 ) -> None:
     created = await admin.create(RepositorySettings(name="hub"), [hub_proxy()])
-    repository = await store.get_repository("hub")
+    repository = await metadata.repositories.get_repository("hub")
     assert repository is not None
     assert repository.id is not None
     digest = Digest.of(b"{}")
-    await store.put_manifest(
+    await metadata.content.put_manifest(
         repository.id,
         "app",
         ManifestRecord(digest, MediaType.OCI_MANIFEST, 2),
@@ -227,16 +216,16 @@ async def test_delete_removes_the_repository_and_its_content(
     assert again.proxies == ()
     assert again.created_at is not None
     assert created.created_at is not None
-    fresh = await store.get_repository("hub")
+    fresh = await metadata.repositories.get_repository("hub")
     assert fresh is not None
     assert fresh.id is not None
-    assert not await store.image_exists(fresh.id, "app")
+    assert not await metadata.content.image_exists(fresh.id, "app")
 
 
 async def test_a_repository_from_the_config_file_refuses_changes(
-    admin: RepositoryAdmin, store: SqlMetadataStore
+    admin: RepositoryAdmin, metadata: Metadata
 ) -> None:
-    await store.sync_declared_repositories(
+    await metadata.repositories.sync_declared_repositories(
         [(Repository(name="hub"), [Proxy(name="docker-hub", url="https://registry-1.docker.io")])]
     )
     before = await admin.get("hub")
@@ -257,15 +246,15 @@ async def test_a_repository_from_the_config_file_refuses_changes(
 
 
 async def test_editing_a_proxy_keeps_the_password_unless_told(
-    admin: RepositoryAdmin, store: SqlMetadataStore
+    admin: RepositoryAdmin, metadata: Metadata
 ) -> None:
     await admin.create(RepositorySettings(name="hub"), [hub_proxy(username="me", password=SECRET)])
 
     async def stored_password() -> str | None:
-        repository = await store.get_repository("hub")
+        repository = await metadata.repositories.get_repository("hub")
         assert repository is not None
         assert repository.id is not None
-        return (await store.list_proxies(repository.id))[0].password
+        return (await metadata.repositories.list_proxies(repository.id))[0].password
 
     edited = await admin.update_proxy("hub", "docker-hub", ProxyChanges(connection_timeout_ms=1500))
     assert (edited.connection_timeout_ms, edited.password_set) == (1500, True)
@@ -351,12 +340,12 @@ async def test_move_beyond_the_list_is_refused(admin: RepositoryAdmin, position:
     assert [p.name for p in (await admin.get("hub")).proxies] == ["a", "b", "c", "d"]
 
 
-async def test_on_change_hears_about_proxy_changes(admin: RepositoryAdmin, store: SqlMetadataStore) -> None:
+async def test_on_change_hears_about_proxy_changes(admin: RepositoryAdmin, metadata: Metadata) -> None:
     heard: list[int] = []
-    watched = RepositoryAdmin(store, on_change=heard.append)
+    watched = RepositoryAdmin(metadata.repositories, on_change=heard.append)
     await watched.create(RepositorySettings(name="hub"), [hub_proxy()])
     await watched.set_active("hub", "docker-hub", False)
     await watched.move_proxy("hub", "docker-hub", 1)
-    repository = await store.get_repository("hub")
+    repository = await metadata.repositories.get_repository("hub")
     assert repository is not None
     assert heard == [repository.id, repository.id, repository.id]  # create, deactivate, move

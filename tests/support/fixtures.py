@@ -1,5 +1,7 @@
-"""pytest fixtures for end-to-end tests, re-exported by ``tests/conftest.py``.
+"""pytest fixtures shared by the suite, re-exported by ``tests/conftest.py``.
 
+* ``metadata`` is a migrated, empty metadata store on SQLite in ``tmp_path`` (every store of
+  ``cargohold.metadata.sql.Metadata``); the contract suite overrides it with one per backend.
 * ``cargohold_factory(repositories, **kw)`` starts a real ``cargohold serve`` (see ``tests.support.server``);
   ``cargohold`` is one such server with a public repository ``test``.
 * ``distribution_factory(tls=…, credentials=…)`` starts a CNCF Distribution upstream.
@@ -11,12 +13,13 @@ Every process started for a test is stopped at teardown, and its log is attached
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
+from cargohold.metadata.sql import Metadata, open_metadata
 from tests.support.clients import ContainerTools
 from tests.support.distribution import DistributionRegistry, start_distribution
 from tests.support.processes import ServiceProcess
@@ -53,6 +56,15 @@ class DistributionFactory(Protocol):
         credentials: tuple[str, str] | None = ...,
         extra_config: Mapping[str, Any] | None = ...,
     ) -> DistributionRegistry: ...
+
+
+@pytest.fixture
+async def metadata(tmp_path: Path) -> AsyncIterator[Metadata]:
+    opened = await open_metadata(f"sqlite:///{tmp_path}/cargohold.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 def _track(request: pytest.FixtureRequest, service: ServiceProcess) -> None:

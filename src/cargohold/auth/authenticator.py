@@ -43,7 +43,7 @@ from cargohold.auth.ratelimit import FailureLimiter, Pacer
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import grants_of, looks_like_token, token_hash
 from cargohold.errors import CargoholdError, TooManyRequestsError, UnauthorizedError
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import UserStore
 from cargohold.models import UserRecord
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Authenticator:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: UserStore,
         passwords: Passwords,
         tokens: RegistryTokens,
         *,

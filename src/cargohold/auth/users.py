@@ -23,7 +23,7 @@ from typing import Final
 from cargohold.auth.passwords import MAX_PASSWORD_LENGTH, Passwords
 from cargohold.auth.principal import Permission
 from cargohold.errors import ConfigError, ValidationFailedError
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import UserStore
 from cargohold.models import AccessTokenRecord, UserRecord
 
 ADMIN_NAME: Final = "admin"
@@ -127,7 +127,7 @@ class UserAdmin:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: UserStore,
         passwords: Passwords,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

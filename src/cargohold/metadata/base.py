@@ -1,8 +1,11 @@
-"""The metadata store contract: every fact but bytes.
+"""The metadata store contract: every fact but bytes, in narrow protocols by area.
 
-Repositories and their proxies, which blobs are readable in which image (links), manifests and what they
-reference, tags, upload sessions, and users with their grants and access tokens. One method is one
-transaction: a caller never sees half of a change.
+``RepositoryStore``: repositories and their proxies, with the management API's one-at-a-time changes.
+``ContentStore``: what images hold (blob links, manifests, tags, referrers, the catalog) and upload sessions.
+``InventoryStore``: whole images at once, for the management views (read all, delete one, purge cached).
+``UserStore``: users with their grants and access tokens. ``StatsStore``: usage counters and pull times.
+A consumer asks for the protocols it uses and nothing else; ``sql.open_metadata`` opens them all on one
+database. One method is one transaction: a caller never sees half of a change.
 Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name inside the repository
 (``library/nginx``). Listings are in lexical (byte) order, as the distribution spec asks of tags.
 """
@@ -32,10 +35,8 @@ from cargohold.models import (
 )
 
 
-class MetadataStore(Protocol):
-    async def close(self) -> None: ...
-
-    # --- repositories and proxies -------------------------------------------------------------------
+class RepositoryStore(Protocol):
+    """Repositories, their hosts and their proxies (priority = position in the list)."""
 
     async def create_repository(self, repository: Repository, proxies: Sequence[Proxy] = ()) -> Repository:
         """Create a repository with its proxies (priority = order). Raises RepositoryExistsError."""
@@ -104,6 +105,10 @@ class MetadataStore(Protocol):
         """Move a proxy to ``position`` (1..n), the others shift; the new list in priority order.
         ProxyUnknownError; ValidationFailedError('position')."""
         ...
+
+
+class ContentStore(Protocol):
+    """What the images of a repository hold, and the upload sessions that add blobs to them."""
 
     # --- blobs -------------------------------------------------------------------------------------
 
@@ -182,7 +187,19 @@ class MetadataStore(Protocol):
         """Manifests of an image whose ``subject`` is ``subject``, optionally of one artifact type."""
         ...
 
-    # --- inventory -----------------------------------------------------------------------------
+    # --- uploads -------------------------------------------------------------------------------
+
+    async def create_upload(self, upload: Upload) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> Upload | None: ...
+
+    async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
+
+    async def delete_upload(self, upload_id: str) -> None: ...
+
+
+class InventoryStore(Protocol):
+    """Whole images of a repository at once, for the management views."""
 
     async def image_contents(self, repository_id: int, image: str | None = None) -> list[ImageContent]:
         """Every image of the repository holding a manifest (or just ``image``), by name, with its
@@ -199,36 +216,13 @@ class MetadataStore(Protocol):
         references. Local content is untouched. Returns (manifests, tags, blob links) removed."""
         ...
 
-    async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
-        """Record pulls of manifests, ``(repository_id, image, digest, when)``, in one transaction: each
-        manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
-        ...
 
-    # --- usage counters ------------------------------------------------------------------------
+class UserStore(Protocol):
+    """Users, their grants on repositories and their personal access tokens.
 
-    async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
-        """Add ``{(repository_id, proxy_name, counter): delta}`` to the counters in one transaction, correct
-        when several processes add at once. ``proxy_name`` '' holds the repository's own counters. Deltas
-        of repositories that no longer exist are dropped."""
-        ...
-
-    async def counters(self, repository_id: int) -> dict[tuple[str, str], int]:
-        """Every counter of a repository and its proxies, ``{(proxy_name, counter): value}``."""
-        ...
-
-    # --- uploads -------------------------------------------------------------------------------
-
-    async def create_upload(self, upload: Upload) -> None: ...
-
-    async def get_upload(self, upload_id: str) -> Upload | None: ...
-
-    async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
-
-    async def delete_upload(self, upload_id: str) -> None: ...
-
-    # --- users, grants and access tokens -------------------------------------------------------------
-    # Users are addressed by name; each raises UserUnknownError for an unknown user. A user's grants map
-    # repository names to 'read' | 'write' | 'admin' (the store keeps the text; cargohold.auth checks it).
+    Users are addressed by name; each method raises UserUnknownError for an unknown user. A user's grants
+    map repository names to 'read' | 'write' | 'admin' (the store keeps the text; cargohold.auth checks it).
+    """
 
     async def create_user(self, name: str, password_hash: str, is_admin: bool = False) -> UserRecord:
         """Create a user without grants. RepositoryExistsError when the name is taken."""
@@ -286,4 +280,23 @@ class MetadataStore(Protocol):
     async def record_token_uses(self, uses: Mapping[int, datetime]) -> None:
         """Set ``last_used_at`` of tokens by id (keeping the later time), in one transaction; unknown ids
         are ignored. Meant for batches."""
+        ...
+
+
+class StatsStore(Protocol):
+    """Usage: counters per repository and proxy, and when manifests were last pulled."""
+
+    async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
+        """Add ``{(repository_id, proxy_name, counter): delta}`` to the counters in one transaction, correct
+        when several processes add at once. ``proxy_name`` '' holds the repository's own counters. Deltas
+        of repositories that no longer exist are dropped."""
+        ...
+
+    async def counters(self, repository_id: int) -> dict[tuple[str, str], int]:
+        """Every counter of a repository and its proxies, ``{(proxy_name, counter): value}``."""
+        ...
+
+    async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        """Record pulls of manifests, ``(repository_id, image, digest, when)``, in one transaction: each
+        manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
         ...

@@ -1,6 +1,6 @@
 """What a repository holds, for the management views, in the SQL metadata store: every image with its
 manifests, references, tags and blob links read in one transaction; deleting a whole image; purging the
-content cached from the proxies; and recording pulls in batches (``manifests.last_pulled_at``).
+content cached from the proxies: ``SqlInventoryStore``.
 
 Purging removes cached tags, then the cached manifests nothing else still needs (a local tag or a
 manifest that stays refers to it), then the cached blob links no remaining manifest references, so local
@@ -11,28 +11,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.metadata import rows
+from cargohold.metadata.database import Database
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, tags
-from cargohold.metadata.sql_repositories import SqlRepositoryStore
 from cargohold.models import ContentSource, Digest, ImageContent, ManifestReferences
 
 CACHED = ContentSource.CACHED.value
 
 
-class SqlInventoryStore(SqlRepositoryStore):
-    """The inventory half of ``SqlMetadataStore``."""
+class SqlInventoryStore:
+    """``InventoryStore`` on a ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def image_contents(self, repository_id: int, image: str | None = None) -> list[ImageContent]:
         where: dict[str, Any] = {"repository_id": repository_id}
         if image is not None:
             where["image"] = image
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             found_manifests = await _rows(connection, manifests, where, manifests.c.digest)
             found_references = await _rows(
                 connection, manifest_references, where, manifest_references.c.child_digest
@@ -67,7 +69,7 @@ class SqlInventoryStore(SqlRepositoryStore):
         ]
 
     async def delete_image(self, repository_id: int, image: str) -> bool:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             # Tags and reference rows go with their manifests (ON DELETE CASCADE).
             gone = await connection.execute(
                 delete(manifests).where(
@@ -88,7 +90,7 @@ class SqlInventoryStore(SqlRepositoryStore):
                 conditions.append(table.c.proxy_name == proxy_name)
             return conditions
 
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             tags_gone = (await connection.execute(delete(tags).where(*of_proxy(tags)))).rowcount
             every = (
                 await connection.execute(
@@ -151,39 +153,6 @@ class SqlInventoryStore(SqlRepositoryStore):
                     )
                 ).rowcount
         return len(doomed), tags_gone, unlinked
-
-    async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
-        latest: dict[tuple[int, str, str], datetime] = {}
-        for repository_id, image, digest, when in pulls:
-            key = (repository_id, image, str(digest))
-            if key not in latest or latest[key] < when:
-                latest[key] = when
-        if not latest:
-            return
-        pulled = bindparam("b_when", type_=manifests.c.last_pulled_at.type)
-        statement = (
-            update(manifests)
-            .where(
-                manifests.c.repository_id == bindparam("b_repository"),
-                manifests.c.image == bindparam("b_image"),
-                manifests.c.digest == bindparam("b_digest"),
-            )
-            .values(
-                last_pulled_at=case(
-                    (
-                        and_(manifests.c.last_pulled_at.is_not(None), manifests.c.last_pulled_at >= pulled),
-                        manifests.c.last_pulled_at,
-                    ),
-                    else_=pulled,
-                )
-            )
-        )
-        values = [
-            {"b_repository": key[0], "b_image": key[1], "b_digest": key[2], "b_when": at}
-            for key, at in sorted(latest.items())  # one order for every process: no deadlocks
-        ]
-        async with self._write() as connection:
-            await connection.execute(statement, values)
 
 
 async def _rows(connection: AsyncConnection, table: Any, where: dict[str, Any], order: Any) -> Sequence[Any]:

@@ -1,12 +1,13 @@
 """Changing repositories and their proxies one at a time, as the management API does, in the SQL
 metadata store: edit a repository's settings, delete it, add a proxy at a position, edit, rename, remove,
-move and (de)activate one.
+move and (de)activate one. ``SqlRepositoryStore`` runs each of these functions as one write transaction
+of its own and seals the passwords they write (they store what they are given).
 
-Every method is one transaction that first locks the repository's row (``SELECT … FOR UPDATE`` on
-PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so concurrent changes to one proxy
-list happen one after the other and priorities stay 1..n without gaps or duplicates. A repository managed
-by the config file refuses every change here (``ManagedByConfigError``); ``sync_declared_repositories`` is
-the only writer of those. A renamed proxy takes its cached content records and usage counters with it.
+Every change first locks the repository's row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already serialises writers), so concurrent changes to one proxy list happen one after
+the other and priorities stay 1..n without gaps or duplicates. A repository managed by the config file
+refuses every change here (``ManagedByConfigError``); ``sync_declared_repositories`` is the only writer of
+those. A renamed proxy takes its cached content records and usage counters with it.
 """
 
 from __future__ import annotations
@@ -27,110 +28,111 @@ from cargohold.errors import (
 )
 from cargohold.metadata import rows
 from cargohold.metadata.schema import blob_links, manifests, proxies, repositories, stats_counters, tags
-from cargohold.metadata.sql_repositories import SqlRepositoryStore, _load_repository, _update_settings
+from cargohold.metadata.sql_repository_statements import load_repository, update_settings
 from cargohold.models import Proxy, ProxyChanges, Repository, RepositoryChanges, Visibility
 
 
-class SqlManagementStore(SqlRepositoryStore):
-    """The management half of ``SqlMetadataStore``: one change to one repository per call."""
+async def change_repository(connection: AsyncConnection, name: str, changes: RepositoryChanges) -> Repository:
+    """Apply the settings in ``changes`` (None: unchanged); setting ``default`` clears it elsewhere."""
+    row = await _lock_repository(connection, name)
+    current = rows.repository(row, ())
+    hosts_now = (await load_repository(connection, row.id)).hosts
+    changed = Repository(
+        name=name,
+        visibility=Visibility(changes.visibility or current.visibility),
+        default=current.default if changes.default is None else changes.default,
+        hosts=hosts_now if changes.hosts is None else tuple(changes.hosts),
+        tag_ttl_seconds=(
+            current.tag_ttl_seconds if changes.tag_ttl_seconds is None else changes.tag_ttl_seconds
+        ),
+    )
+    await update_settings(connection, row.id, changed)
+    return await load_repository(connection, row.id)
 
-    async def change_repository(self, name: str, changes: RepositoryChanges) -> Repository:
-        async with self._write() as connection:
-            row = await _lock_repository(connection, name)
-            current = rows.repository(row, ())
-            hosts_now = (await _load_repository(connection, row.id)).hosts
-            changed = Repository(
-                name=name,
-                visibility=Visibility(changes.visibility or current.visibility),
-                default=current.default if changes.default is None else changes.default,
-                hosts=hosts_now if changes.hosts is None else tuple(changes.hosts),
-                tag_ttl_seconds=(
-                    current.tag_ttl_seconds if changes.tag_ttl_seconds is None else changes.tag_ttl_seconds
-                ),
+
+async def delete_unmanaged_repository(connection: AsyncConnection, name: str) -> None:
+    """Remove a repository with everything of it (the rows cascade)."""
+    row = await _lock_repository(connection, name)
+    await connection.execute(delete(repositories).where(repositories.c.id == row.id))
+
+
+async def add_proxy(
+    connection: AsyncConnection, repository: str, proxy: Proxy, position: int | None
+) -> Proxy:
+    """Add ``proxy`` (its password as it is to be stored) at ``position``; the proxy as stored."""
+    repository_id = (await _lock_repository(connection, repository)).id
+    current = await _proxy_rows(connection, repository_id)
+    if any(row.name == proxy.name for row in current):
+        raise RepositoryExistsError(f"repository {repository!r} already has a proxy {proxy.name!r}")
+    place = len(current) + 1 if position is None else position
+    _check_position(place, len(current) + 1)
+    try:
+        result = await connection.execute(
+            proxies.insert()
+            .values(repository_id=repository_id, **rows.proxy_values(proxy, place))
+            .returning(proxies.c.id)
+        )
+    except IntegrityError as exc:  # cannot happen under the lock; kept as a safety net
+        raise RepositoryExistsError(f"proxy {proxy.name!r} already exists") from exc
+    new_id = int(result.scalar_one())
+    order = [row.id for row in current]
+    order.insert(place - 1, new_id)
+    await _renumber(connection, order, {row.id: row.priority for row in current})
+    return await _load_proxy(connection, new_id)
+
+
+async def update_proxy(
+    connection: AsyncConnection, repository: str, name: str, changes: ProxyChanges
+) -> Proxy:
+    """Apply ``changes`` (a password as it is to be stored); the proxy as stored."""
+    repository_id = (await _lock_repository(connection, repository)).id
+    row = await _find_proxy(connection, repository_id, repository, name)
+    values = _proxy_changes(changes)
+    renamed = changes.name is not None and changes.name != name
+    if renamed:
+        taken = await connection.scalar(
+            select(proxies.c.id).where(
+                proxies.c.repository_id == repository_id, proxies.c.name == changes.name
             )
-            await _update_settings(connection, row.id, changed)
-            return await _load_repository(connection, row.id)
+        )
+        if taken is not None:
+            raise RepositoryExistsError(f"repository {repository!r} already has a proxy {changes.name!r}")
+    if values:
+        await connection.execute(update(proxies).where(proxies.c.id == row.id).values(**values))
+    if renamed:
+        await _rename_references(connection, repository_id, name, str(changes.name))
+    return await _load_proxy(connection, row.id)
 
-    async def delete_unmanaged_repository(self, name: str) -> None:
-        async with self._write() as connection:
-            row = await _lock_repository(connection, name)
-            await connection.execute(delete(repositories).where(repositories.c.id == row.id))
 
-    async def add_proxy(self, repository: str, proxy: Proxy, position: int | None = None) -> Proxy:
-        async with self._write() as connection:
-            repository_id = (await _lock_repository(connection, repository)).id
-            current = await _proxy_rows(connection, repository_id)
-            if any(row.name == proxy.name for row in current):
-                raise RepositoryExistsError(f"repository {repository!r} already has a proxy {proxy.name!r}")
-            place = len(current) + 1 if position is None else position
-            _check_position(place, len(current) + 1)
-            try:
-                result = await connection.execute(
-                    proxies.insert()
-                    .values(repository_id=repository_id, **rows.proxy_values(proxy, place))
-                    .values(password=self._seal(proxy.password))
-                    .returning(proxies.c.id)
-                )
-            except IntegrityError as exc:  # cannot happen under the lock; kept as a safety net
-                raise RepositoryExistsError(f"proxy {proxy.name!r} already exists") from exc
-            new_id = int(result.scalar_one())
-            order = [row.id for row in current]
-            order.insert(place - 1, new_id)
-            await _renumber(connection, order, {row.id: row.priority for row in current})
-            return self._opened(await _load_proxy(connection, new_id))
+async def remove_proxy(connection: AsyncConnection, repository: str, name: str) -> None:
+    """Remove a proxy and its counters; the others move up."""
+    repository_id = (await _lock_repository(connection, repository)).id
+    row = await _find_proxy(connection, repository_id, repository, name)
+    await connection.execute(delete(proxies).where(proxies.c.id == row.id))
+    await connection.execute(
+        delete(stats_counters).where(
+            stats_counters.c.repository_id == repository_id, stats_counters.c.proxy_name == name
+        )
+    )
+    current = await _proxy_rows(connection, repository_id)
+    await _renumber(connection, [r.id for r in current], {r.id: r.priority for r in current})
 
-    async def update_proxy(self, repository: str, name: str, changes: ProxyChanges) -> Proxy:
-        async with self._write() as connection:
-            repository_id = (await _lock_repository(connection, repository)).id
-            row = await _find_proxy(connection, repository_id, repository, name)
-            values = _proxy_changes(changes)
-            if "password" in values:
-                values["password"] = self._seal(values["password"])
-            renamed = changes.name is not None and changes.name != name
-            if renamed:
-                taken = await connection.scalar(
-                    select(proxies.c.id).where(
-                        proxies.c.repository_id == repository_id, proxies.c.name == changes.name
-                    )
-                )
-                if taken is not None:
-                    raise RepositoryExistsError(
-                        f"repository {repository!r} already has a proxy {changes.name!r}"
-                    )
-            if values:
-                await connection.execute(update(proxies).where(proxies.c.id == row.id).values(**values))
-            if renamed:
-                await _rename_references(connection, repository_id, name, str(changes.name))
-            return self._opened(await _load_proxy(connection, row.id))
 
-    async def remove_proxy(self, repository: str, name: str) -> None:
-        async with self._write() as connection:
-            repository_id = (await _lock_repository(connection, repository)).id
-            row = await _find_proxy(connection, repository_id, repository, name)
-            await connection.execute(delete(proxies).where(proxies.c.id == row.id))
-            await connection.execute(
-                delete(stats_counters).where(
-                    stats_counters.c.repository_id == repository_id, stats_counters.c.proxy_name == name
-                )
-            )
-            current = await _proxy_rows(connection, repository_id)
-            await _renumber(connection, [r.id for r in current], {r.id: r.priority for r in current})
-
-    async def move_proxy(self, repository: str, name: str, position: int) -> list[Proxy]:
-        async with self._write() as connection:
-            repository_id = (await _lock_repository(connection, repository)).id
-            current = await _proxy_rows(connection, repository_id)
-            moving = next((row for row in current if row.name == name), None)
-            if moving is None:
-                raise ProxyUnknownError(f"repository {repository!r} has no proxy {name!r}")
-            _check_position(position, len(current))
-            order = [row.id for row in current if row.id != moving.id]
-            order.insert(position - 1, moving.id)
-            await _renumber(connection, order, {row.id: row.priority for row in current})
-            result = await connection.execute(
-                select(proxies).where(proxies.c.repository_id == repository_id).order_by(proxies.c.priority)
-            )
-            return [self._opened(rows.proxy(row)) for row in result]
+async def move_proxy(connection: AsyncConnection, repository: str, name: str, position: int) -> list[Proxy]:
+    """Move a proxy to ``position``; the proxies as stored, in their new order."""
+    repository_id = (await _lock_repository(connection, repository)).id
+    current = await _proxy_rows(connection, repository_id)
+    moving = next((row for row in current if row.name == name), None)
+    if moving is None:
+        raise ProxyUnknownError(f"repository {repository!r} has no proxy {name!r}")
+    _check_position(position, len(current))
+    order = [row.id for row in current if row.id != moving.id]
+    order.insert(position - 1, moving.id)
+    await _renumber(connection, order, {row.id: row.priority for row in current})
+    result = await connection.execute(
+        select(proxies).where(proxies.c.repository_id == repository_id).order_by(proxies.c.priority)
+    )
+    return [rows.proxy(row) for row in result]
 
 
 # --- statements (inside the caller's transaction) ------------------------------------------------------

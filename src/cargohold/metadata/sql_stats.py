@@ -3,33 +3,39 @@
 excluded.value`` — an increment the database applies atomically, so worker processes flushing at the same
 time all count. Rows are written in one sorted order (no deadlocks between flushers on PostgreSQL), and
 deltas for a repository deleted meanwhile are dropped (its rows are locked ``FOR KEY SHARE`` first, so it
-cannot vanish half-way).
+cannot vanish half-way). Pulls of manifests are written in batches too, each keeping its latest
+``manifests.last_pulled_at``: ``SqlStatsStore``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, case, select, update
 
-from cargohold.metadata.schema import repositories, stats_counters
-from cargohold.metadata.sql_repositories import SqlRepositoryStore
+from cargohold.metadata.database import Database
+from cargohold.metadata.schema import manifests, repositories, stats_counters
+from cargohold.models import Digest
 
 
-class SqlStatsStore(SqlRepositoryStore):
-    """The counters half of ``SqlMetadataStore``."""
+class SqlStatsStore:
+    """``StatsStore`` on a ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def add_to_counters(self, deltas: Mapping[tuple[int, str, str], int]) -> None:
         keys = sorted(key for key, delta in deltas.items() if delta)
         if not keys:
             return
         ids = sorted({key[0] for key in keys})
-        insert = self._insert(stats_counters)
+        insert = self._database.insert(stats_counters)
         upsert = insert.on_conflict_do_update(
             index_elements=["repository_id", "proxy_name", "counter"],
             set_={"value": stats_counters.c.value + insert.excluded.value},
         )
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             existing = set(
                 await connection.scalars(
                     select(repositories.c.id)
@@ -50,6 +56,39 @@ class SqlStatsStore(SqlRepositoryStore):
         query = select(stats_counters.c.proxy_name, stats_counters.c.counter, stats_counters.c.value).where(
             stats_counters.c.repository_id == repository_id
         )
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             result = await connection.execute(query)
             return {(row.proxy_name, row.counter): int(row.value) for row in result}
+
+    async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        latest: dict[tuple[int, str, str], datetime] = {}
+        for repository_id, image, digest, when in pulls:
+            key = (repository_id, image, str(digest))
+            if key not in latest or latest[key] < when:
+                latest[key] = when
+        if not latest:
+            return
+        pulled = bindparam("b_when", type_=manifests.c.last_pulled_at.type)
+        statement = (
+            update(manifests)
+            .where(
+                manifests.c.repository_id == bindparam("b_repository"),
+                manifests.c.image == bindparam("b_image"),
+                manifests.c.digest == bindparam("b_digest"),
+            )
+            .values(
+                last_pulled_at=case(
+                    (
+                        and_(manifests.c.last_pulled_at.is_not(None), manifests.c.last_pulled_at >= pulled),
+                        manifests.c.last_pulled_at,
+                    ),
+                    else_=pulled,
+                )
+            )
+        )
+        values = [
+            {"b_repository": key[0], "b_image": key[1], "b_digest": key[2], "b_when": at}
+            for key, at in sorted(latest.items())  # one order for every process: no deadlocks
+        ]
+        async with self._database.write() as connection:
+            await connection.execute(statement, values)

@@ -19,26 +19,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.errors import NameUnknownError, RepositoryExistsError, UserUnknownError, ValidationFailedError
 from cargohold.metadata import rows
+from cargohold.metadata.database import Database
 from cargohold.metadata.schema import access_tokens, repositories, user_grants, users
-from cargohold.metadata.sql_repositories import SqlRepositoryStore
 from cargohold.models import AccessTokenRecord, UserRecord
 
 FIRST_USER_LOCK_KEY: Final = 0x63617267_75736572  # "carguser"
 """The PostgreSQL advisory lock that lets exactly one starting process create the first user."""
 
 
-class SqlUserStore(SqlRepositoryStore):
-    """The users half of ``SqlMetadataStore``."""
+class SqlUserStore:
+    """``UserStore`` on a ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def create_user(self, name: str, password_hash: str, is_admin: bool = False) -> UserRecord:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             if await _user_id(connection, name) is not None:
                 raise RepositoryExistsError(f"user {name!r} already exists")
             return await _insert_user(connection, name, password_hash, is_admin)
 
     async def create_first_user(self, name: str, password_hash: str) -> UserRecord | None:
-        async with self._write() as connection:
-            if self._postgres:
+        async with self._database.write() as connection:
+            if self._database.postgres:
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_USER_LOCK_KEY}
                 )
@@ -47,16 +50,16 @@ class SqlUserStore(SqlRepositoryStore):
             return await _insert_user(connection, name, password_hash, True)
 
     async def get_user(self, name: str) -> UserRecord | None:
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             found = await _load_users(connection, users.c.name == name)
         return found[0] if found else None
 
     async def list_users(self) -> list[UserRecord]:
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             return await _load_users(connection)
 
     async def set_user_password(self, name: str, password_hash: str) -> None:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             result = await connection.execute(
                 update(users).where(users.c.name == name).values(password_hash=password_hash)
             )
@@ -64,7 +67,7 @@ class SqlUserStore(SqlRepositoryStore):
                 raise UserUnknownError(f"user {name!r} unknown")
 
     async def set_user_admin(self, name: str, is_admin: bool) -> UserRecord:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             admins = await _lock_admins(connection)
             user_id = await _existing_user_id(connection, name)
             if not is_admin and admins == [user_id]:
@@ -73,7 +76,7 @@ class SqlUserStore(SqlRepositoryStore):
             return (await _load_users(connection, users.c.id == user_id))[0]
 
     async def delete_user(self, name: str) -> None:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             admins = await _lock_admins(connection)
             user_id = await _existing_user_id(connection, name)
             if admins == [user_id]:
@@ -81,7 +84,7 @@ class SqlUserStore(SqlRepositoryStore):
             await connection.execute(delete(users).where(users.c.id == user_id))  # grants, tokens cascade
 
     async def set_grant(self, name: str, repository: str, permission: str | None) -> UserRecord:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             user_id = await _existing_user_id(connection, name)
             repository_id = await connection.scalar(
                 select(repositories.c.id).where(repositories.c.name == repository)
@@ -92,7 +95,7 @@ class SqlUserStore(SqlRepositoryStore):
             if permission is None:
                 await connection.execute(delete(user_grants).where(*key))
             else:
-                insert = self._insert(user_grants).values(
+                insert = self._database.insert(user_grants).values(
                     user_id=user_id, repository_id=repository_id, permission=permission
                 )
                 await connection.execute(
@@ -106,7 +109,7 @@ class SqlUserStore(SqlRepositoryStore):
         self, user: str, name: str, token_hash: str, expires_at: datetime | None
     ) -> AccessTokenRecord:
         now = rows.now()
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             user_id = await _existing_user_id(connection, user)
             live = (access_tokens.c.user_id == user_id, access_tokens.c.name == name, _not_revoked())
             # An expired token authenticates nobody; it gives its name up to the new one.
@@ -134,7 +137,7 @@ class SqlUserStore(SqlRepositoryStore):
             return _token(row)
 
     async def list_access_tokens(self, user: str) -> list[AccessTokenRecord]:
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             user_id = await _existing_user_id(connection, user)
             result = await connection.execute(
                 _token_query()
@@ -144,7 +147,7 @@ class SqlUserStore(SqlRepositoryStore):
             return [_token(row) for row in result]
 
     async def revoke_access_token(self, user: str, name: str) -> None:
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             user_id = await _existing_user_id(connection, user)
             named = (access_tokens.c.user_id == user_id, access_tokens.c.name == name)
             if await connection.scalar(select(access_tokens.c.id).where(*named).limit(1)) is None:
@@ -154,7 +157,7 @@ class SqlUserStore(SqlRepositoryStore):
             )
 
     async def find_access_token(self, token_hash: str) -> tuple[AccessTokenRecord, UserRecord] | None:
-        async with self._read() as connection:
+        async with self._database.read() as connection:
             row = (
                 await connection.execute(_token_query().where(access_tokens.c.token_hash == token_hash))
             ).first()
@@ -178,7 +181,7 @@ class SqlUserStore(SqlRepositoryStore):
             .values(last_used_at=bindparam("used_at"))
         )
         values = [{"token_id": token_id, "used_at": uses[token_id]} for token_id in sorted(uses)]
-        async with self._write() as connection:
+        async with self._database.write() as connection:
             await connection.execute(statement, values)
 
 

@@ -35,7 +35,7 @@ from cargohold.errors import (
     UpstreamNotFoundError,
     ValidationFailedError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Digest, Proxy, Reference, validate_image_name, validate_tag
 from cargohold.proxy.auth import Attempt, Scheme, UpstreamAuth
 from cargohold.proxy.client import UpstreamClient
@@ -85,7 +85,7 @@ class _StepFailed(Exception):
 
 
 class ProxyProbe:
-    def __init__(self, metadata: MetadataStore, *, read_timeout: float = 10.0) -> None:
+    def __init__(self, metadata: RepositoryStore, *, read_timeout: float = 10.0) -> None:
         self._metadata = metadata
         self._read_timeout = read_timeout
 

@@ -33,7 +33,7 @@ from cargohold.errors import (
     UpstreamError,
     UpstreamFailedError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
 from cargohold.proxy.bad_bodies import BadBodies
 from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
@@ -64,7 +64,7 @@ class ServedManifest:
 class PullThroughService:
     def __init__(
         self,
-        metadata: MetadataStore,
+        metadata: ContentStore,
         manifests: ManifestService,
         blobs: BlobService,
         resolver: ProxyResolver,

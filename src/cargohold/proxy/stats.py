@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cargohold.errors import NameUnknownError
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import RepositoryStore, StatsStore
 from cargohold.models import Digest
 from cargohold.proxy.health import HealthBook
 
@@ -62,7 +62,7 @@ class StatsRecorder:
     """In-memory deltas of the counters; the pull path calls the recording methods, a timer calls
     ``flush()`` every few seconds (and once at close)."""
 
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(self, metadata: StatsStore) -> None:
         self._metadata = metadata
         self._deltas: Counter[tuple[int, str, str]] = Counter()
         self._pulls: dict[tuple[int, str, Digest], datetime] = {}
@@ -137,11 +137,13 @@ class StatsReader:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        repositories: RepositoryStore,
+        stats: StatsStore,
         health: HealthBook,
         before_read: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._metadata = metadata
+        self._repositories = repositories
+        self._stats = stats
         self._health = health
         self._before_read = before_read
         """Called before reading, so counts this process has not yet written show up."""
@@ -150,11 +152,11 @@ class StatsReader:
         """NameUnknownError for an unknown repository."""
         if self._before_read is not None:
             await self._before_read()
-        repository = await self._metadata.get_repository(name)
+        repository = await self._repositories.get_repository(name)
         if repository is None or repository.id is None:
             raise NameUnknownError(f"repository {name[:80]!r} unknown")
-        counters = await self._metadata.counters(repository.id)
-        proxies = await self._metadata.list_proxies(repository.id)
+        counters = await self._stats.counters(repository.id)
+        proxies = await self._repositories.list_proxies(repository.id)
 
         def count(proxy: str, counter: str) -> int:
             return counters.get((proxy, counter), 0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cargohold.errors import BlobDamagedError, BlobUnknownError
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import ContentSource, Digest
 from cargohold.registry.addressing import ImageAddress
 from cargohold.storage.base import BlobStore
@@ -31,7 +31,7 @@ class BlobInfo:
 
 
 class BlobService:
-    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+    def __init__(self, metadata: ContentStore, store: BlobStore) -> None:
         self._metadata = metadata
         self._store = store
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Proxy, Repository
 
 
@@ -28,7 +28,7 @@ class _Snapshot:
 
 class RepositoryDirectory:
     def __init__(
-        self, metadata: MetadataStore, ttl: float = 2.0, clock: Callable[[], float] = time.monotonic
+        self, metadata: RepositoryStore, ttl: float = 2.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._metadata = metadata
         self._ttl = ttl

@@ -20,7 +20,7 @@ from cargohold.errors import (
     NameUnknownError,
     RegistryError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import (
     INDEX_MEDIA_TYPES,
     MAX_MANIFEST_BYTES,
@@ -49,7 +49,7 @@ class PushedManifest:
 
 class ManifestService:
     def __init__(
-        self, metadata: MetadataStore, store: BlobStore, memory_bytes: int = 32 * 1024 * 1024
+        self, metadata: ContentStore, store: BlobStore, memory_bytes: int = 32 * 1024 * 1024
     ) -> None:
         self._metadata = metadata
         self._store = store

@@ -20,7 +20,7 @@ from cargohold.errors import (
     ManifestUnknownError,
     NameUnknownError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore, InventoryStore, RepositoryStore
 from cargohold.models import (
     ContentSource,
     Digest,
@@ -68,9 +68,15 @@ class PurgeResult:
 
 class Inventory:
     def __init__(
-        self, metadata: MetadataStore, before_read: Callable[[], Awaitable[None]] | None = None
+        self,
+        repositories: RepositoryStore,
+        content: ContentStore,
+        inventory: InventoryStore,
+        before_read: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._metadata = metadata
+        self._repositories = repositories
+        self._content = content
+        self._inventory = inventory
         self._before_read = before_read
         """Called before listing, so pulls this process noted but has not yet written show up."""
 
@@ -79,7 +85,7 @@ class Inventory:
         if self._before_read is not None:
             await self._before_read()
         repository_id = await self._repository_id(repository)
-        return [_image_view(content) for content in await self._metadata.image_contents(repository_id)]
+        return [_image_view(content) for content in await self._inventory.image_contents(repository_id)]
 
     async def image(self, repository: str, image: str) -> ImageView:
         """NameUnknownError for an unknown repository or an image holding no manifest."""
@@ -87,7 +93,7 @@ class Inventory:
             await self._before_read()
         repository_id = await self._repository_id(repository)
         _image_name(image)
-        found = await self._metadata.image_contents(repository_id, image)
+        found = await self._inventory.image_contents(repository_id, image)
         if not found:
             raise NameUnknownError(f"repository {repository!r} has no image {image[:200]!r}")
         return _image_view(found[0])
@@ -100,25 +106,25 @@ class Inventory:
             validate_tag(tag)
         except CargoholdError:
             raise ManifestUnknownError(f"no tag {tag[:140]!r} in {image[:200]!r}") from None
-        if not await self._metadata.delete_tag(repository_id, image, tag):
+        if not await self._content.delete_tag(repository_id, image, tag):
             raise ManifestUnknownError(f"no tag {tag!r} in {image!r}")
 
     async def delete_image(self, repository: str, image: str) -> None:
         """Every manifest, tag and blob link of the image. NameUnknownError when it holds nothing."""
         repository_id = await self._repository_id(repository)
         _image_name(image)
-        if not await self._metadata.delete_image(repository_id, image):
+        if not await self._inventory.delete_image(repository_id, image):
             raise NameUnknownError(f"repository {repository!r} has no image {image!r}")
 
     async def purge_cached(self, repository: str, proxy: str | None = None) -> PurgeResult:
         """Forget what was cached from every proxy, or from ``proxy`` (also one since removed or renamed
         away). Local content, and cached content local content needs, stays."""
         repository_id = await self._repository_id(repository)
-        manifests, tags, blobs = await self._metadata.purge_cached(repository_id, proxy)
+        manifests, tags, blobs = await self._inventory.purge_cached(repository_id, proxy)
         return PurgeResult(manifests=manifests, tags=tags, blobs=blobs)
 
     async def _repository_id(self, name: str) -> int:
-        found: Repository | None = await self._metadata.get_repository(name)
+        found: Repository | None = await self._repositories.get_repository(name)
         if found is None or found.id is None:
             raise NameUnknownError(f"repository {name[:80]!r} unknown")
         return found.id

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Final
 
 from cargohold.errors import NameInvalidError, NameUnknownError, ValidationFailedError
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import RepositoryStore
 from cargohold.models import (
     MAX_CONNECTION_TIMEOUT_MS,
     Proxy,
@@ -129,7 +129,7 @@ class RepositoryAdmin:
     called after a repository or its proxies changed (created, edited, deleted), e.g. to refresh the
     request path's directory and forget their health state."""
 
-    def __init__(self, metadata: MetadataStore, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(self, metadata: RepositoryStore, on_change: Callable[[int], None] | None = None) -> None:
         self._metadata = metadata
         self._on_change = on_change
 

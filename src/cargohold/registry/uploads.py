@@ -19,14 +19,14 @@ from cargohold.errors import (
     SizeInvalidError,
     UploadRangeError,
 )
-from cargohold.metadata.base import MetadataStore
+from cargohold.metadata.base import ContentStore
 from cargohold.models import Digest, Upload
 from cargohold.registry.addressing import ImageAddress
 from cargohold.storage.base import BlobStore, BlobWriter
 
 
 class UploadService:
-    def __init__(self, metadata: MetadataStore, store: BlobStore) -> None:
+    def __init__(self, metadata: ContentStore, store: BlobStore) -> None:
         self._metadata = metadata
         self._store = store
         self._locks: dict[str, asyncio.Lock] = {}

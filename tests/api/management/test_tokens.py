@@ -11,7 +11,7 @@ from pathlib import Path
 from cargohold.auth.passwords import Passwords
 from cargohold.auth.secrets import SecretBox
 from cargohold.auth.users import UserAdmin
-from cargohold.metadata.sql import open_metadata_store
+from cargohold.metadata.sql import open_metadata
 
 from .conftest import ADMIN, ManagementApi, basic, bearer
 
@@ -66,9 +66,9 @@ async def test_an_expired_token_signs_nobody_in(api: ManagementApi, tmp_path: Pa
     # so it is made through a second one, on the same database, whose clock is an hour behind
     now = datetime.now(UTC)
     secrets = SecretBox.load_or_create(tmp_path, None)
-    store = await open_metadata_store(f"sqlite:///{tmp_path}/cargohold.db", secrets=secrets)
+    store = await open_metadata(f"sqlite:///{tmp_path}/cargohold.db", secrets=secrets)
     try:
-        earlier = UserAdmin(store, Passwords(), clock=lambda: now - timedelta(hours=1))
+        earlier = UserAdmin(store.users, Passwords(), clock=lambda: now - timedelta(hours=1))
         created = await earlier.create_token("alice", "old", now - timedelta(minutes=1))
     finally:
         await store.close()
