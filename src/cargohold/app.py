@@ -107,7 +107,7 @@ async def create_app(settings: Settings) -> web.Application:
         pull=pull,
         directory=directory,
     )
-    # --- management services (notes/management.md): the REST API and the web UI share them -------------
+    # --- management services (docs/architecture.md): the REST API and the web UI share them -------------
 
     def proxies_changed(repository_id: int) -> None:
         """A repository or its proxies changed: the next pull reads them afresh and forgets their health."""

@@ -1,4 +1,4 @@
-"""The permission rules of notes/auth.md: who may pull, push, delete and manage which repository."""
+"""The permission rules of docs/access.md: who may pull, push, delete and manage which repository."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """UserAdmin: users, passwords, grants and access tokens as the API and the CLI manage them, with every
-rule of notes/auth.md checked (field named on refusal) and the first-start admin."""
+rule of docs/access.md checked (field named on refusal) and the first-start admin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may do what under /v2 (notes/auth.md, "HTTP behaviour"), in-process: challenges that send Docker
+"""Who may do what under /v2 (docs/access.md), in-process: challenges that send Docker
 clients to the token endpoint, pulls of public and private repositories, pushes, 403 for the signed-in
 caller without a grant, access tokens, registry JWTs limited to their scopes, the filtered catalog, mounts
 from a repository the caller may not read, unreadable Authorization headers, rate-limited failed logins and

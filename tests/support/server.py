@@ -1,6 +1,6 @@
 """Run the real ``cargohold serve`` as a subprocess for end-to-end tests.
 
-``start_cargohold`` writes a YAML config (DESIGN.md section 5) with the given ``repositories:`` section,
+``start_cargohold`` writes a YAML config (README.md) with the given ``repositories:`` section,
 starts ``.venv/bin/cargohold serve --config FILE --listen 127.0.0.1:PORT --data-dir DIR`` on a free port,
 and returns once ``GET /v2/`` answers 200 with ``Docker-Distribution-Api-Version: registry/2.0``.
 ``start_cargohold_bare`` starts it with only ``--listen`` in a chosen working directory, to check the

@@ -1,4 +1,4 @@
-"""Who may do what: the one place the permission rules live (notes/auth.md, "Permissions").
+"""Who may do what: the one place the permission rules live (docs/access.md).
 
 - ``pull``: anyone on a public repository; a ``read`` grant on a private one.
 - ``push`` and ``delete``: a ``write`` grant. ``manage``: an ``admin`` grant.

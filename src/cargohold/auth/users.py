@@ -1,4 +1,4 @@
-"""Managing users, their grants and their personal access tokens (notes/auth.md, "Auth core interfaces"):
+"""Managing users, their grants and their personal access tokens (docs/access.md):
 ``UserAdmin`` checks every input, hashes passwords, mints token secrets and hands the rest to the
 metadata store. Who may call what is the HTTP layer's business (``cargohold.auth.policy``).
 

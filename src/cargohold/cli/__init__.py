@@ -1,4 +1,4 @@
-"""The ``cargohold`` command line (DESIGN.md section 5, "Commands"): the Click group ``cli`` and ``main``,
+"""The ``cargohold`` command line (README.md): the Click group ``cli`` and ``main``,
 the console script.
 
 One module per command group, each registered here:

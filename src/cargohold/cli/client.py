@@ -1,4 +1,4 @@
-"""The HTTP client the management commands use to talk to a server's ``/api/v1`` (notes/management.md),
+"""The HTTP client the management commands use to talk to a server's ``/api/v1`` (docs/architecture.md),
 and the credentials it sends.
 
 Owns ``ApiClient``: one blocking request at a time with the standard library (``urllib``; a command makes one
@@ -7,7 +7,7 @@ fail (connection refused, timeout, TLS, an API error document, a non-JSON answer
 can act on. The client never logs or echoes a request body, so a password sent to the API appears nowhere
 else.
 
-Credentials (notes/auth.md, "CLI"): a call carries ``Authorization: Bearer <token>`` where the token is the
+Credentials (docs/access.md): a call carries ``Authorization: Bearer <token>`` where the token is the
 one given to the client (``$CARGOHOLD_TOKEN``), else the one ``cargohold login`` stored for that server in
 ``$XDG_CONFIG_HOME/cargohold/credentials.json`` (default ``~/.config``). That file maps server URLs to
 ``{"username", "token_name", "token"}``; it is written atomically (temporary file in the same directory,

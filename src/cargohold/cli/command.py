@@ -4,7 +4,7 @@ Owns ``api_command`` (the ``--server`` and ``--json`` options, the ``Api`` a com
 report), ``server_option`` (``--server`` alone, for ``login`` and ``logout``), ``exit_with`` (a problem as
 ``cargohold: <message>`` on stderr, never a traceback), and the small helpers several command modules use:
 ``changes`` (the options that were given), ``read_password`` and ``created_secret``. Every management command
-talks to ``/api/v1`` over HTTP only (``cargohold.cli.client``; notes/management.md), on ``--server`` (default
+talks to ``/api/v1`` over HTTP only (``cargohold.cli.client``; docs/architecture.md), on ``--server`` (default
 ``$CARGOHOLD_SERVER``, else http://127.0.0.1:5000) with ``$CARGOHOLD_TOKEN`` as a Bearer token when set, else
 the token ``cargohold login`` stored. It prints Rich tables (``cargohold.cli.output``), or with ``--json``
 exactly the API's JSON. Exit status: 0 on success, 1 on an API or connection error or a failed proxy test, 2

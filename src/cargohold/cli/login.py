@@ -1,6 +1,6 @@
 """``cargohold login`` and ``cargohold logout``: signing this machine in to a server and out again.
 
-Owns the commands of notes/auth.md, "CLI". ``login`` sends the user's password once (Basic) to create a
+Owns the commands of docs/access.md. ``login`` sends the user's password once (Basic) to create a
 personal access token named ``cli-<hostname>`` (``-2``, ``-3``… when that name is taken) and stores only that
 token for the server (``cargohold.cli.client``, credentials file 0600); signing in again as the same user
 revokes the token it replaces. ``logout`` revokes the token and forgets it. The password is read from one

@@ -1,7 +1,7 @@
 """How the management commands show the API's answers to a person: Rich tables and short summaries.
 
 Owns one renderer per kind of answer (repositories, a repository, proxies, images, statistics, a purge, a
-proxy test), each taking the decoded JSON exactly as ``/api/v1`` sent it (notes/management.md, "REST API")
+proxy test), each taking the decoded JSON exactly as ``/api/v1`` sent it (docs/architecture.md)
 and printing to a Rich ``Console``. Renderers read fields with ``.get`` so that an answer with a field more or
 less still prints instead of failing. A proxy is shown with "password set yes/no", never a password: the API
 never sends one, and nothing here would print it. ``--json`` output does not pass through this module.

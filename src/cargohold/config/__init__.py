@@ -1,5 +1,5 @@
 """The configuration: server settings and the declarative ``repositories:`` section, from flags, the
-``CARGOHOLD_*`` environment, the YAML file and defaults (DESIGN.md section 5, "Config file").
+``CARGOHOLD_*`` environment, the YAML file and defaults (README.md, "Configuration").
 
 This package re-exports what the rest of cargohold uses (``cargohold.app``, ``cargohold.cli``, tests):
 

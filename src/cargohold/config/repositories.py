@@ -1,4 +1,4 @@
-"""The declarative ``repositories:`` section of the config file (DESIGN.md section 5, "Config file").
+"""The declarative ``repositories:`` section of the config file (README.md, "Configuration").
 
 Owns ``RepositoryConfig`` and ``ProxyConfig`` (their validation: names, hosts, URLs, timeouts, a password
 given inline or read from ``password_file``), the built-in default (repository ``hub`` proxying Docker Hub),

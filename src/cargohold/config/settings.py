@@ -1,4 +1,4 @@
-"""The server settings (DESIGN.md section 5, "Config file") and where they come from.
+"""The server settings (README.md, "Configuration") and where they come from.
 
 Owns ``Settings`` (every server option, with ``repositories:`` as ``cargohold.config.repositories`` declares
 it), ``UpstreamSettings``, their validation, the precedence of sources (flag > ``CARGOHOLD_*`` environment >

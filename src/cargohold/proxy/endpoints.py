@@ -2,7 +2,7 @@
 
 ``docker.io``, ``index.docker.io`` and ``registry.docker.io`` are names for Docker Hub, whose registry API
 is served at ``registry-1.docker.io``; on Docker Hub a one-component image name ``nginx`` means
-``library/nginx`` (DESIGN.md §3). Userinfo in a configured URL is dropped (credentials are the proxy's
+``library/nginx`` (docs/pull-flow.md). Userinfo in a configured URL is dropped (credentials are the proxy's
 ``username``/``password``); a trailing ``/v2`` is tolerated.
 """
 

@@ -1,4 +1,4 @@
-"""The single-flight tee that fills the blob cache from an upstream while clients read (DESIGN.md §2.5).
+"""The single-flight tee that fills the blob cache from an upstream while clients read (docs/pull-flow.md).
 
 ``BlobFetcher.fetch`` starts (or joins) the one download of a digest and returns a ``BlobFeed`` as soon as the
 upstream answered. The download runs in a detached task that a client's disconnect does not cancel: it

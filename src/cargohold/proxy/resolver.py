@@ -1,4 +1,4 @@
-"""Asking a repository's proxies in priority order (DESIGN.md §2.3).
+"""Asking a repository's proxies in priority order (docs/pull-flow.md).
 
 The active proxies are tried one after the other: *not found* passes to the next; a *failure* passes to the
 next and starts that proxy's backoff, during which it is skipped. The first proxy that answers wins. When

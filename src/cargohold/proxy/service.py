@@ -1,4 +1,4 @@
-"""The pull flow of DESIGN.md §2: local content first, then the repository's proxies in priority order.
+"""The pull flow of docs/pull-flow.md: local content first, then the repository's proxies in priority order.
 
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.

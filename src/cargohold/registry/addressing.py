@@ -1,4 +1,4 @@
-"""Turning the ``<name>`` of a /v2 URL into a repository and an image (DESIGN.md section 3).
+"""Turning the ``<name>`` of a /v2 URL into a repository and an image (docs/pull-flow.md).
 
 In order:
 

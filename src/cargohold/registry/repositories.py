@@ -1,5 +1,5 @@
 """``RepositoryAdmin``: creating, changing and deleting repositories and their proxies, as the management
-API, the CLI and the web UI do (notes/management.md).
+API, the CLI and the web UI do (docs/architecture.md).
 
 It owns the rules about the values (name grammars, ``http(s)://host[:port]`` URLs without credentials or a
 query, a connection timeout of 1 to 600000 ms, a TTL that is not negative, hosts, positions 1..n) and turns

@@ -1,6 +1,6 @@
 """Who may call what on /api/v1 and /metrics: every operation asks for credentials (401 with the Basic
 challenge without them or with ones that do not work, 429 after too many failures), and each role gets
-exactly what notes/auth.md gives it: a plain user their own tokens and password, a repository admin that
+exactly what docs/access.md gives it: a plain user their own tokens and password, a repository admin that
 repository, a global admin everything. A caller who may not manage a repository cannot tell whether it
 exists."""
 

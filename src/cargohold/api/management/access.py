@@ -1,4 +1,4 @@
-"""Who may call the management API, and what each operation lets them do (notes/auth.md).
+"""Who may call the management API, and what each operation lets them do (docs/access.md).
 
 Authentication: ``Authorization: Basic`` (a password or an access token) or ``Authorization: Bearer <access
 token>``; the ``Authenticator`` checks them (constant time, rate-limited per client address and user). A

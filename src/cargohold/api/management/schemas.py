@@ -3,7 +3,7 @@ unknown field is a 422) and responses (built from the services' views, never car
 
 The same models validate requests, serialise responses and generate the OpenAPI document
 (``cargohold.api.management.openapi``), so the document cannot drift from what the server does. Field names
-are the snake_case field names of the service views in notes/management.md. The checks here are the shape
+are the snake_case field names of the service views in docs/architecture.md. The checks here are the shape
 (types, ranges, name grammars); the services check the meaning (a URL's host, a host name, a position
 within the list) and answer ``ValidationFailedError`` for what passes here but cannot be used.
 """

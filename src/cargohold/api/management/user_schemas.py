@@ -1,5 +1,5 @@
 """The JSON bodies of the users, grants, access tokens and ``/me`` operations of /api/v1 as pydantic v2
-models (notes/auth.md): requests are strict and refuse unknown fields (as in ``schemas``), passwords are
+models (docs/access.md): requests are strict and refuse unknown fields (as in ``schemas``), passwords are
 write-only (``SecretStr``, never in a response model), and an access token's secret appears in one model
 only, ``CreatedToken``, the answer of the request that created it.
 """

@@ -1,4 +1,4 @@
-"""Handlers of the users, grants, access tokens and ``/me`` operations (notes/auth.md): request models in,
+"""Handlers of the users, grants, access tokens and ``/me`` operations (docs/access.md): request models in,
 ``UserAdmin`` calls, its views out.
 
 Who may call each one is the route table's ``Access`` rule; what is left here are the rules that depend on

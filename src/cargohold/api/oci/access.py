@@ -2,7 +2,7 @@
 and the filtering of ``_catalog``.
 
 - GET/HEAD of manifests, blobs, tags and referrers need ``pull``; uploads and PUT of manifests ``push``;
-  DELETE ``delete`` (notes/auth.md, "HTTP behaviour").
+  DELETE ``delete`` (docs/access.md).
 - Not allowed and anonymous: 401 ``UNAUTHORIZED`` with ``WWW-Authenticate: Bearer
   realm="<public_url>/v2/token",service="cargohold",scope="repository:<name>:<actions>"``, which sends
   Docker clients to the token endpoint.
