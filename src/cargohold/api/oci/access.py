@@ -9,6 +9,8 @@ and the filtering of ``_catalog``.
   A registry JWT lacking the scope: the same 401 with ``error="insufficient_scope"``. Anyone else: 403
   ``DENIED``. The check runs before any handler, so an anonymous caller never makes cargohold fetch from a
   proxy into a private repository.
+- A name no repository answers to is refused like a private repository to everyone but a global admin
+  (who gets 404 ``NAME_UNKNOWN``), so the answer does not tell which private repositories exist.
 - ``/v2/`` answers 401 with the bare challenge to a caller without credentials.
 - ``_catalog`` lists only the names of repositories the caller may pull from.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 from aiohttp import web
 
@@ -104,20 +106,34 @@ def check_access(
     """Return when ``principal`` may do ``action`` on the addressed image, else raise the right refusal."""
     if allowed(principal, address.repository, action, name=_scope_name(request, address)):
         return
-    scope = scope_of(address.name, action)
+    _refuse(request, challenger, principal, address.name, action)
+
+
+def refuse_unknown(
+    request: web.BaseRequest, challenger: Challenger, principal: Principal, name: str, action: Action
+) -> None:
+    """For a name no repository answers to: return for a global admin (the caller then says 404), else
+    raise what a private repository the caller may not use would answer."""
+    if principal.is_admin and principal.token_scopes is None and not principal.anonymous:
+        return
+    _refuse(request, challenger, principal, name, action)
+
+
+def _refuse(
+    request: web.BaseRequest, challenger: Challenger, principal: Principal, name: str, action: Action
+) -> NoReturn:
+    scope = scope_of(name, action)
     if principal.token_scopes is not None:
         raise ChallengedError(
-            f"the token does not grant {action.value} on {address.name}",
+            f"the token does not grant {action.value} on {name}",
             challenge=challenger.challenge(request, scope, "insufficient_scope"),
         )
     if principal.anonymous:
         raise ChallengedError(
-            f"authentication required to {action.value} {address.name}",
+            f"authentication required to {action.value} {name}",
             challenge=challenger.challenge(request, scope),
         )
-    raise DeniedError(
-        f"{principal.name} may not {action.value} {address.name}", detail={"name": address.name}
-    )
+    raise DeniedError(f"{principal.name} may not {action.value} {name}", detail={"name": name})
 
 
 def _scope_name(request: web.BaseRequest, address: ImageAddress) -> str | None:

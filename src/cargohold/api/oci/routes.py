@@ -18,12 +18,18 @@ from aiohttp import web
 from cargohold.api.auth.credentials import principal_of
 from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.oci import blobs, discovery, manifests, uploads
-from cargohold.api.oci.access import ChallengedError, Challenger, check_access, required_action
+from cargohold.api.oci.access import (
+    ChallengedError,
+    Challenger,
+    check_access,
+    refuse_unknown,
+    required_action,
+)
 from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, plain_error
 from cargohold.api.oci.paths import Endpoint, parse_v2_path
 from cargohold.api.oci.services import OciServices
 from cargohold.api.oci.token_endpoint import TokenIssuer, add_token_routes
-from cargohold.errors import RegistryError, UnauthorizedError
+from cargohold.errors import NameUnknownError, RegistryError, UnauthorizedError
 from cargohold.registry.addressing import ImageAddress
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         action = required_action(path.endpoint, request.method)
         if handler is None or action is None:
             return _not_allowed(request)
-        address = await services.names.resolve(path.name, request.query.get("ns"))
+        try:
+            address = await services.names.resolve(path.name, request.query.get("ns"))
+        except NameUnknownError:
+            refuse_unknown(request, request.app[CHALLENGER_KEY], principal, path.name, action)
+            raise
         if address.namespace is not None:
             request[NAMESPACE_KEY] = address.namespace
         check_access(request, request.app[CHALLENGER_KEY], principal, address, action)
