@@ -54,17 +54,13 @@ ACCESS_LOG_FORMAT = '%a "%r" %s %{Content-Length}o upstream=%{Cargohold-Upstream
 content). The size is the Content-Length: aiohttp's own byte count leaves out what went by sendfile."""
 
 
-def database_url(settings: Settings) -> str:
-    return settings.database or f"sqlite:///{settings.data_dir}/cargohold.db"
-
-
 async def create_app(settings: Settings) -> web.Application:
     """A ready application: metadata migrated, declared repositories applied, services wired."""
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
-    metadata = await open_metadata(database_url(settings), secrets=secrets)
+    metadata = await open_metadata(settings.database, secrets=secrets)
     try:
         await metadata.repositories.sync_declared_repositories(declared_repositories(settings))
         passwords = Passwords()

@@ -105,20 +105,20 @@ async def test_list_repositories_in_name_order(metadata: Metadata) -> None:
     ]
 
 
+async def defaults(metadata: Metadata) -> list[str]:
+    return [r.name for r in await metadata.repositories.list_repositories() if r.default]
+
+
 async def test_one_default_at_most(metadata: Metadata) -> None:
-    assert await metadata.repositories.default_repository() is None
     await metadata.repositories.create_repository(Repository(name="first", default=True))
-    assert (await metadata.repositories.default_repository() or Repository("x")).name == "first"
+    assert await defaults(metadata) == ["first"]
     await metadata.repositories.create_repository(Repository(name="second", default=True))
-    assert (await metadata.repositories.default_repository() or Repository("x")).name == "second"
+    assert await defaults(metadata) == ["second"]
     first = await metadata.repositories.update_repository(Repository(name="first", default=True))
     assert first.default
-    assert {r.name: r.default for r in await metadata.repositories.list_repositories()} == {
-        "first": True,
-        "second": False,
-    }
+    assert await defaults(metadata) == ["first"]
     await metadata.repositories.update_repository(Repository(name="first", default=False))
-    assert await metadata.repositories.default_repository() is None
+    assert await defaults(metadata) == []
 
 
 async def test_repository_for_host_is_case_insensitive(metadata: Metadata) -> None:

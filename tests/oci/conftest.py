@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
-from cargohold.app import create_app, database_url
+from cargohold.app import create_app
 from cargohold.auth.passwords import Passwords
 from cargohold.auth.secrets import SecretBox
 from cargohold.auth.users import UserAdmin
@@ -62,7 +62,7 @@ def oci_settings(data_dir: Path) -> Settings:
 async def registry_and_users(tmp_path: Path) -> AsyncIterator[tuple[Registry, UserAdmin]]:
     settings = oci_settings(tmp_path)
     app = await create_app(settings)
-    metadata = await open_metadata(database_url(settings), secrets=SecretBox.load_or_create(tmp_path, None))
+    metadata = await open_metadata(settings.database, secrets=SecretBox.load_or_create(tmp_path, None))
     try:
         users = UserAdmin(metadata.users, cheap_passwords())
         token = await users.create_token(ADMIN, "oci-suite", None)

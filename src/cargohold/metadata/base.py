@@ -44,10 +44,6 @@ class RepositoryStore(Protocol):
 
     async def get_repository(self, name: str) -> Repository | None: ...
 
-    async def default_repository(self) -> Repository | None:
-        """The repository marked ``default`` (at most one is)."""
-        ...
-
     async def repository_for_host(self, host: str) -> Repository | None:
         """The repository whose ``hosts`` names ``host`` (case-insensitive)."""
         ...

@@ -72,11 +72,6 @@ class SqlRepositoryStore:
             found = await statements.load_repositories(connection, repositories.c.name == name)
         return found[0] if found else None
 
-    async def default_repository(self) -> Repository | None:
-        async with self._database.read() as connection:
-            found = await statements.load_repositories(connection, repositories.c.is_default.is_(True))
-        return found[0] if found else None
-
     async def repository_for_host(self, host: str) -> Repository | None:
         """The repository naming ``host``; when several do, the first by name."""
         owners = select(repository_hosts.c.repository_id).where(

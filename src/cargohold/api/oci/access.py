@@ -146,13 +146,6 @@ def _scope_name(request: web.BaseRequest, address: ImageAddress) -> str | None:
     return None if request.query.get("ns") else address.name
 
 
-def denied_without_credentials(
-    challenger: Challenger, request: web.BaseRequest, message: str
-) -> ChallengedError:
-    """The 401 for credentials that do not work (the bare challenge: they should get a token and retry)."""
-    return ChallengedError(message, challenge=challenger.challenge(request))
-
-
 async def filtered_catalog(
     page_of: Callable[[int | None, str | None], Awaitable[Page]],
     repository: Callable[[str], Awaitable[Repository | None]],
