@@ -168,6 +168,10 @@ class TooManyRequestsError(RegistryError):
 class UnavailableError(RegistryError):
     """service unavailable"""
 
+    def __init__(self, message: str = "", *, retry_after: int | None = None, detail: object = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
 
 class FailureKind(StrEnum):
     """Why an upstream failed; every kind passes the request to the next proxy and starts a backoff."""

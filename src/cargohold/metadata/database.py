@@ -5,20 +5,24 @@ reader for point lookups (``first``) and the thread writer for write transaction
 (``transaction``). ``read()`` and ``write()`` open a transaction on the async engine (``write()`` with
 ``BEGIN IMMEDIATE`` on SQLite); ``insert()`` is the backend's ``INSERT … ON CONFLICT``. Each store holds
 the one ``Database`` that ``open_metadata`` made, and ``close()`` releases it once for all of them.
+
+A SQLite file that stays locked past the busy timeout (another process holds a long write) is not a bug:
+every way in raises ``UnavailableError`` with ``Retry-After`` (503), never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Executable, Row, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cargohold.errors import UnavailableError
 from cargohold.metadata.engine import WRITE, inline_reader, thread_writer
 
 T = TypeVar("T")
@@ -42,14 +46,16 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A reading transaction."""
-        async with self._engine.begin() as connection:
-            yield connection
+        with _busy_is_unavailable():
+            async with self._engine.begin() as connection:
+                yield connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A writing transaction (``BEGIN IMMEDIATE`` on SQLite: the write lock is taken up front)."""
-        async with self._writer.begin() as connection:
-            yield connection
+        with _busy_is_unavailable():
+            async with self._writer.begin() as connection:
+                yield connection
 
     async def first(self, query: Executable, parameters: dict[str, Any] | None = None) -> Row[Any] | None:
         """The first row of a point lookup (inline on SQLite: ``engine.inline_reader``)."""
@@ -71,7 +77,7 @@ class Database:
                 return await connection.run_sync(work)
 
         def run() -> T:
-            with writer.begin() as connection:
+            with _busy_is_unavailable(), writer.begin() as connection:
                 return work(connection)
 
         return await asyncio.to_thread(run)
@@ -87,3 +93,18 @@ class Database:
         if self._thread_writer is not None:
             self._thread_writer.engine.dispose()
         await self._engine.dispose()
+
+
+BUSY_RETRY_AFTER: Final = 1  # seconds a client is asked to wait when the database stayed locked
+
+
+@contextmanager
+def _busy_is_unavailable() -> Iterator[None]:
+    """Turn SQLite's "database is locked" (after the busy timeout) into a 503 with Retry-After."""
+    try:
+        yield
+    except OperationalError as error:
+        text = str(error.orig).lower()
+        if "database is locked" not in text and "database is busy" not in text:
+            raise
+        raise UnavailableError("the database is busy; retry shortly", retry_after=BUSY_RETRY_AFTER) from None

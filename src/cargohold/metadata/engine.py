@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cargohold.errors import ConfigError
 
-SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+SQLITE_BUSY_TIMEOUT_MS: Final = 5_000  # then the caller gets 503 with Retry-After (database.Database)
 """How long a SQLite connection waits for another process's write lock before giving up."""
 
 BEGIN_OPTION: Final = "cargohold_sqlite_begin"

@@ -101,6 +101,8 @@ def domain_error_response(error: errors.CargoholdError) -> web.Response:
         headers["WWW-Authenticate"] = CHALLENGE
     if isinstance(error, errors.TooManyRequestsError):
         headers["Retry-After"] = str(max(1, error.retry_after or 1))
+    elif isinstance(error, errors.UnavailableError) and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return error_response(status, error.message, field, headers or None)
 
 

@@ -75,7 +75,10 @@ def error_response(error: errors.RegistryError, method: str = "GET") -> web.Resp
         headers["Docker-Upload-UUID"] = error.upload_id
     elif isinstance(error, errors.RangeNotSatisfiableError):
         headers["Content-Range"] = f"bytes */{error.size}"
-    elif isinstance(error, errors.TooManyRequestsError) and error.retry_after is not None:
+    elif (
+        isinstance(error, errors.TooManyRequestsError | errors.UnavailableError)
+        and error.retry_after is not None
+    ):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, BodyTimeoutError):
         headers["Connection"] = "close"
