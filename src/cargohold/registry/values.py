@@ -49,18 +49,19 @@ __all__ = [
     "MAX_PASSWORD_CHARS",
     "MAX_TAG_TTL_SECONDS",
     "MAX_USERNAME_CHARS",
+    "URL_PATTERN",
     "ConnectionTimeoutMs",
     "Flag",
     "Host",
     "Hosts",
     "ImageName",
     "Password",
-    "ProxyName",
     "ProxyFields",
+    "ProxyName",
     "ProxySettings",
     "ProxyUrl",
-    "RepositoryName",
     "RepositoryFields",
+    "RepositoryName",
     "RepositorySettings",
     "TagTtlSeconds",
     "Username",
@@ -77,6 +78,8 @@ MAX_USERNAME_CHARS: Final = 256
 MAX_PASSWORD_CHARS: Final = 4096
 MAX_HOSTS: Final = 64
 MAX_URL_CHARS: Final = 2048
+URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+/?$"
+"""The shape of a proxy URL, for the OpenAPI document (the rule itself is ``check_http_url``)."""
 
 
 def _domain_rule(rule: Any, hint: str = "") -> AfterValidator:
@@ -159,7 +162,9 @@ ProxyUrl = Annotated[
     WithJsonSchema(
         {
             "type": "string",
+            "minLength": 8,
             "maxLength": MAX_URL_CHARS,
+            "pattern": URL_PATTERN,
             "description": "http:// or https:// and host[:port]: no credentials, path, query or fragment",
         }
     ),
@@ -231,7 +236,12 @@ class _RaisesDomainError(BaseModel):
 
 
 class ProxySettings(ProxyFields, _RaisesDomainError):
-    """``ProxyFields`` for code that builds them (the web UI, tests): a bad value is a ValidationFailedError."""
+    """``ProxyFields`` for code that builds them (web UI, tests): a bad value is a ValidationFailedError."""
+
+    @classmethod
+    def of(cls, fields: ProxyFields) -> ProxySettings:
+        """The settings part of ``fields`` (e.g. an API request that carries more)."""
+        return cls(**{name: getattr(fields, name) for name in ProxyFields.model_fields})
 
 
 class RepositorySettings(RepositoryFields, _RaisesDomainError):
