@@ -408,3 +408,23 @@ def test_declared_repositories_are_managed_and_prioritised() -> None:
             [],
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("username: 'me:you'", "username: must not contain ':' or control characters"),
+        ('username: "me\\a"', "username: must not contain ':' or control characters"),
+        ('password: "line\\nbreak"', "password: must not contain line breaks or other control characters"),
+    ],
+)
+def test_credentials_the_api_refuses_are_refused_with_its_message(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    assert f"repositories.0.proxies.0.{expected}" in problems_of(write(tmp_path, proxy_yaml(extra)))
+
+
+def test_a_tag_ttl_beyond_ten_years_is_refused_like_the_api_refuses_it(tmp_path: Path) -> None:
+    text = "repositories:\n  - name: a\n    tag_ttl_seconds: 99999999999999\n"
+    message = problems_of(write(tmp_path, text))
+    assert "repositories.0.tag_ttl_seconds: Input should be less than or equal to 315360000" in message

@@ -36,6 +36,11 @@ CREDENTIALS = ("alice", "s3cret-pass-word")
 STEPS = ["resolve+connect", "tls", "auth", "ping"]
 
 
+def changed(settings: ProxySettings, **values: object) -> ProxySettings:
+    """``settings`` with some values replaced, validated again."""
+    return ProxySettings.model_validate({**settings.model_dump(), **values})
+
+
 @pytest.fixture
 def probe(metadata: Metadata) -> ProxyProbe:
     return ProxyProbe(metadata.repositories, read_timeout=5.0)
@@ -183,7 +188,7 @@ async def test_self_signed_tls_with_basic_auth(
     assert found["auth"] == (False, "not run: tls failed")
     assert found["lookup"] == (False, "not run: tls failed")
 
-    lax = await probe.test_settings(dataclasses.replace(settings, ssl_validation=False), image="team/app")
+    lax = await probe.test_settings(changed(settings, ssl_validation=False), image="team/app")
     assert lax.ok, lax
     found = steps(lax)
     assert "not verified (ssl_validation is off)" in found["tls"][1]
@@ -192,9 +197,7 @@ async def test_self_signed_tls_with_basic_auth(
     assert "found sha256:" in found["lookup"][1]
     assert_no_secret(lax, password)
 
-    wrong = await probe.test_settings(
-        dataclasses.replace(settings, ssl_validation=False, password="not-the-password")
-    )
+    wrong = await probe.test_settings(changed(settings, ssl_validation=False, password="not-the-password"))
     assert not wrong.ok
     assert steps(wrong)["auth"] == (
         False,

@@ -32,6 +32,7 @@ from cargohold.registry.repositories import (
     RepositoryChanges,
     RepositorySettings,
 )
+from cargohold.registry.values import MAX_TAG_TTL_SECONDS
 
 SECRET = "pa55-w0rd-never-shown"
 
@@ -42,9 +43,7 @@ def admin(metadata: Metadata) -> RepositoryAdmin:
 
 
 def hub_proxy(**changes: object) -> ProxySettings:
-    return dataclasses.replace(
-        ProxySettings(name="docker-hub", url="https://registry-1.docker.io"), **changes
-    )
+    return ProxySettings(**{"name": "docker-hub", "url": "https://registry-1.docker.io"} | changes)
 
 
 async def test_create_and_show_a_repository_with_proxies(admin: RepositoryAdmin) -> None:
@@ -102,22 +101,26 @@ async def test_duplicates_are_conflicts(admin: RepositoryAdmin) -> None:
 @pytest.mark.parametrize(
     ("settings", "field"),
     [
-        (RepositorySettings(name="Hub"), "name"),
-        (RepositorySettings(name="a/b"), "name"),
-        (RepositorySettings(name=""), "name"),
-        (RepositorySettings(name="x" * 65), "name"),
-        (RepositorySettings(name="hub", tag_ttl_seconds=-1), "tag_ttl_seconds"),
-        (RepositorySettings(name="hub", tag_ttl_seconds=2**40), "tag_ttl_seconds"),
-        (RepositorySettings(name="hub", hosts=("not a host",)), "hosts"),
-        (RepositorySettings(name="hub", hosts=("docker.io:99999",)), "hosts"),
-        (RepositorySettings(name="hub", visibility="secret"), "visibility"),  # type: ignore[arg-type]
+        ({"name": "Hub"}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 65}, "name"),
+        ({"name": "hub", "tag_ttl_seconds": -1}, "tag_ttl_seconds"),
+        ({"name": "hub", "tag_ttl_seconds": 2**40}, "tag_ttl_seconds"),
+        ({"name": "hub", "tag_ttl_seconds": 99999999999999}, "tag_ttl_seconds"),
+        ({"name": "hub", "tag_ttl_seconds": MAX_TAG_TTL_SECONDS + 1}, "tag_ttl_seconds"),
+        ({"name": "hub", "tag_ttl_seconds": True}, "tag_ttl_seconds"),
+        ({"name": "hub", "hosts": ("not a host",)}, "hosts"),
+        ({"name": "hub", "hosts": ("docker.io:99999",)}, "hosts"),
+        ({"name": "hub", "visibility": "secret"}, "visibility"),
+        ({"name": "hub", "default": "yes"}, "default"),
     ],
 )
 async def test_bad_repository_settings_name_the_field(
-    admin: RepositoryAdmin, settings: RepositorySettings, field: str
+    admin: RepositoryAdmin, settings: dict[str, object], field: str
 ) -> None:
     with pytest.raises(ValidationFailedError) as error:
-        await admin.create(settings)
+        await admin.create(RepositorySettings(**settings))
     assert error.value.field == field
     assert error.value.reason
     assert await admin.list() == []
@@ -137,7 +140,11 @@ async def test_bad_repository_settings_name_the_field(
         ({"connection_timeout_ms": -5}, "connection_timeout_ms"),
         ({"connection_timeout_ms": 600_001}, "connection_timeout_ms"),
         ({"username": "me:you"}, "username"),
+        ({"username": "me\x07"}, "username"),
+        ({"username": "x" * 257}, "username"),
         ({"password": "line\nbreak"}, "password"),
+        ({"password": "tab\there"}, "password"),
+        ({"password": "nul\x00"}, "password"),
         ({"ssl_validation": "no"}, "ssl_validation"),
     ],
 )
@@ -188,6 +195,12 @@ async def test_update_a_repository(admin: RepositoryAdmin) -> None:
     with pytest.raises(ValidationFailedError) as error:
         await admin.update("hub", RepositoryChanges(tag_ttl_seconds=-1))
     assert error.value.field == "tag_ttl_seconds"
+    with pytest.raises(ValidationFailedError) as error:
+        await admin.update("hub", RepositoryChanges(tag_ttl_seconds=99999999999999))
+    assert error.value.reason == f"Input should be less than or equal to {MAX_TAG_TTL_SECONDS}"
+    assert (await admin.get("hub")).tag_ttl_seconds == 60
+    longest = await admin.update("hub", RepositoryChanges(tag_ttl_seconds=MAX_TAG_TTL_SECONDS))
+    assert longest.tag_ttl_seconds == MAX_TAG_TTL_SECONDS == 10 * 365 * 24 * 3600
     with pytest.raises(NameUnknownError):
         await admin.update("ghost", RepositoryChanges(default=False))
 

@@ -39,8 +39,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.processes import free_port
 
 from cargohold.api.management.routes import OPERATIONS
-from cargohold.api.management.schemas import URL_PATTERN
 from cargohold.app import create_app
+from cargohold.registry.values import URL_PATTERN
 
 from .conftest import ADMIN, ADMIN_PASSWORD, management_settings
 

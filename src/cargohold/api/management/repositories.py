@@ -6,7 +6,10 @@ here logs or returns them.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
+
+from pydantic import BaseModel, SecretStr
 
 from cargohold.api.management.access import may_manage
 from cargohold.api.management.operation import Call, Reply
@@ -14,7 +17,6 @@ from cargohold.api.management.schemas import (
     Move,
     ProbeRequest,
     ProxyCreate,
-    ProxyFields,
     ProxyProbeRequest,
     ProxyUpdate,
     RepositoryCreate,
@@ -22,28 +24,22 @@ from cargohold.api.management.schemas import (
 )
 from cargohold.errors import ProxyUnknownError
 from cargohold.proxy.probe import ProbeResult
-from cargohold.registry.repositories import (
-    ProxyChanges,
-    ProxySettings,
-    ProxyView,
-    RepositoryChanges,
-    RepositorySettings,
-    RepositoryView,
-)
+from cargohold.registry.repositories import ProxyChanges, ProxyView, RepositoryChanges, RepositoryView
+from cargohold.registry.values import ProxySettings
 
 API = "/api/v1/repositories"
 
 
-def proxy_settings(fields: ProxyFields) -> ProxySettings:
-    return ProxySettings(
-        name=fields.name,
-        url=fields.url,
-        username=fields.username,
-        password=fields.password.get_secret_value() if fields.password is not None else None,
-        ssl_validation=fields.ssl_validation,
-        connection_timeout_ms=fields.connection_timeout_ms,
-        active=fields.active,
-    )
+def given(body: BaseModel) -> dict[str, Any]:
+    """The fields of an update body that were given (not null), as the service's changes take them."""
+    values: dict[str, Any] = {}
+    for name in type(body).model_fields:
+        value = getattr(body, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return values
 
 
 # --- repositories ---------------------------------------------------------------------------------------
@@ -57,14 +53,7 @@ async def list_repositories(call: Call) -> list[RepositoryView]:
 
 async def create_repository(call: Call) -> Reply:
     body = call.body_as(RepositoryCreate)
-    settings = RepositorySettings(
-        name=body.name,
-        visibility=body.visibility,
-        default=body.default,
-        hosts=tuple(body.hosts),
-        tag_ttl_seconds=body.tag_ttl_seconds,
-    )
-    view = await call.services.repositories.create(settings, [proxy_settings(p) for p in body.proxies])
+    view = await call.services.repositories.create(body, body.proxies)
     return Reply(view, {"Location": f"{API}/{quote(view.name, safe='')}"})
 
 
@@ -73,13 +62,7 @@ async def get_repository(call: Call) -> RepositoryView:
 
 
 async def update_repository(call: Call) -> RepositoryView:
-    body = call.body_as(RepositoryUpdate)
-    changes = RepositoryChanges(
-        visibility=body.visibility,
-        default=body.default,
-        hosts=tuple(body.hosts) if body.hosts is not None else None,
-        tag_ttl_seconds=body.tag_ttl_seconds,
-    )
+    changes = RepositoryChanges(**given(call.body_as(RepositoryUpdate)))
     return await call.services.repositories.update(call.param("repo"), changes)
 
 
@@ -97,7 +80,7 @@ async def list_proxies(call: Call) -> tuple[ProxyView, ...]:
 async def add_proxy(call: Call) -> Reply:
     body = call.body_as(ProxyCreate)
     repository = call.param("repo")
-    view = await call.services.repositories.add_proxy(repository, proxy_settings(body), body.position)
+    view = await call.services.repositories.add_proxy(repository, body, body.position)
     location = f"{API}/{quote(repository, safe='')}/proxies/{quote(view.name, safe='')}"
     return Reply(view, {"Location": location})
 
@@ -111,17 +94,7 @@ async def get_proxy(call: Call) -> ProxyView:
 
 
 async def update_proxy(call: Call) -> ProxyView:
-    body = call.body_as(ProxyUpdate)
-    changes = ProxyChanges(
-        name=body.name,
-        url=body.url,
-        username=body.username,
-        password=body.password.get_secret_value() if body.password is not None else None,
-        ssl_validation=body.ssl_validation,
-        connection_timeout_ms=body.connection_timeout_ms,
-        active=body.active,
-        clear_password=body.clear_password,
-    )
+    changes = ProxyChanges(**given(call.body_as(ProxyUpdate)))
     return await call.services.repositories.update_proxy(call.param("repo"), call.param("proxy"), changes)
 
 
@@ -150,4 +123,4 @@ async def test_proxy(call: Call) -> ProbeResult:
 async def test_unsaved_proxy(call: Call) -> ProbeResult:
     body = call.body_as(ProxyProbeRequest)
     await call.services.repositories.get(call.param("repo"))  # 404 for an unknown repository
-    return await call.services.probe.test_settings(proxy_settings(body), body.image)
+    return await call.services.probe.test_settings(ProxySettings.of(body), body.image)

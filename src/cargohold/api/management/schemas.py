@@ -10,62 +10,25 @@ within the list) and answer ``ValidationFailedError`` for what passes here but c
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    StringConstraints,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from cargohold.models import ContentSource, Visibility
+from cargohold.registry import values
+from cargohold.registry.values import (
+    ConnectionTimeoutMs,
+    Flag,
+    Hosts,
+    ImageName,
+    Password,
+    ProxyName,
+    ProxyUrl,
+    TagTtlSeconds,
+    Username,
 )
 
-from cargohold.models import MAX_CONNECTION_TIMEOUT_MS, PATH_COMPONENT, ContentSource, Visibility
-from cargohold.registry.repositories import (
-    MAX_HOSTS,
-    MAX_PASSWORD_CHARS,
-    MAX_TAG_TTL_SECONDS,
-    MAX_USERNAME_CHARS,
-)
-
-REPOSITORY_NAME_PATTERN: Final = rf"^{PATH_COMPONENT}$"
-PROXY_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-IMAGE_NAME_PATTERN: Final = rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$"
-URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+/?$"
-_URL_RE: Final = re.compile(URL_PATTERN)
-
-RepositoryName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=REPOSITORY_NAME_PATTERN)
-]
-ProxyName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PROXY_NAME_PATTERN)]
-ImageName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=IMAGE_NAME_PATTERN)]
-
-
-def _check_url(value: str) -> str:
-    if not _URL_RE.fullmatch(value):
-        raise ValueError(
-            "must be http:// or https:// and a host[:port], without credentials, path, query or fragment"
-        )
-    return value
-
-
-Url = Annotated[
-    str,
-    StringConstraints(min_length=8, max_length=2048),
-    AfterValidator(_check_url),
-    WithJsonSchema({"type": "string", "minLength": 8, "maxLength": 2048, "pattern": URL_PATTERN}),
-]
-Host = Annotated[str, StringConstraints(min_length=1, max_length=260)]
-Username = Annotated[str, StringConstraints(min_length=1, max_length=MAX_USERNAME_CHARS)]
-Password = Annotated[SecretStr, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
-TimeoutMs = Annotated[int, Field(ge=1, le=MAX_CONNECTION_TIMEOUT_MS)]
-TagTtl = Annotated[int, Field(ge=0, le=MAX_TAG_TTL_SECONDS)]
 Position = Annotated[int, Field(ge=1, le=10_000)]
 
 
@@ -82,16 +45,8 @@ class _Response(BaseModel):
 # --- requests -------------------------------------------------------------------------------------------
 
 
-class ProxyFields(_Request):
-    """A proxy as a user describes it: the password is write-only."""
-
-    name: ProxyName
-    url: Url = Field(description="http:// or https:// and a host, without credentials, query or fragment")
-    username: Username | None = None
-    password: Password | None = Field(default=None, description="write-only: never returned")
-    ssl_validation: bool = True
-    connection_timeout_ms: TimeoutMs = 5000
-    active: bool = True
+class ProxyFields(values.ProxyFields, _Request):
+    """A proxy as a user describes it (the registry's one field list); the password is write-only."""
 
 
 class ProxyCreate(ProxyFields):
@@ -104,15 +59,13 @@ class ProxyUpdate(_Request):
     """Changes to a proxy; an absent (or null) field stays as it is; no password keeps the stored one."""
 
     name: ProxyName | None = None
-    url: Url | None = None
-    username: Annotated[str, StringConstraints(max_length=MAX_USERNAME_CHARS)] | None = Field(
-        default=None, description="an empty string removes the username"
-    )
+    url: ProxyUrl | None = None
+    username: Username | None = Field(default=None, description="an empty string removes the username")
     password: Password | None = Field(default=None, description="write-only: never returned")
-    clear_password: bool = Field(default=False, description="remove the stored password")
-    ssl_validation: bool | None = None
-    connection_timeout_ms: TimeoutMs | None = None
-    active: bool | None = None
+    clear_password: Flag = Field(default=False, description="remove the stored password")
+    ssl_validation: Flag | None = None
+    connection_timeout_ms: ConnectionTimeoutMs | None = None
+    active: Flag | None = None
 
     @field_validator("clear_password")
     @classmethod
@@ -122,14 +75,9 @@ class ProxyUpdate(_Request):
         return value
 
 
-class RepositoryCreate(_Request):
-    """A new repository, optionally with its proxies in priority order."""
+class RepositoryCreate(values.RepositoryFields, _Request):
+    """A new repository (the registry's one field list), optionally with its proxies in priority order."""
 
-    name: RepositoryName
-    visibility: Visibility = Visibility.PUBLIC
-    default: bool = False
-    hosts: list[Host] = Field(default_factory=list, max_length=MAX_HOSTS)
-    tag_ttl_seconds: TagTtl = 300
     proxies: list[ProxyFields] = Field(default_factory=list, max_length=64)
 
 
@@ -137,9 +85,9 @@ class RepositoryUpdate(_Request):
     """Changes to a repository; an absent (or null) field stays as it is."""
 
     visibility: Visibility | None = None
-    default: bool | None = None
-    hosts: list[Host] | None = Field(default=None, max_length=MAX_HOSTS)
-    tag_ttl_seconds: TagTtl | None = None
+    default: Flag | None = None
+    hosts: Hosts | None = None
+    tag_ttl_seconds: TagTtlSeconds | None = None
 
 
 class Move(_Request):

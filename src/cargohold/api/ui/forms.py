@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.errors import ValidationFailedError
 from cargohold.models import Visibility
 from cargohold.registry.repositories import (
     ProxyChanges,
@@ -82,13 +83,17 @@ def repository_settings(form: FormData) -> tuple[RepositorySettings | None, Fiel
     ttl = _integer(form, "tag_ttl_seconds", errors, "a tag TTL in seconds")
     if errors or ttl is None:
         return None, errors
-    settings = RepositorySettings(
-        name=name,
-        visibility=visibility,
-        default=ticked(form, "default"),
-        hosts=hosts(form),
-        tag_ttl_seconds=ttl,
-    )
+    try:
+        settings = RepositorySettings(
+            name=name,
+            visibility=visibility,
+            default=ticked(form, "default"),
+            hosts=hosts(form),
+            tag_ttl_seconds=ttl,
+        )
+    except ValidationFailedError as error:
+        errors.add(error.field or "name", error.message)
+        return None, errors
     return settings, errors
 
 
@@ -120,15 +125,19 @@ def proxy_settings(form: FormData) -> tuple[ProxySettings | None, FieldErrors]:
     name, url, timeout = _proxy_common(form, errors)
     if errors or timeout is None:
         return None, errors
-    settings = ProxySettings(
-        name=name,
-        url=url,
-        username=text(form, "username") or None,
-        password=_password(form),
-        ssl_validation=ticked(form, "ssl_validation"),
-        connection_timeout_ms=timeout,
-        active=ticked(form, "active"),
-    )
+    try:
+        settings = ProxySettings(
+            name=name,
+            url=url,
+            username=text(form, "username") or None,
+            password=_password(form),
+            ssl_validation=ticked(form, "ssl_validation"),
+            connection_timeout_ms=timeout,
+            active=ticked(form, "active"),
+        )
+    except ValidationFailedError as error:
+        errors.add(error.field or "name", error.message)
+        return None, errors
     return settings, errors
 
 
