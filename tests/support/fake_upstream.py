@@ -346,3 +346,23 @@ def expired_server_context(directory: Path, host: str = REGISTRY_HOST) -> ssl.SS
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+def trickle(announced: int, *, every: float, byte: bytes = b"x") -> Script:
+    """200 with ``Content-Length: announced``, then one byte every ``every`` seconds (a body that never
+    stalls long enough for a read timeout, but would take ``announced * every`` seconds to arrive). Every
+    connection is closed after it, so that a HEAD answered this way is not followed by another request on
+    a connection still carrying bytes."""
+
+    async def script(writer: asyncio.StreamWriter, released: asyncio.Event) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode())
+        await writer.drain()
+        for _ in range(announced):
+            if released.is_set():
+                return
+            writer.write(byte)
+            await writer.drain()
+            await asyncio.sleep(every)  # the pace of the trickle, not a synchronisation
+
+    return script
