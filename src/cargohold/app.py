@@ -32,6 +32,7 @@ from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.config import Settings, declared_repositories
 from cargohold.metadata.sql import open_metadata
+from cargohold.proxy.absent import AbsentManifests
 from cargohold.proxy.fetch import BlobFetcher
 from cargohold.proxy.health import HealthBook
 from cargohold.proxy.probe import ProxyProbe
@@ -83,17 +84,24 @@ async def create_app(settings: Settings) -> web.Application:
     blobs = BlobService(metadata.content, blob_store)
     manifests = ManifestService(metadata.content, blob_store)
     upstream = settings.upstream
-    pool = UpstreamPool(read_timeout=upstream.read_timeout_seconds)
+    pool = UpstreamPool(
+        read_timeout=upstream.read_timeout_seconds,
+        min_bytes_per_second=upstream.min_bytes_per_second,
+        throughput_window=upstream.throughput_window_seconds,
+    )
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
+    absent = AbsentManifests(upstream.negative_ttl_seconds)
     directory = RepositoryDirectory(metadata.repositories)
     stats = StatsRecorder(metadata.stats)
+    resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
         metadata.content,
         manifests,
         blobs,
-        ProxyResolver(directory, pool, health, stats),
+        resolver,
         BlobFetcher(blob_store, settings.data_dir / "fetch"),
         stats,
+        absent,
     )
     services = OciServices(
         names=NameResolver(directory),
@@ -106,9 +114,11 @@ async def create_app(settings: Settings) -> web.Application:
     # --- management services (docs/architecture.md): the REST API and the web UI share them -------------
 
     def proxies_changed(repository_id: int) -> None:
-        """A repository or its proxies changed: the next pull reads them afresh and forgets their health."""
+        """A repository or its proxies changed: the next pull reads them afresh and forgets their health
+        and which manifests they did not have."""
         directory.invalidate()
         health.forget(repository_id)
+        absent.forget(repository_id)
 
     management = ManagementServices(
         repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
@@ -142,6 +152,7 @@ async def create_app(settings: Settings) -> web.Application:
     async def close(_: web.Application) -> None:
         await authenticator.flush()  # access tokens' last use
         await pull.close()
+        await resolver.close()
         await pool.close()
         await metadata.close()
 

@@ -4,6 +4,7 @@ with the outcome each test needs."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -22,6 +23,33 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Sleeper:
+    """An injected ``sleep`` that returns when the test moves the clock past its end."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sleeping: list[tuple[float, asyncio.Future[None]]] = []
+        self.called = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        woken = asyncio.get_running_loop().create_future()
+        self.sleeping.append((self.clock.now + seconds, woken))
+        self.called.set()
+        await woken
+
+    async def asleep(self) -> None:
+        """Wait until something went to sleep (again)."""
+        await self.called.wait()
+        self.called.clear()
+
+    def advance(self, seconds: float) -> None:
+        self.clock.now += seconds
+        for until, woken in list(self.sleeping):
+            if until <= self.clock.now:
+                self.sleeping.remove((until, woken))
+                woken.set_result(None)
 
 
 class Directory:
@@ -67,15 +95,35 @@ async def test_the_first_active_proxy_that_answers_wins_and_inactive_ones_are_ne
     assert (proxy.name, answer, asked) == ("b", "from b", ["a", "b"])
 
 
-async def test_a_failed_proxy_is_skipped_during_its_backoff_and_asked_again_after() -> None:
+async def test_a_failed_proxy_is_skipped_during_its_backoff_and_asked_again_once_a_probe_finds_it_alive() -> (
+    None
+):
     clock = Clock()
-    subject = resolver([Proxy("flaky", "http://f"), Proxy("steady", "http://s")], clock)
+    sleeper = Sleeper(clock)
+    pinged: list[str] = []
+
+    async def ping(proxy: Proxy) -> int:
+        pinged.append(proxy.name)
+        return 200
+
+    health = HealthBook(base_backoff=10, max_backoff=60, clock=clock)
+    subject = ProxyResolver(
+        Directory([Proxy("flaky", "http://f"), Proxy("steady", "http://s")]),  # type: ignore[arg-type]
+        Pool(),  # type: ignore[arg-type]
+        health,
+        ping=ping,
+        sleep=sleeper,
+    )
     asked: list[str] = []
     outcomes: dict[str, object] = {"flaky": failure(FailureKind.TIMEOUT), "steady": "ok"}
     await subject.first_answer(REPOSITORY, behaving(outcomes, asked))
     await subject.first_answer(REPOSITORY, behaving(outcomes, asked))
     assert asked == ["flaky", "steady", "steady"]
-    clock.now += 10
+    await sleeper.asleep()
+    assert pinged == []
+    sleeper.advance(10)
+    await subject.probes_done()
+    assert pinged == ["flaky"]
     outcomes["flaky"] = "back"
     proxy, answer = await subject.first_answer(REPOSITORY, behaving(outcomes, asked))
     assert (proxy.name, answer) == ("flaky", "back")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import datetime
 import secrets
 import ssl
@@ -245,6 +246,8 @@ def basic_header(username: str, password: str) -> str:
 # --- raw TCP misbehaviour --------------------------------------------------------------------------------
 
 Script = Callable[[asyncio.StreamWriter, asyncio.Event], Awaitable[None]]
+REQUEST_HEAD: contextvars.ContextVar[bytes] = contextvars.ContextVar("raw_request_head", default=b"")
+"""The head of the request a ``RawUpstream`` script answers (each connection runs in its own task)."""
 
 
 class RawUpstream:
@@ -281,7 +284,7 @@ class RawUpstream:
         self._tasks.add(task)
         self.connections += 1
         try:
-            await reader.readuntil(b"\r\n\r\n")
+            REQUEST_HEAD.set(await reader.readuntil(b"\r\n\r\n"))
             await self._script(writer, self._released)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -346,3 +349,25 @@ def expired_server_context(directory: Path, host: str = REGISTRY_HOST) -> ssl.SS
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+def trickle(announced: int, *, every: float, byte: bytes = b"x") -> Script:
+    """200 with ``Content-Length: announced``, then one byte every ``every`` seconds (a body that never
+    stalls long enough for a read timeout, but would take ``announced * every`` seconds to arrive). Every
+    connection is closed after it, so that a HEAD answered this way is not followed by another request on
+    a connection still carrying bytes."""
+
+    async def script(writer: asyncio.StreamWriter, released: asyncio.Event) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode())
+        await writer.drain()
+        if REQUEST_HEAD.get().startswith(b"HEAD "):
+            return
+        for _ in range(announced):
+            if released.is_set():
+                return
+            writer.write(byte)
+            await writer.drain()
+            await asyncio.sleep(every)  # the pace of the trickle, not a synchronisation
+
+    return script

@@ -54,6 +54,13 @@ class UpstreamSettings(BaseModel):
     backoff_seconds: float = Field(default=5.0, ge=0, le=3600)
     """How long a proxy is skipped after a failure; doubles with each further failure."""
     max_backoff_seconds: float = Field(default=300.0, ge=0, le=86400)
+    min_bytes_per_second: float = Field(default=16384.0, ge=0)
+    """A blob body slower than this on average over ``throughput_window_seconds`` fails the proxy for that
+    blob (a trickle that never stalls long enough for the read timeout); 0 switches it off."""
+    throughput_window_seconds: float = Field(default=30.0, gt=0, le=3600)
+    negative_ttl_seconds: float = Field(default=30.0, ge=0, le=86400)
+    """How long a manifest that every proxy said it does not have is answered 404 without asking them
+    again (0: always ask)."""
 
 
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.

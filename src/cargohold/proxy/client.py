@@ -7,7 +7,9 @@ upstream's ``Docker-Content-Digest`` when given; their media type is the upstrea
 JSON ``mediaType``). HEAD falls back to GET when the upstream gives no digest or does not do HEAD. Blobs are
 asked for with ``Accept-Encoding: identity`` and redirects are followed by hand (at most 5 hops), so the
 ``Authorization`` header goes only to the proxy's own origin, never to the object store a blob GET redirects
-to. Timeouts: the proxy's ``connection_timeout_ms`` bounds connecting; ``read_timeout`` bounds each read.
+to. Timeouts: the proxy's ``connection_timeout_ms`` bounds connecting; ``read_timeout`` bounds each read;
+a blob body slower than ``min_bytes_per_second`` over ``throughput_window`` seconds is cut off. ``ping``
+is the cheap health probe (``GET /v2/``).
 With ``ssl_validation`` off, certificates are not checked for this proxy alone. Logs name at most the URL
 path and status.
 """
@@ -26,7 +28,7 @@ from yarl import URL
 from cargohold.errors import ConfigError, DigestInvalidError, FailureKind, UpstreamError
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, MediaType, Proxy, Reference
 from cargohold.proxy.auth import Clock, UpstreamAuth
-from cargohold.proxy.blobs import BlobResponse
+from cargohold.proxy.blobs import BlobResponse, ThroughputFloor
 from cargohold.proxy.endpoints import Endpoint, same_origin
 from cargohold.proxy.failures import Redactor, failed, status_error, transport_error
 
@@ -71,9 +73,20 @@ class ManifestHead:
 class UpstreamClient:
     """Talks to one upstream registry (one ``Proxy``); one HTTP session, one auth state, one token cache."""
 
-    def __init__(self, proxy: Proxy, *, read_timeout: float = 30.0, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        proxy: Proxy,
+        *,
+        read_timeout: float = 30.0,
+        clock: Clock = time.monotonic,
+        min_bytes_per_second: float = 0.0,
+        throughput_window: float = 30.0,
+    ) -> None:
         self._proxy = proxy
         self._read_timeout = read_timeout
+        self._min_rate = min_bytes_per_second
+        self._rate_window = throughput_window
+        self._clock = clock
         self._redact = Redactor()
         self._redact.add(proxy.password, permanent=True)
         self._endpoint: Endpoint | None = None
@@ -145,7 +158,8 @@ class UpstreamClient:
         what = f"blob {image}@{digest}"
         headers = {"Accept-Encoding": "identity"}
         response = await self._open("GET", image, "blobs", str(digest), headers, what, decompress=False)
-        return BlobResponse(response, proxy_name=self.name, redact=self._redact)
+        floor = ThroughputFloor(self._min_rate, self._rate_window, self._clock)
+        return BlobResponse(response, proxy_name=self.name, redact=self._redact, floor=floor)
 
     async def head_blob(self, image: str, digest: Digest) -> int | None:
         """HEAD a blob: confirms the upstream serves it to this image; its size when given."""
@@ -154,6 +168,20 @@ class UpstreamClient:
         response = await self._open("HEAD", image, "blobs", str(digest), headers, what, decompress=False)
         response.release()
         return response.content_length
+
+    async def ping(self) -> int:
+        """``GET /v2/`` without credentials, no redirect followed: the status (a 401 is an answer too).
+        UpstreamFailedError when the upstream cannot be reached."""
+        if self._endpoint is None:
+            raise failed(self.name, FailureKind.PROTOCOL, self._bad_url or "invalid URL")
+        base = self._endpoint.base
+        url = base.with_path(base.path.rstrip("/") + "/v2/")
+        where = f"{url.host}:{url.port}"
+        try:
+            async with self._session_for_requests().get(url, allow_redirects=False) as response:
+                return response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise transport_error(self.name, error, where, self._redact) from None
 
     async def close(self) -> None:
         if self._session is not None:

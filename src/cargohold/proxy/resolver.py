@@ -1,13 +1,19 @@
 """Asking a repository's proxies in priority order (docs/pull-flow.md).
 
 The active proxies are tried one after the other: *not found* passes to the next; a *failure* passes to the
-next and starts that proxy's backoff, during which it is skipped. The first proxy that answers wins. When
-none does, ``ProxiesExhaustedError`` carries what each one did, so the caller can tell "nobody has it" (404)
-from "nobody could be asked" (503, or 429 when the upstreams rate-limited).
+next and counts against that proxy's health (``cargohold.proxy.health``): while its circuit is open it is
+skipped. The first proxy that answers wins. When none does, ``ProxiesExhaustedError`` carries what each one
+did, so the caller can tell "nobody has it" (404) from "nobody could be asked" (503, or 429 when the
+upstreams rate-limited).
+
+When a circuit opens, a background task waits out the backoff and then probes the proxy with a cheap
+``GET /v2/`` (any answer below 500 means alive): pulls never have to find out the hard way whether a proxy
+is back. One probe runs per proxy at a time; ``close()`` stops them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,13 +22,18 @@ from typing import TypeVar
 from cargohold.errors import CargoholdError, FailureKind, UpstreamFailedError, UpstreamNotFoundError
 from cargohold.models import Proxy, Repository
 from cargohold.proxy.client import UpstreamClient
-from cargohold.proxy.health import HealthBook
+from cargohold.proxy.health import HealthBook, ProxyKey
 from cargohold.proxy.stats import StatsRecorder
 from cargohold.registry.directory import RepositoryDirectory
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+Ping = Callable[[Proxy], Awaitable[int]]
+"""The health probe of one proxy: the HTTP status of its ``GET /v2/``; raises UpstreamError when it
+cannot be asked at all."""
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +83,12 @@ class ProxiesExhaustedError(CargoholdError):
 class UpstreamPool:
     """One upstream client per proxy setting: a changed URL, credential, TLS or timeout gets its own."""
 
-    def __init__(self, read_timeout: float) -> None:
+    def __init__(
+        self, read_timeout: float, *, min_bytes_per_second: float = 0.0, throughput_window: float = 30.0
+    ) -> None:
         self._read_timeout = read_timeout
+        self._min_rate = min_bytes_per_second
+        self._rate_window = throughput_window
         self._clients: dict[tuple[object, ...], UpstreamClient] = {}
 
     def client(self, proxy: Proxy) -> UpstreamClient:
@@ -88,7 +103,12 @@ class UpstreamPool:
         )
         client = self._clients.get(key)
         if client is None:
-            client = UpstreamClient(proxy, read_timeout=self._read_timeout)
+            client = UpstreamClient(
+                proxy,
+                read_timeout=self._read_timeout,
+                min_bytes_per_second=self._min_rate,
+                throughput_window=self._rate_window,
+            )
             self._clients[key] = client
         return client
 
@@ -105,11 +125,17 @@ class ProxyResolver:
         pool: UpstreamPool,
         health: HealthBook,
         stats: StatsRecorder | None = None,
+        *,
+        ping: Ping | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._directory = directory
         self._pool = pool
         self._health = health
         self._stats = stats
+        self._ping = ping or self._ping_client
+        self._sleep = sleep
+        self._probes: dict[ProxyKey, asyncio.Task[None]] = {}
 
     async def active_proxies(self, repository: Repository) -> list[Proxy]:
         return [proxy for proxy in await self._directory.proxies(repository) if proxy.active]
@@ -144,17 +170,9 @@ class ProxyResolver:
                 )
                 continue
             key = (repository.id, proxy.name)
-            waiting = self._health.backoff_remaining(key)
-            if waiting > 0:
-                state = self._health.state(key)
-                outcomes.append(
-                    ProxyOutcome(
-                        proxy.name,
-                        state.last_failure.value if state.last_failure else "skipped",
-                        f"skipped for {waiting:.0f} s more after {state.last_message}",
-                        state.retry_after,
-                    )
-                )
+            if not self._health.may_ask(key):
+                self._watch(repository, proxy.name)
+                outcomes.append(self._skipped(key, proxy.name))
                 continue
             try:
                 answer = await operation(self._pool.client(proxy))
@@ -166,25 +184,115 @@ class ProxyResolver:
             except UpstreamFailedError as error:
                 self._count_failure(repository.id, proxy.name, error)
                 backoff = self._health.failed(key, error.kind, error.message, error.retry_after)
-                log.warning(
-                    "proxy %s of repository %s failed (%s): %s; skipping it for %.0f s",
-                    proxy.name,
-                    repository.name,
-                    error.kind.value,
-                    error.message,
-                    backoff,
-                )
+                if backoff > 0:
+                    self._watch(repository, proxy.name)
+                    log.warning(
+                        "proxy %s of repository %s failed (%s): %s; skipping it for %.0f s",
+                        proxy.name,
+                        repository.name,
+                        error.kind.value,
+                        error.message,
+                        backoff,
+                    )
+                else:
+                    log.warning(
+                        "proxy %s of repository %s failed (%s): %s",
+                        proxy.name,
+                        repository.name,
+                        error.kind.value,
+                        error.message,
+                    )
                 outcomes.append(ProxyOutcome(proxy.name, error.kind.value, error.message, error.retry_after))
                 continue
             self._health.succeeded(key)
             return proxy, answer
         raise ProxiesExhaustedError(outcomes)
 
-    def record_failure(self, repository: Repository, proxy_name: str, error: UpstreamFailedError) -> None:
-        """A failure found after the answer began (a body that broke off or did not match its digest)."""
+    def record_failure(
+        self, repository: Repository, proxy_name: str, error: UpstreamFailedError, *, request: str
+    ) -> None:
+        """A failure found after the answer began (a body that broke off, crawled or did not match its
+        digest): a failure of that one ``request``, never of the connection as a whole."""
         assert repository.id is not None
         self._count_failure(repository.id, proxy_name, error)
-        self._health.failed((repository.id, proxy_name), error.kind, error.message, error.retry_after)
+        key = (repository.id, proxy_name)
+        if self._health.failed(key, error.kind, error.message, request=request, connection=False) > 0:
+            self._watch(repository, proxy_name)
+
+    async def close(self) -> None:
+        """Stop the health probes."""
+        probes, self._probes = list(self._probes.values()), {}
+        for probe in probes:
+            probe.cancel()
+        await asyncio.gather(*probes, return_exceptions=True)
+
+    async def probes_done(self) -> None:
+        """Wait for the running health probes (for tests)."""
+        await asyncio.gather(*self._probes.values(), return_exceptions=True)
+
+    # --- health probes -------------------------------------------------------------------------------
+
+    def _skipped(self, key: ProxyKey, proxy_name: str) -> ProxyOutcome:
+        state = self._health.state(key)
+        waiting = self._health.backoff_remaining(key)
+        why = f"for {waiting:.0f} s more" if waiting > 0 else "until a health probe finds it alive"
+        return ProxyOutcome(
+            proxy_name,
+            state.last_failure.value if state.last_failure else "skipped",
+            f"skipped {why} after {state.last_message}",
+            state.retry_after,
+        )
+
+    def _watch(self, repository: Repository, proxy_name: str) -> None:
+        """Make sure a probe will close the proxy's open circuit once its backoff is over."""
+        assert repository.id is not None
+        key = (repository.id, proxy_name)
+        running = self._probes.get(key)
+        if running is not None and not running.done():
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._probe(key, repository, proxy_name), name=f"probe {proxy_name}"
+        )
+        self._probes[key] = task
+        task.add_done_callback(
+            lambda done: self._probes.pop(key, None) if self._probes.get(key) is done else None
+        )
+
+    async def _probe(self, key: ProxyKey, repository: Repository, proxy_name: str) -> None:
+        while not self._health.may_ask(key):
+            waiting = self._health.backoff_remaining(key)
+            if waiting > 0:
+                await self._sleep(waiting)
+                continue
+            proxy = next((p for p in await self.active_proxies(repository) if p.name == proxy_name), None)
+            if proxy is None:
+                return  # removed or switched off: a change forgets its health anyway
+            try:
+                status = await self._ping(proxy)
+            except UpstreamFailedError as error:
+                alive, message = False, f"health probe: {error.message}"
+            except Exception as error:  # any other failure of the probe is not "alive" either
+                alive, message = False, f"health probe failed: {error.__class__.__name__}"
+            else:
+                alive, message = status < 500, f"health probe: GET /v2/ answered {status}"
+            if not self._health.half_open(key):
+                continue  # a request or a configuration change decided meanwhile
+            backoff = self._health.probed(key, alive, message)
+            if alive:
+                log.info(
+                    "proxy %s of repository %s is alive again (%s)", proxy_name, repository.name, message
+                )
+            else:
+                log.warning(
+                    "proxy %s of repository %s is still down (%s); skipping it for %.0f s",
+                    proxy_name,
+                    repository.name,
+                    message,
+                    backoff,
+                )
+
+    async def _ping_client(self, proxy: Proxy) -> int:
+        return await self._pool.client(proxy).ping()
 
     def _count_failure(self, repository_id: int, proxy_name: str, error: UpstreamFailedError) -> None:
         if self._stats is not None:

@@ -3,8 +3,10 @@
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
 When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
-share one upstream fetch. A fetched manifest is cached only if it passes the rules of a push; one that does
-not is bad content of the proxy that sent it, and the next proxy is asked.
+share one upstream fetch; one that every proxy said it does not have is answered 404 without asking them
+again for a while (``cargohold.proxy.absent``; local content is always looked up first). A fetched
+manifest is cached only if it passes the rules of a push; one that does not is bad content of the proxy
+that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
@@ -35,6 +37,7 @@ from cargohold.errors import (
 )
 from cargohold.metadata.base import ContentStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
+from cargohold.proxy.absent import AbsentManifests
 from cargohold.proxy.bad_bodies import BadBodies
 from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
 from cargohold.proxy.failures import failed
@@ -70,8 +73,10 @@ class PullThroughService:
         resolver: ProxyResolver,
         fetcher: BlobFetcher,
         stats: StatsRecorder,
+        absent: AbsentManifests | None = None,
     ) -> None:
         self._stats = stats
+        self._absent = absent or AbsentManifests(ttl=0)
         self._metadata = metadata
         self._manifests = manifests
         self._blobs = blobs
@@ -127,12 +132,19 @@ class PullThroughService:
         return ServedManifest(record, await self._manifests.content(record), record.proxy_name, stale)
 
     async def _fetch_manifest(self, address: ImageAddress, reference: Reference) -> ServedManifest:
+        absent = (address.repository_id, address.image, str(reference))
+        if self._absent.absent(absent):
+            raise ManifestUnknownError(
+                f"manifest {reference} is unknown to {address.name} (no proxy had it a moment ago)"
+            )
         try:
             proxy, (fetched, record) = await self._resolver.first_answer(
                 address.repository,
                 lambda client: self._fetch_and_record(client, address, reference, reference.tag),
             )
         except ProxiesExhaustedError as exhausted:
+            if exhausted.outcomes and exhausted.nobody_has_it:
+                self._absent.remember(absent)
             raise _unanswered(
                 exhausted, ManifestUnknownError(f"manifest {reference} is unknown to {address.name}")
             ) from None
@@ -170,11 +182,18 @@ class PullThroughService:
     ) -> ServedManifest:
         """HEAD the tag upstream (priority order); re-fetch by digest only when it moved."""
         assert reference.tag is not None
+        absent = (address.repository_id, address.image, str(reference))
+        if self._absent.absent(absent):
+            raise ManifestUnknownError(
+                f"manifest {reference} is no longer in any proxy of {address.repository.name}"
+            )
         try:
             proxy, head = await self._resolver.first_answer(
                 address.repository, lambda client: client.head_manifest(address.image, reference)
             )
         except ProxiesExhaustedError as exhausted:
+            if exhausted.outcomes and exhausted.nobody_has_it:
+                self._absent.remember(absent)
             return await self._unrevalidated(address, reference, cached, exhausted)
         if head.digest == cached.digest:
             await self._manifests.refresh_tag(address, reference.tag, cached)
@@ -319,7 +338,7 @@ class PullThroughService:
             digest,
             error.message,
         )
-        self._resolver.record_failure(address.repository, proxy_name, error)
+        self._resolver.record_failure(address.repository, proxy_name, error, request=f"blob {digest}")
         self._bad_bodies.record(address.repository_id, digest, proxy_name)
 
     async def _voucher(self, address: ImageAddress, digest: Digest) -> str | None:

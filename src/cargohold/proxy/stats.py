@@ -179,7 +179,7 @@ class StatsReader:
                     misses=count(proxy.name, "misses"),
                     bytes_fetched=count(proxy.name, "bytes_fetched"),
                     failures=failures,
-                    healthy=state.consecutive_failures == 0,
+                    healthy=not state.open,
                     backoff_seconds=round(self._health.backoff_remaining(key), 3),
                     last_failure=last,
                 )
