@@ -2,7 +2,7 @@
 blobs again: a small blob is verified before its first byte goes out, so the client gets it from the next
 proxy in the same request; a large one streams, and the client's retry gets the right bytes. The liar is a
 fake on purpose (tests/support/fake_upstream.py); the honest proxy is a real Distribution, and real skopeo
-(which retries with --retry-times) and podman (whose user retries) pull through both.
+and podman pull through both (a streamed layer may fail their first pull once; their user's retry works).
 """
 
 from __future__ import annotations
@@ -108,9 +108,12 @@ async def test_clients_pull_an_image_whose_first_proxy_sends_corrupt_layers(
         reference = server.docker_ref("hub", "team/app", "1.0")
         if client == "skopeo":
             target = tmp_path / "pulled"
-            await asyncio.to_thread(
-                container_tools.skopeo, "copy", *NO_TLS, "--retry-times", "3", reference, f"dir:{target}"
-            )
+            copy = ("copy", *NO_TLS, "--retry-times", "3", reference, f"dir:{target}")
+            # skopeo 1.9 does not count a body that broke off among the errors --retry-times retries: the
+            # layer the liar streamed may fail this copy once; the user's next copy must get it right
+            first = await asyncio.to_thread(container_tools.skopeo, *copy, check=False)
+            if first.returncode != 0:
+                await asyncio.to_thread(container_tools.skopeo, *copy)
             pulled = read_dir_image(target)
             assert pulled.manifests[0].layer_digests == image.manifests[0].layer_digests
         else:
