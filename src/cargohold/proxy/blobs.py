@@ -64,8 +64,11 @@ class BlobResponse:
         proxy_name: str,
         redact: Redactor,
         floor: ThroughputFloor | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._response = response
+        self._on_close = on_close
+        """Called once when the response is closed (the client counts the responses it has open)."""
         self._proxy = proxy_name
         self._redact = redact
         self._floor = floor or ThroughputFloor(0, 0)
@@ -112,6 +115,8 @@ class BlobResponse:
             self._response.release()
         else:
             self._response.close()
+        if self._on_close is not None:
+            self._on_close()
 
     async def __aenter__(self) -> BlobResponse:
         return self

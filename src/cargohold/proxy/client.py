@@ -16,9 +16,12 @@ path and status.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -105,6 +108,9 @@ class UpstreamClient:
             clock=clock,
         )
         self._session: aiohttp.ClientSession | None = None
+        self._in_use = 0  # operations running and blob responses open
+        self._retired = False
+        self._closing: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -121,8 +127,39 @@ class UpstreamClient:
 
     # --- public operations ---------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """Retired and its session closed (or never opened)."""
+        return self._retired and self._in_use == 0 and self._session is None
+
+    def retire(self) -> None:
+        """No new operation will come (the proxy's settings changed): close the HTTP session as soon as the
+        running operations and the open blob responses are done."""
+        self._retired = True
+        self._close_if_idle()
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        self._in_use += 1
+        try:
+            yield
+        finally:
+            self._released()
+
+    def _released(self) -> None:
+        self._in_use -= 1
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if self._retired and self._in_use == 0 and self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self.close())
+
     async def get_manifest(self, image: str, reference: Reference) -> FetchedManifest:
         """GET a manifest by tag or digest; verified, at most 4 MiB."""
+        with self._using():
+            return await self._get_manifest(image, reference)
+
+    async def _get_manifest(self, image: str, reference: Reference) -> FetchedManifest:
         what = f"manifest {image}:{reference}" if reference.tag else f"manifest {image}@{reference}"
         response = await self._open(
             "GET", image, "manifests", str(reference), {"Accept": MANIFEST_ACCEPT}, what
@@ -138,6 +175,10 @@ class UpstreamClient:
 
     async def head_manifest(self, image: str, reference: Reference) -> ManifestHead:
         """HEAD a manifest (Docker Hub does not count it as a pull); GET when HEAD cannot tell the digest."""
+        with self._using():
+            return await self._head_manifest(image, reference)
+
+    async def _head_manifest(self, image: str, reference: Reference) -> ManifestHead:
         what = f"manifest {image}:{reference}" if reference.tag else f"manifest {image}@{reference}"
         response = await self._open(
             "HEAD", image, "manifests", str(reference), {"Accept": MANIFEST_ACCEPT}, what, ok=(200, 405)
@@ -150,22 +191,30 @@ class UpstreamClient:
             if reference.digest is not None and digest != reference.digest:
                 raise failed(self.name, FailureKind.BAD_CONTENT, f"{what}: HEAD answered digest {digest}")
             return ManifestHead(digest, content_type, response.content_length)
-        fetched = await self.get_manifest(image, reference)
+        fetched = await self._get_manifest(image, reference)
         return ManifestHead(fetched.digest, fetched.media_type, len(fetched.content))
 
     async def open_blob(self, image: str, digest: Digest) -> BlobResponse:
         """GET a blob; the caller streams ``iter_chunks`` and must ``close`` it."""
         what = f"blob {image}@{digest}"
         headers = {"Accept-Encoding": "identity"}
-        response = await self._open("GET", image, "blobs", str(digest), headers, what, decompress=False)
+        self._in_use += 1
+        try:
+            response = await self._open("GET", image, "blobs", str(digest), headers, what, decompress=False)
+        except BaseException:
+            self._released()
+            raise
         floor = ThroughputFloor(self._min_rate, self._rate_window, self._clock)
-        return BlobResponse(response, proxy_name=self.name, redact=self._redact, floor=floor)
+        return BlobResponse(
+            response, proxy_name=self.name, redact=self._redact, floor=floor, on_close=self._released
+        )
 
     async def head_blob(self, image: str, digest: Digest) -> int | None:
         """HEAD a blob: confirms the upstream serves it to this image; its size when given."""
         what = f"blob {image}@{digest}"
         headers = {"Accept-Encoding": "identity"}
-        response = await self._open("HEAD", image, "blobs", str(digest), headers, what, decompress=False)
+        with self._using():
+            response = await self._open("HEAD", image, "blobs", str(digest), headers, what, decompress=False)
         response.release()
         return response.content_length
 
@@ -178,8 +227,9 @@ class UpstreamClient:
         url = base.with_path(base.path.rstrip("/") + "/v2/")
         where = f"{url.host}:{url.port}"
         try:
-            async with self._session_for_requests().get(url, allow_redirects=False) as response:
-                return response.status
+            with self._using():
+                async with self._session_for_requests().get(url, allow_redirects=False) as response:
+                    return response.status
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise transport_error(self.name, error, where, self._redact) from None
 

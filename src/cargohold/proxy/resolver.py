@@ -81,7 +81,8 @@ class ProxiesExhaustedError(CargoholdError):
 
 
 class UpstreamPool:
-    """One upstream client per proxy setting: a changed URL, credential, TLS or timeout gets its own."""
+    """One upstream client per proxy setting: a changed URL, credential, TLS or timeout gets its own, and the
+    client of the proxy's previous settings is retired (its session closes once nothing uses it)."""
 
     def __init__(
         self, read_timeout: float, *, min_bytes_per_second: float = 0.0, throughput_window: float = 30.0
@@ -89,11 +90,11 @@ class UpstreamPool:
         self._read_timeout = read_timeout
         self._min_rate = min_bytes_per_second
         self._rate_window = throughput_window
-        self._clients: dict[tuple[object, ...], UpstreamClient] = {}
+        self._clients: dict[object, tuple[tuple[object, ...], UpstreamClient]] = {}
+        self._retired: list[UpstreamClient] = []
 
     def client(self, proxy: Proxy) -> UpstreamClient:
-        key = (
-            proxy.id,
+        settings = (
             proxy.name,
             proxy.url,
             proxy.username,
@@ -101,19 +102,26 @@ class UpstreamPool:
             proxy.ssl_validation,
             proxy.connection_timeout_ms,
         )
-        client = self._clients.get(key)
-        if client is None:
-            client = UpstreamClient(
-                proxy,
-                read_timeout=self._read_timeout,
-                min_bytes_per_second=self._min_rate,
-                throughput_window=self._rate_window,
-            )
-            self._clients[key] = client
+        identity = proxy.id if proxy.id is not None else settings
+        known = self._clients.get(identity)
+        if known is not None and known[0] == settings:
+            return known[1]
+        if known is not None:
+            known[1].retire()
+            self._retired = [old for old in self._retired if not old.closed]
+            self._retired.append(known[1])
+        client = UpstreamClient(
+            proxy,
+            read_timeout=self._read_timeout,
+            min_bytes_per_second=self._min_rate,
+            throughput_window=self._rate_window,
+        )
+        self._clients[identity] = (settings, client)
         return client
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients = [client for _, client in self._clients.values()] + self._retired
+        self._clients, self._retired = {}, []
         for client in clients:
             await client.close()
 
