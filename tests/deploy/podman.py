@@ -42,7 +42,7 @@ BUILD_CA_PATH = "/etc/ssl/certs/host-ca.crt"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_ARGS = (
     "--variant=minbase",
-    "--include=python3,python3-venv",
+    "--include=python3,python3-venv,systemd",  # systemd: test_systemd_service boots it as PID 1
     "--dpkgopt=path-exclude=/usr/share/man/*",
     "--dpkgopt=path-exclude=/usr/share/locale/*",
     "--dpkgopt=path-exclude=/usr/share/doc/*",
@@ -127,13 +127,23 @@ def _image_exists(reference: str) -> bool:
     return result.returncode == 0
 
 
-def build_image(base: str, tag: str, iidfile: Path) -> str:
-    """Build the Containerfile from the repository on ``base`` as ``tag``; return the new image's id."""
+def build_image(
+    base: str,
+    tag: str,
+    iidfile: Path,
+    *,
+    target: str | None = None,
+    containerfile: Path = CONTAINERFILE,
+    context: Path = ROOT,
+) -> str:
+    """Build ``containerfile`` (the repository's, from the repository, unless told otherwise) on ``base`` as
+    ``tag``, up to its stage ``target`` if given; return the new image's id."""
     podman(
         "build", "--pull=never", "--layers=false", "--format", "docker", *ulimit_args(),
         "--build-arg", f"BASE_IMAGE={base}",
         "-v", f"{HOST_CA_BUNDLE}:{BUILD_CA_PATH}:ro", "--build-arg", f"PIP_CERT={BUILD_CA_PATH}",
-        "--iidfile", str(iidfile), "--tag", tag, "--file", str(CONTAINERFILE), str(ROOT),
+        *(["--target", target] if target else []),
+        "--iidfile", str(iidfile), "--tag", tag, "--file", str(containerfile), str(context),
         timeout=BUILD_TIMEOUT_S,
     )  # fmt: skip
     return iidfile.read_text().strip().removeprefix("sha256:")
@@ -167,13 +177,13 @@ class Container:
         return int(self.inspect("{{.State.ExitCode}}"))
 
     def remove(self) -> None:
-        podman("rm", "--force", "--time", "5", self.name, check=False)
+        podman("rm", "--force", "--time", "0", self.name, check=False)
 
 
-def start_container(image: str, name: str, port: int, volume: str, options: Sequence[str] = ()) -> Container:
-    """``podman run -d`` of ``image`` with 127.0.0.1:``port`` published to 5000 and ``volume`` as its data."""
+def start_container(image: str, name: str, port: int, options: Sequence[str] = ()) -> Container:
+    """``podman run -d`` of ``image`` with 127.0.0.1:``port`` published to its port 5000."""
     podman(
         "run", "--detach", "--name", name, *ulimit_args(),
-        "--publish", f"127.0.0.1:{port}:5000", "--volume", f"{volume}:/var/lib/cargohold", *options, image,
+        "--publish", f"127.0.0.1:{port}:5000", *options, image,
     )  # fmt: skip
     return Container(name)

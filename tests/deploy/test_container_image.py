@@ -12,76 +12,21 @@ exactly the containers, volume and image it made.
 
 from __future__ import annotations
 
-import base64
 import json
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.podman import Container, build_image, ensure_base_image, podman, start_container
+from tests.deploy.http import call, wait_ready
+from tests.deploy.podman import build_image, ensure_base_image, podman, start_container
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 ADMIN_PASSWORD = "container-admin-password"
-READY_TIMEOUT_S = 120
 STOP_GRACE_S = 20
 CONFIG = "repositories:\n  - name: team\n    visibility: private\n"
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def get(url: str, password: str | None = None) -> Answer:
-    """GET ``url`` (an http://127.0.0.1 URL), as ``admin`` with Basic auth when ``password`` is given."""
-    request = urllib.request.Request(url)  # noqa: S310 - the test's own http URLs
-    if password is not None:
-        credentials = base64.b64encode(f"admin:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {credentials}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return Answer(response.status, dict(response.headers), response.read())
-    except urllib.error.HTTPError as exc:
-        return Answer(exc.code, dict(exc.headers), exc.read())
-
-
-def wait_ready(container: Container, port: int) -> None:
-    """Poll ``/readyz`` until it answers 200 (a readiness loop with a deadline); fail if the container
-    stops first."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if get(f"http://127.0.0.1:{port}/readyz").status == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        if not container.running:
-            pytest.fail(f"the container stopped before it was ready: {container.describe()}")
-        time.sleep(0.25)
-    pytest.fail(f"/readyz did not answer 200 within {READY_TIMEOUT_S}s: {container.describe()}")
-
-
-@pytest.fixture
-def made() -> Iterator[dict[str, list[str]]]:
-    """What the test made, by kind; removed afterwards by exactly these names and ids."""
-    things: dict[str, list[str]] = {"containers": [], "volumes": [], "images": []}
-    yield things
-    for name in things["containers"]:
-        Container(name).remove()
-    for name in things["volumes"]:
-        podman("volume", "rm", "--force", name, check=False)
-    for image in things["images"]:
-        podman("rmi", "--force", image, check=False)
 
 
 def test_image_builds_and_serves_as_documented(tmp_path: Path, made: dict[str, list[str]]) -> None:
@@ -108,23 +53,24 @@ def test_image_builds_and_serves_as_documented(tmp_path: Path, made: dict[str, l
     public_url = f"http://127.0.0.1:{port}"
     made["containers"].append(name)
     container = start_container(
-        image, name, port, name,
+        image, name, port,
         [
+            "--volume", f"{name}:/var/lib/cargohold",
             "--env", f"CARGOHOLD_ADMIN_PASSWORD={ADMIN_PASSWORD}",
             "--env", f"CARGOHOLD_PUBLIC_URL={public_url}",
             "--env", "CARGOHOLD_CONFIG=/etc/cargohold/cargohold.yml",
             "--volume", f"{config_file}:/etc/cargohold/cargohold.yml:ro",
         ],
     )  # fmt: skip
-    wait_ready(container, port)
+    wait_ready(public_url, lambda: container.running, container.describe)
 
-    anonymous = get(f"{public_url}/v2/")
+    anonymous = call(f"{public_url}/v2/")
     assert anonymous.status == 401, container.describe()
     challenge = f'Bearer realm="{public_url}/v2/token",service="cargohold"'
     assert anonymous.headers["WWW-Authenticate"] == challenge
     assert anonymous.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
-    assert get(f"{public_url}/v2/", ADMIN_PASSWORD).status == 200
-    team = get(f"{public_url}/api/v1/repositories/team", ADMIN_PASSWORD)
+    assert call(f"{public_url}/v2/", ADMIN_PASSWORD).status == 200
+    team = call(f"{public_url}/api/v1/repositories/team", ADMIN_PASSWORD)
     assert team.status == 200, team.body
     assert json.loads(team.body)["managed_by_config"] is True
 
@@ -144,7 +90,8 @@ def test_image_builds_and_serves_as_documented(tmp_path: Path, made: dict[str, l
 
     second = f"{name}-again"
     made["containers"].append(second)
-    again = start_container(image, second, port, name)  # same volume; no password, no config this time
-    wait_ready(again, port)
-    assert get(f"{public_url}/v2/", ADMIN_PASSWORD).status == 200, again.describe()
+    # the same volume; no password, no config this time
+    again = start_container(image, second, port, ["--volume", f"{name}:/var/lib/cargohold"])
+    wait_ready(public_url, lambda: again.running, again.describe)
+    assert call(f"{public_url}/v2/", ADMIN_PASSWORD).status == 200, again.describe()
     assert key.read_text() == key_text
