@@ -3,7 +3,8 @@
 This is the only module that wires; everything below receives what it needs through its constructor.
 On start it loads (or creates) the server key, opens the metadata store with it (proxy passwords are
 encrypted at rest) and makes sure an ``admin`` user exists, printing a generated password once to stderr.
-``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT).
+``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT), kept
+running by ``cargohold.supervisor``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import signal
 import sys
 from collections.abc import AsyncIterator
-from types import FrameType
+from multiprocessing.process import BaseProcess
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -47,6 +47,7 @@ from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.supervisor import supervise
 
 log = logging.getLogger("cargohold")
 
@@ -237,22 +238,13 @@ def _run_workers(settings: Settings) -> None:
     # race for them (each worker then finds them and prints nothing).
     asyncio.run(_prepare(settings))
     context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"cargohold-worker-{index}")
-        for index in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
+    def new_worker(index: int) -> BaseProcess:
+        return context.Process(target=_run_worker, args=(settings, True), name=f"cargohold-worker-{index}")
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
+    code = supervise(new_worker, settings.workers)
+    if code:
+        sys.exit(code)
 
 
 async def _prepare(settings: Settings) -> None:

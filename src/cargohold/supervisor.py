@@ -1,0 +1,66 @@
+"""Keeping a server's worker processes running: ``supervise`` starts them, starts a new one in place of any
+that dies (logged with its exit code), and stops them all on SIGTERM or SIGINT.
+
+A worker that keeps dying right after it started (a port taken, a broken configuration) is not restarted
+forever: after ``MAX_QUICK_DEATHS`` deaths within ``QUICK_SECONDS`` of their start in a row, every worker is
+stopped and ``supervise`` returns a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Final
+
+log = logging.getLogger("cargohold")
+
+QUICK_SECONDS: Final = 5.0
+MAX_QUICK_DEATHS: Final = 5
+
+
+def supervise(new_worker: Callable[[int], BaseProcess], count: int) -> int:
+    """Run ``count`` workers (``new_worker(index)`` makes an unstarted process) until told to stop; the
+    exit code for the server: 0 when stopped by a signal, 1 when workers kept dying at once."""
+    stopping = False
+    workers: dict[int, tuple[BaseProcess, float]] = {}
+
+    def start(index: int) -> None:
+        process = new_worker(index)
+        process.start()
+        workers[index] = (process, time.monotonic())
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process, _ in workers.values():
+            if process.is_alive():
+                process.terminate()
+
+    for index in range(count):
+        start(index)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    quick_deaths = 0
+    while not stopping:
+        wait([process.sentinel for process, _ in workers.values()])
+        for index, (process, started) in list(workers.items()):
+            if process.is_alive() or stopping:
+                continue
+            process.join()
+            quick = time.monotonic() - started < QUICK_SECONDS
+            quick_deaths = quick_deaths + 1 if quick else 0
+            if quick_deaths >= MAX_QUICK_DEATHS:
+                log.error("worker processes keep exiting as soon as they start; stopping the server")
+                stop(signal.SIGTERM, None)
+                break
+            log.warning("worker %d (pid %s) exited with code %s; starting a new one", index, process.pid,
+                        process.exitcode)  # fmt: skip
+            start(index)
+    for process, _ in workers.values():
+        process.join()
+    return 1 if quick_deaths >= MAX_QUICK_DEATHS else 0
