@@ -234,3 +234,18 @@ def test_usage_errors_never_take_a_password_from_argv(server: CargoholdServer) -
 
 def _host() -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname().lower()) or "host"
+
+
+def test_the_server_of_the_last_login_is_the_default_of_the_next_commands(
+    server: CargoholdServer, config_home: Path
+) -> None:
+    signed_in = run(
+        "login", "--server", server.url, "-u", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n"
+    )
+    assert signed_in.returncode == 0, signed_in.stderr
+    listed = run("repo", "list")  # no --server and no CARGOHOLD_SERVER
+    assert listed.returncode == 0, listed.stderr
+    assert table_rows(listed.stdout, "test")
+    assert json.loads((config_home / "cargohold" / "credentials.json").read_text())["current"] == server.url
+    assert run("logout").returncode == 0
+    assert "current" not in json.loads((config_home / "cargohold" / "credentials.json").read_text())

@@ -9,7 +9,8 @@ else.
 
 Credentials (docs/access.md): a call carries ``Authorization: Bearer <token>`` where the token is the
 one given to the client (``$CARGOHOLD_TOKEN``), else the one ``cargohold login`` stored for that server in
-``$XDG_CONFIG_HOME/cargohold/credentials.json`` (default ``~/.config``). That file maps server URLs to
+``$XDG_CONFIG_HOME/cargohold/credentials.json`` (default ``~/.config``). That file names the server of the
+last login (``current``: the commands' default ``--server``) and maps server URLs to
 ``{"username", "token_name", "token"}``; it is written atomically (temporary file in the same directory,
 fsync, rename) with mode 0600 in a 0700 directory, and never holds a password: only the access token.
 ``cargohold login`` itself sends Basic credentials once to create that token.
@@ -87,7 +88,7 @@ def credentials_path() -> Path:
     return root / "cargohold" / CREDENTIALS_FILE
 
 
-def _read_logins(file: Path) -> dict[str, dict[str, str]]:
+def _read_document(file: Path) -> dict[str, object]:
     try:
         raw = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -98,7 +99,11 @@ def _read_logins(file: Path) -> dict[str, dict[str, str]]:
         document = json.loads(raw)
     except ValueError:
         raise CommandError(f"{file} is not valid JSON: remove it and run cargohold login again") from None
-    servers = document.get("servers") if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
+
+
+def _read_logins(file: Path) -> dict[str, dict[str, str]]:
+    servers = _read_document(file).get("servers")
     if not isinstance(servers, dict):
         return {}
     return {
@@ -108,10 +113,22 @@ def _read_logins(file: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def _write_logins(file: Path, servers: Mapping[str, Mapping[str, str]]) -> None:
+def current_server() -> str | None:
+    """The server of the last ``cargohold login`` that is still logged in, if any."""
+    file = credentials_path()
+    current = _read_document(file).get("current")
+    if isinstance(current, str) and current in _read_logins(file):
+        return current
+    return None
+
+
+def _write_logins(file: Path, servers: Mapping[str, Mapping[str, str]], current: str | None) -> None:
     """Replace ``file`` atomically; it is created 0600 (the temporary file is never readable by others)."""
     file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = json.dumps({"servers": servers}, indent=2, sort_keys=True).encode() + b"\n"
+    document: dict[str, object] = {"servers": servers}
+    if current is not None:
+        document["current"] = current
+    data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
     handle, temporary = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=file.parent)
     try:
         with os.fdopen(handle, "wb") as out:  # mkstemp creates the file with mode 0600
@@ -140,7 +157,7 @@ def store_login(server: str, login: StoredLogin) -> Path:
     servers = _read_logins(file)
     servers[server] = {"username": login.username, "token_name": login.token_name, "token": login.token}
     try:
-        _write_logins(file, servers)
+        _write_logins(file, servers, current=server)
     except OSError as error:
         raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
     return file
@@ -153,9 +170,10 @@ def forget_login(server: str) -> StoredLogin | None:
     login = stored_login(server)
     if server not in servers:
         return None
+    current = current_server()
     del servers[server]
     try:
-        _write_logins(file, servers)
+        _write_logins(file, servers, current=None if current == server else current)
     except OSError as error:
         raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
     return login

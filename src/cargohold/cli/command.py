@@ -25,7 +25,7 @@ import click
 from rich.console import Console
 
 from cargohold.cli import output as show
-from cargohold.cli.client import DEFAULT_SERVER, ApiClient, CommandError, check_server_url
+from cargohold.cli.client import DEFAULT_SERVER, ApiClient, CommandError, check_server_url, current_server
 
 EXIT_API_ERROR = 1
 
@@ -61,8 +61,8 @@ def server_option(help_text: str) -> Callable[[Command], Command]:
         "--server",
         metavar="URL",
         envvar="CARGOHOLD_SERVER",
-        default=DEFAULT_SERVER,
-        show_default=True,
+        default=lambda: current_server() or DEFAULT_SERVER,
+        show_default=f"the server of the last cargohold login, else {DEFAULT_SERVER}",
         show_envvar=True,
         callback=_server_url,
         help=help_text,
