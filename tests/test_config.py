@@ -12,6 +12,7 @@ from cargohold.config import (
     ProxyConfig,
     RepositoryConfig,
     Settings,
+    builtin_repositories,
     declared_repositories,
     load_settings,
 )
@@ -53,13 +54,15 @@ def test_defaults_serve_docker_hub_on_localhost() -> None:
     assert settings.database == "sqlite:///data/cargohold.db"
     assert settings.workers == 1
     assert settings.log_level == "info"
-    [hub] = settings.repositories
+    assert settings.repositories == []  # none declared: the first start creates hub
+    [(hub, proxies)] = builtin_repositories(settings)
+    assert not hub.managed_by_config
     assert hub.name == "hub"
     assert hub.visibility is Visibility.PUBLIC
     assert hub.default is True
-    assert hub.hosts == ["docker.io"]
+    assert hub.hosts == ("docker.io",)
     assert hub.tag_ttl_seconds == 300
-    assert [(p.name, p.url) for p in hub.proxies] == [("docker-hub", "https://registry-1.docker.io")]
+    assert [(p.name, p.url) for p in proxies] == [("docker-hub", "https://registry-1.docker.io")]
 
 
 def test_settings_built_directly_derive_database_from_data_dir(tmp_path: Path) -> None:
@@ -139,11 +142,13 @@ def test_yaml_file_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_empty_file_means_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, "# nothing here\n"))
     assert settings.listen == "127.0.0.1:5000"
-    assert [r.name for r in settings.repositories] == ["hub"]
+    assert [r.name for r, _ in builtin_repositories(settings)] == ["hub"]
 
 
 def test_empty_repository_list_means_no_repositories(tmp_path: Path) -> None:
-    assert load_settings(write(tmp_path, "repositories: []\n")).repositories == []
+    settings = load_settings(write(tmp_path, "repositories: []\n"))
+    assert settings.repositories == []
+    assert builtin_repositories(settings) == []
 
 
 def test_cargohold_config_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,9 @@ from cargohold.auth.passwords import Passwords
 from cargohold.auth.secrets import SecretBox
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
-from cargohold.config import Settings, declared_repositories
+from cargohold.config import Settings, builtin_repositories, declared_repositories
+from cargohold.errors import RepositoryExistsError
+from cargohold.metadata.base import RepositoryStore
 from cargohold.metadata.sql import open_metadata
 from cargohold.proxy.absent import AbsentManifests
 from cargohold.proxy.fetch import BlobFetcher
@@ -65,6 +67,7 @@ async def create_app(settings: Settings) -> web.Application:
     metadata = await open_metadata(settings.database, secrets=secrets)
     try:
         await metadata.repositories.sync_declared_repositories(declared_repositories(settings))
+        await _create_builtin(metadata.repositories, settings)
         passwords = Passwords()
         users = UserAdmin(metadata.users, passwords)
         generated = await users.ensure_admin(_secret(settings.admin_password))
@@ -245,6 +248,17 @@ def _run_workers(settings: Settings) -> None:
     code = supervise(new_worker, settings.workers)
     if code:
         sys.exit(code)
+
+
+async def _create_builtin(store: RepositoryStore, settings: Settings) -> None:
+    """On a first start whose configuration declares no repositories, create ``hub`` (an ordinary repository:
+    the API, CLI and UI manage it, and another repository may take its ``default`` flag)."""
+    if await store.list_repositories():
+        return
+    for repository, proxies in builtin_repositories(settings):
+        with contextlib.suppress(RepositoryExistsError):  # another process of this server made it first
+            await store.create_repository(repository, proxies)
+            log.info("created repository %s (a proxy of Docker Hub)", repository.name)
 
 
 async def _prepare(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cargohold.cli.command import exit_with
-from cargohold.config import Settings, load_settings, redact_url
+from cargohold.config import Settings, builtin_repositories, load_settings, redact_url
 from cargohold.errors import ConfigError
 
 EXIT_CONFIG_INVALID = 1  # `config check` found problems
@@ -51,7 +51,12 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("log_level", settings.log_level),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
-    console.print(f"[bold]repositories[/] ({len(settings.repositories)})")
+    if builtin_repositories(settings):
+        console.print(
+            "[bold]repositories[/] (none declared: a first start creates hub, a proxy of Docker Hub)"
+        )
+    else:
+        console.print(f"[bold]repositories[/] ({len(settings.repositories)})")
     for repo in settings.repositories:
         traits = [repo.visibility.value]
         if repo.default:

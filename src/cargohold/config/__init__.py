@@ -4,7 +4,7 @@
 This package re-exports what the rest of cargohold uses (``cargohold.app``, ``cargohold.cli``, tests):
 
 - ``settings``      ``Settings``, ``UpstreamSettings``, ``load_settings`` (precedence, problem lists),
-                    ``declared_repositories``, ``redact_url``
+                    ``declared_repositories``, ``builtin_repositories``, ``redact_url``
 - ``repositories``  ``RepositoryConfig``, ``ProxyConfig``: the ``repositories:`` section and its defaults
 - ``file``          reading the YAML file: duplicate keys, ``${VAR}`` references, problem lines
 
@@ -16,6 +16,7 @@ from cargohold.config.repositories import ProxyConfig, RepositoryConfig
 from cargohold.config.settings import (
     Settings,
     UpstreamSettings,
+    builtin_repositories,
     declared_repositories,
     load_settings,
     redact_url,
@@ -26,6 +27,7 @@ __all__ = [
     "RepositoryConfig",
     "Settings",
     "UpstreamSettings",
+    "builtin_repositories",
     "declared_repositories",
     "load_settings",
     "redact_url",

@@ -91,9 +91,9 @@ def default_repositories() -> list[RepositoryConfig]:
     ]
 
 
-def as_entities(repo: RepositoryConfig) -> tuple[Repository, list[Proxy]]:
+def as_entities(repo: RepositoryConfig, *, managed_by_config: bool = True) -> tuple[Repository, list[Proxy]]:
     """A declared repository as domain entities, marked managed by the config; priority = 1-based order."""
-    repository = repository_from_settings(repo, managed_by_config=True)
+    repository = repository_from_settings(repo, managed_by_config=managed_by_config)
     proxies = [
         dataclasses.replace(proxy_from_settings(proxy), priority=priority)
         for priority, proxy in enumerate(repo.proxies, start=1)

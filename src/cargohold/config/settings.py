@@ -33,7 +33,14 @@ from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
 
-__all__ = ["Settings", "UpstreamSettings", "declared_repositories", "load_settings", "redact_url"]
+__all__ = [
+    "Settings",
+    "UpstreamSettings",
+    "builtin_repositories",
+    "declared_repositories",
+    "load_settings",
+    "redact_url",
+]
 
 CONFIG_ENV_VAR: Final = "CARGOHOLD_CONFIG"
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
@@ -98,7 +105,9 @@ class Settings(BaseSettings):
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None
     """The server key (CARGOHOLD_SECRET_KEY, url-safe base64 of 32 bytes); else ``<data_dir>/secret.key``."""
-    repositories: list[RepositoryConfig] = Field(default_factory=default_repositories)
+    repositories: list[RepositoryConfig] = Field(
+        default_factory=list, description="when not given at all, the first start creates hub"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -231,3 +240,11 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 def declared_repositories(settings: Settings) -> list[tuple[Repository, list[Proxy]]]:
     """The file's repositories as domain entities, marked managed by the config; priority = 1-based order."""
     return [as_entities(repo) for repo in settings.repositories]
+
+
+def builtin_repositories(settings: Settings) -> list[tuple[Repository, list[Proxy]]]:
+    """What a first start creates when the file declares no repositories: ``hub``, a public proxy of Docker
+    Hub, as an ordinary repository (managed through the API, CLI and UI like any other)."""
+    if "repositories" in settings.model_fields_set:  # given, even as an empty list
+        return []
+    return [as_entities(repo, managed_by_config=False) for repo in default_repositories()]
