@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from tests.support.accounts import basic, call
-from tests.support.server import start_cargohold, start_cargohold_bare
+from tests.support.server import cargohold_executable, start_cargohold, start_cargohold_bare
 
 CREATED = re.compile(
     r'cargohold: created user "admin" with password (\S+) '
@@ -68,3 +69,21 @@ def test_a_first_start_without_configuration_creates_hub_as_an_ordinary_reposito
         }
     finally:
         again.stop()
+
+
+def test_a_declared_repository_naming_a_host_of_an_api_repository_is_refused_at_start(tmp_path: Path) -> None:
+    server = start_cargohold_bare(tmp_path, tmp_path / "logs")  # creates hub, which names docker.io
+    server.stop()
+    config = tmp_path / "cargohold.yml"
+    config.write_text("repositories:\n  - name: mirror\n    hosts: [docker.io]\n")
+    refused = subprocess.run(
+        [str(cargohold_executable()), "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "'mirror' and 'hub' both name host docker.io" in refused.stderr
+    assert "Traceback" not in refused.stderr

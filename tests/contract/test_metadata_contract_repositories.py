@@ -329,3 +329,21 @@ async def test_sync_refuses_contradictions_and_changes_nothing(
     assert [
         (r.name, r.visibility, r.managed_by_config) for r in await metadata.repositories.list_repositories()
     ] == [("a", Visibility.PRIVATE, False)]
+
+
+async def test_declared_repositories_may_not_share_a_host_with_ones_managed_through_the_api(
+    metadata: Metadata,
+) -> None:
+    await metadata.repositories.create_repository(Repository(name="hub", hosts=("docker.io",)))
+    with pytest.raises(ConfigError) as hosts:
+        await metadata.repositories.sync_declared_repositories(
+            [(Repository(name="mirror", hosts=("Docker.io", "ghcr.io")), [])]
+        )
+    assert "'mirror' and 'hub' both name host docker.io" in hosts.value.message
+    assert [r.name for r in await metadata.repositories.list_repositories()] == ["hub"]  # nothing was changed
+    await metadata.repositories.sync_declared_repositories(
+        [(Repository(name="hub", hosts=("docker.io",)), [])]
+    )
+    hub = await metadata.repositories.get_repository("hub")
+    assert hub is not None
+    assert hub.managed_by_config  # declaring the same name takes the repository over: no collision

@@ -121,6 +121,13 @@ class SqlRepositoryStore:
             if names:
                 undeclared = undeclared & repositories.c.name.not_in(names)
             await connection.execute(update(repositories).where(undeclared).values(managed_by_config=False))
+            others = await statements.load_repositories(connection, repositories.c.name.not_in(names))
+            collisions = _collisions([repository for repository, _ in declared], others)
+            if collisions:
+                raise ConfigError(
+                    "the config file's repositories collide with repositories managed through the API: "
+                    + "; ".join(collisions)
+                )
             for repository, repository_proxies in declared:
                 managed = Repository(
                     name=repository.name,
@@ -187,3 +194,17 @@ class SqlRepositoryStore:
         async with self._database.write() as connection:
             moved = await sql_management.move_proxy(connection, repository, name, position)
             return [opened(self._secrets, proxy) for proxy in moved]
+
+
+def _collisions(declared: Sequence[Repository], others: Sequence[Repository]) -> list[str]:
+    """Hosts a declared repository shares with one the database holds: lookups by host would silently go to
+    one of them. (A declared ``default`` is not a collision: it moves the default, as the file says.)"""
+    found = []
+    for repository in declared:
+        for other in others:
+            shared = sorted(
+                {host.lower() for host in repository.hosts} & {host.lower() for host in other.hosts}
+            )
+            if shared:
+                found.append(f"{repository.name!r} and {other.name!r} both name host {', '.join(shared)}")
+    return found
