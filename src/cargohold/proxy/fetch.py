@@ -34,10 +34,10 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from cargohold.errors import (
     CargoholdError,
@@ -48,6 +48,7 @@ from cargohold.errors import (
 from cargohold.models import Digest
 from cargohold.proxy.election import DigestLock, LeaderState
 from cargohold.proxy.flight import BlobFeed, FileRegion, Flight, OnCommitted
+from cargohold.proxy.sources import BlobSource, HeldBody, read_verified, receive_body
 from cargohold.proxy.spooler import Spooler
 from cargohold.storage.base import BlobStore, BlobWriter
 
@@ -62,26 +63,6 @@ HOLD_BYTES: Final = 4 * 1024 * 1024  # bodies up to this size are verified befor
 HOLD_ATTEMPTS: Final = 8  # sources asked in turn when small bodies keep failing verification
 CLOSE_GRACE: Final = 30.0  # seconds close() lets running downloads finish before cancelling them
 _SCOPE: Final = re.compile(r"[A-Za-z0-9-]{0,64}")
-
-
-class BlobSource(Protocol):
-    """An upstream blob GET whose headers arrived with 200 (implemented by ``cargohold.proxy.client``)."""
-
-    @property
-    def size(self) -> int | None:
-        """Content-Length when given."""
-        ...
-
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body; raises UpstreamFailedError on a stalled, dropped or short body."""
-        ...
-
-    def refused(self, error: UpstreamFailedError) -> None:
-        """The body was refused (it broke off, or did not match the digest or its length): its proxy
-        failed, and should not be asked for this blob again soon."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 OpenSource = Callable[[], Awaitable[tuple[str, BlobSource]]]
@@ -249,7 +230,7 @@ class BlobFetcher:
             publishing = asyncio.ensure_future(asyncio.to_thread(lock.write_state, state))
             spooler = Spooler(writer, flight)
             try:
-                flight.verify(await _receive_body(source, spooler, flight, proxy_name))
+                flight.verify(await receive_body(source, spooler, flight, proxy_name))
                 await spooler.finish()
             finally:
                 await spooler.close()
@@ -283,13 +264,13 @@ class BlobFetcher:
             if source.size is None or source.size > self._hold_bytes:
                 return proxy_name, source
             try:
-                held = await _read_verified(source, digest, proxy_name)
+                held = await read_verified(source, digest, proxy_name)
             except UpstreamFailedError as error:
                 source.refused(error)
                 continue
             finally:
                 await source.close()
-            return proxy_name, _HeldBody(held)
+            return proxy_name, HeldBody(held)
         return await open_source()
 
     async def _follow(self, flight: Flight, lock: DigestLock) -> str | None:
@@ -358,73 +339,6 @@ class BlobFetcher:
                 await callback(size, flight.proxy_name)
             except Exception:
                 log.exception("on_committed for %s failed", flight.digest)
-
-
-async def _receive_body(source: BlobSource, spooler: Spooler, flight: Flight, proxy_name: str) -> int:
-    """Receive the source's body at upstream speed and return its size once it matches the digest.
-
-    Each chunk is hashed as it arrives, goes to the flight's memory window (feeds that keep up take it from
-    there at once) and to the spooler, which writes it to disk in the background."""
-    declared = source.size
-    hasher = flight.digest.hasher()
-    received = 0
-    async for chunk in source.iter_chunks():
-        received += len(chunk)
-        if declared is not None and received > declared:
-            raise _bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
-        hasher.update(chunk)
-        flight.receive(chunk)
-        await spooler.put(chunk)
-    if declared is not None and received != declared:
-        raise _bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
-    actual = Digest(flight.digest.algorithm, hasher.hexdigest())
-    if actual != flight.digest:
-        raise _bad_body(proxy_name, f"the body hashes to {actual}, not {flight.digest}")
-    return received
-
-
-async def _read_verified(source: BlobSource, digest: Digest, proxy_name: str) -> bytes:
-    """A small body read whole, checked against its announced size and its digest."""
-    parts: list[bytes] = []
-    received = 0
-    declared = source.size
-    async for chunk in source.iter_chunks():
-        received += len(chunk)
-        if declared is not None and received > declared:
-            raise _bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
-        parts.append(chunk)
-    body = b"".join(parts)
-    if declared is not None and received != declared:
-        raise _bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
-    actual = Digest.of(body, digest.algorithm)
-    if actual != digest:
-        raise _bad_body(proxy_name, f"the body hashes to {actual}, not {digest}")
-    return body
-
-
-class _HeldBody:
-    """A small body already read and verified, replayed as a source."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-        self.size: int | None = len(body)
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    def refused(self, error: UpstreamFailedError) -> None:
-        """Cannot happen to verified bytes; a local failure is nobody's upstream's fault."""
-
-    async def close(self) -> None:
-        self._body = b""
-
-
-def _bad_body(proxy_name: str, what: str) -> UpstreamFailedError:
-    return UpstreamFailedError(
-        f"proxy {proxy_name!r} sent a bad blob body: {what}",
-        kind=FailureKind.BAD_CONTENT,
-        proxy_name=proxy_name,
-    )
 
 
 async def _discard(opening: asyncio.Future[BlobWriter]) -> None:

@@ -17,7 +17,7 @@ size) is fetched again the same way, and the verified download replaces the file
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,18 +32,18 @@ from cargohold.errors import (
     SizeInvalidError,
     TooManyRequestsError,
     UnavailableError,
-    UpstreamError,
     UpstreamFailedError,
 )
 from cargohold.metadata.base import ContentStore
 from cargohold.models import ContentSource, Digest, ManifestRecord, Reference, Repository, TagRecord
 from cargohold.proxy.absent import AbsentManifests
 from cargohold.proxy.bad_bodies import BadBodies
-from cargohold.proxy.client import BlobResponse, FetchedManifest, UpstreamClient
+from cargohold.proxy.client import FetchedManifest, UpstreamClient
 from cargohold.proxy.failures import failed
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
+from cargohold.proxy.sources import WatchedBody, open_sized
 from cargohold.proxy.stats import StatsRecorder
 from cargohold.proxy.vouchers import Vouchers
 from cargohold.registry.addressing import ImageAddress
@@ -307,13 +307,15 @@ class PullThroughService:
             try:
                 proxy, response = await self._resolver.first_answer(
                     address.repository,
-                    lambda client: _open_sized(client, address.image, digest),
+                    lambda client: open_sized(client, address.image, digest),
                     prefer=prefer,
                     avoid=self._bad_bodies.proxies(address.repository_id, digest, names),
                 )
             except ProxiesExhaustedError as exhausted:
                 raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
-            return proxy.name, _Watched(response, self, address, digest, proxy.name)
+            return proxy.name, WatchedBody(
+                response, lambda error: self.body_refused(address, digest, proxy.name, error)
+            )
 
         async def committed(size: int, proxy_name: str) -> None:
             proxy_name = proxy_name or vouched_by  # "" when another worker fetched it: our HEAD vouched
@@ -360,47 +362,6 @@ class PullThroughService:
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
         return proxy.name
-
-
-class _Watched:
-    """An upstream blob body whose refusal (it broke off, or did not verify) counts against its proxy's
-    health and keeps the blob from being asked of that proxy again soon."""
-
-    def __init__(
-        self,
-        response: BlobResponse,
-        service: PullThroughService,
-        address: ImageAddress,
-        digest: Digest,
-        proxy: str,
-    ) -> None:
-        self._response = response
-        self._service = service
-        self._address = address
-        self._digest = digest
-        self._proxy = proxy
-        self.size = response.size
-
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        return self._response.iter_chunks()
-
-    def refused(self, error: UpstreamFailedError) -> None:
-        self._service.body_refused(self._address, self._digest, self._proxy, error)
-
-    async def close(self) -> None:
-        await self._response.close()
-
-
-async def _open_sized(client: UpstreamClient, image: str, digest: Digest) -> BlobResponse:
-    """The upstream's blob GET; when it sends no Content-Length (chunked), the size a HEAD gives, so that
-    clients get a length and the body is held to it."""
-    response = await client.open_blob(image, digest)
-    if response.size is None:
-        try:
-            response.size = await client.head_blob(image, digest)
-        except UpstreamError as error:
-            log.info("no size for chunked blob %s from proxy %s: %s", digest, client.name, error.message)
-    return response
 
 
 def _scope(address: ImageAddress) -> str:
