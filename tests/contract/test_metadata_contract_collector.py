@@ -8,10 +8,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.contract.conftest import Backend
 
 from cargohold.metadata.sql import Metadata
 from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Repository, Upload
-from tests.contract.conftest import Backend
 
 IMAGE = "library/nginx"
 LAYER = Digest.of(b"layer")
@@ -50,7 +50,9 @@ async def test_referenced_names_links_manifests_and_their_children(metadata: Met
     assert await metadata.collector.referenced([LAYER, CONFIG, MANIFEST, CHILD]) == set()
 
 
-async def test_referenced_answers_for_more_digests_than_one_query_holds(metadata: Metadata, repo: int) -> None:
+async def test_referenced_answers_for_more_digests_than_one_query_holds(
+    metadata: Metadata, repo: int
+) -> None:
     many = [Digest.of(str(index).encode()) for index in range(1200)]
     for digest in many[::300]:
         await metadata.content.link_blob(repo, IMAGE, digest, 1)
