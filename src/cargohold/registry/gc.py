@@ -2,8 +2,9 @@
 
 ``GarbageCollector.collect`` removes, in this order:
 
-1. **Abandoned uploads**: an upload session idle (no byte received, by its spool's modification time, and
-   not started) for ``upload_max_idle`` seconds loses its spool, then its record.
+1. **Abandoned uploads**: an upload session idle for ``upload_max_idle`` seconds (no byte received since, by
+   its spool's modification time; the spool is made when the session starts, so a session without one is
+   timed from its start) loses its spool, then its record.
 2. **Orphan spools**: a file under ``uploads/`` that no session owns (the ``fetch-…`` spool of a killed
    process, a manifest's spool) or under ``tmp/``, unmodified for ``upload_max_idle`` seconds.
 3. **Stale fetcher files**: lock and state files in the fetcher's work directory that no process holds
@@ -144,8 +145,11 @@ class GarbageCollector:
         spools = {(spool.area, spool.name): spool for spool in await self._files.list_spools()}
         for upload in await self._collector.list_uploads():
             spool = spools.pop(("uploads", upload.id), None)
-            started = upload.created_at.timestamp() if upload.created_at is not None else 0.0
-            if started >= idle_before or (spool is not None and spool.mtime >= idle_before):
+            if spool is not None:
+                last_active = spool.mtime
+            else:
+                last_active = upload.created_at.timestamp() if upload.created_at is not None else 0.0
+            if last_active >= idle_before:
                 continue
             size: int | None = spool.size if spool is not None else 0
             if not report.dry_run and spool is not None:
