@@ -6,6 +6,7 @@ collection that runs in a loop all come back intact, by digest."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -202,6 +203,14 @@ def test_abandoned_uploads_and_a_killed_fetchs_spool_go_once_older_than_the_age(
     for path in (uploads / abandoned, killed_spool):
         os.utime(path, (past, past))
     os.utime(uploads / active, None)  # touched just now: still in use
+
+    # Only a global admin collects; a bad body is refused; neither removes anything.
+    user = {"name": "dev", "password": "a-long-enough-password"}
+    assert http(server, "POST", "/api/v1/users", json.dumps(user).encode(), JSON)[0] == 201
+    as_dev = {"Authorization": "Basic " + base64.b64encode(b"dev:a-long-enough-password").decode(), **JSON}
+    assert http(server, "POST", "/api/v1/gc", b"{}", as_dev)[0] == 403
+    assert http(server, "POST", "/api/v1/gc", b'{"dry_run": "no"}', JSON)[0] == 422
+    assert killed_spool.exists()
 
     report = json.loads(cli(server, "gc", "--json"))
 
