@@ -4,7 +4,9 @@ Blob links (which committed blob is readable in which image, local or cached thr
 manifests with what they reference, tags, referrers, the catalog and upload sessions. Every method is one
 transaction; the point lookups of every pull (a blob link, a manifest, a tag) are prebuilt statements run
 with ``Database.first`` (inline on SQLite), and a manifest with its references and tag is written in one
-``Database.transaction``. Text that is listed in order (repository and image names, tags) is compared
+``Database.transaction``. Adding a reference to a digest (a blob link, a manifest) takes the digest's guard
+shared (``sql_collector.guard_shared``), so garbage collection never removes bytes being linked. Text that is
+listed in order (repository and image names, tags) is compared
 byte by byte on both backends (see ``schema.py``).
 """
 
