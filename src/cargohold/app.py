@@ -44,11 +44,14 @@ from cargohold.proxy.stats import StatsReader, StatsRecorder
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
+from cargohold.registry.gc import GarbageCollector, GcPolicy
+from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
 
 log = logging.getLogger("cargohold")
@@ -85,8 +88,18 @@ async def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(metadata.users, passwords, tokens)
     auth = HttpAuth(authenticator, tokens, _token_realm_base(settings))
     blob_store = FilesystemBlobStore(settings.data_dir)
-    blobs = BlobService(metadata.content, blob_store)
-    manifests = ManifestService(metadata.content, blob_store)
+    content = GuardedContentStore(metadata.content, blob_store)  # links re-checked against collection
+    blobs = BlobService(content, blob_store)
+    manifests = ManifestService(content, blob_store)
+    fetch_dir = settings.data_dir / "fetch"
+    collector = GarbageCollector(
+        metadata.collector,
+        metadata.content,
+        FilesystemSweeper(blob_store),
+        lock_path=settings.data_dir / "gc.lock",
+        work_dir=fetch_dir,
+        policy=GcPolicy(settings.gc.grace_seconds, settings.gc.upload_max_idle_seconds),
+    )
     upstream = settings.upstream
     pool = UpstreamPool(
         read_timeout=upstream.read_timeout_seconds,
@@ -99,18 +112,18 @@ async def create_app(settings: Settings) -> web.Application:
     stats = StatsRecorder(metadata.stats)
     resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
-        metadata.content,
+        content,
         manifests,
         blobs,
         resolver,
-        BlobFetcher(blob_store, settings.data_dir / "fetch"),
+        BlobFetcher(blob_store, fetch_dir),
         stats,
         absent,
     )
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(metadata.content, blob_store),
+        uploads=UploadService(content, blob_store),
         manifests=manifests,
         pull=pull,
         directory=directory,
@@ -128,7 +141,7 @@ async def create_app(settings: Settings) -> web.Application:
         repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
         inventory=Inventory(
             metadata.repositories,
-            metadata.content,
+            content,
             metadata.inventory,
             before_read=lambda: _flush_once(stats),
         ),
@@ -137,6 +150,7 @@ async def create_app(settings: Settings) -> web.Application:
             metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
         ),
         users=users,
+        gc=collector,
     )
     # ----------------------------------------------------------------------------------------------------
     # UI sessions are signed with a key derived from the server key: they survive restarts and span workers
@@ -153,6 +167,15 @@ async def create_app(settings: Settings) -> web.Application:
             await flusher
         await _flush_once(stats)
 
+    async def collect_garbage(_: web.Application) -> AsyncIterator[None]:
+        interval = settings.gc.interval_seconds
+        task = asyncio.create_task(_collect_every(collector, interval)) if interval > 0 else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def close(_: web.Application) -> None:
         await authenticator.flush()  # access tokens' last use
         await pull.close()
@@ -161,6 +184,7 @@ async def create_app(settings: Settings) -> web.Application:
         await metadata.close()
 
     app.cleanup_ctx.append(flush_statistics)
+    app.cleanup_ctx.append(collect_garbage)
     app.on_cleanup.append(close)
     return app
 
@@ -193,6 +217,16 @@ async def _flush_once(stats: StatsRecorder) -> None:
         await stats.flush()
     except Exception:  # kept for the next flush; a database hiccup must not stop serving
         log.exception("writing usage statistics failed; they are kept for the next attempt")
+
+
+async def _collect_every(collector: GarbageCollector, seconds: float) -> None:
+    """Collect garbage every ``seconds``: every worker tries, the one that gets the lock collects."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await collector.collect_if_free()
+        except Exception:  # the next round tries again; a failed collection must not stop serving
+            log.exception("garbage collection failed; it runs again in %.0f s", seconds)
 
 
 def configure_logging(level: str) -> None:

@@ -10,6 +10,7 @@ One module per command group, each registered here:
 - ``login``, ``logout``  sign this machine in to a server (``cargohold.cli.login``)
 - ``user …``        accounts, admin role and permissions (``cargohold.cli.user``)
 - ``token …``       personal access tokens (``cargohold.cli.token``)
+- ``gc``            garbage collection now, or a dry run (``cargohold.cli.gc``)
 
 The commands that talk to a running server share ``cargohold.cli.command`` (``--server``, ``--json``, the
 error report), ``cargohold.cli.client`` (the HTTP client and the stored logins) and ``cargohold.cli.output``
@@ -23,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from cargohold.cli import config_check, login, proxy, repo, serve, token, user
+from cargohold.cli import config_check, gc, login, proxy, repo, serve, token, user
 
 
 def _version() -> str:
@@ -48,6 +49,7 @@ for _command in (
     login.logout,
     user.user,
     token.token,
+    gc.gc,
 ):
     cli.add_command(_command)
 

@@ -70,6 +70,19 @@ class UpstreamSettings(BaseModel):
     again (0: always ask)."""
 
 
+class GcSettings(BaseModel):
+    """Garbage collection of unreferenced blobs, abandoned uploads and orphan spools (the ``gc:`` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_seconds: float = Field(default=3600.0, ge=0, le=30 * 86400)
+    """How often the server collects on its own; 0 turns the schedule off (``cargohold gc`` still runs)."""
+    grace_seconds: float = Field(default=3600.0, ge=0, le=30 * 86400)
+    """A blob file modified this recently is never removed, referenced or not."""
+    upload_max_idle_seconds: float = Field(default=86400.0, ge=0, le=365 * 86400)
+    """An upload session (or a spool no session owns) idle this long is abandoned and removed."""
+
+
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("cargohold_config_file_data", default=None)
 
@@ -101,6 +114,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

@@ -4,6 +4,7 @@
 ``ContentStore``: what images hold (blob links, manifests, tags, referrers, the catalog) and upload sessions.
 ``InventoryStore``: whole images at once, for the management views (read all, delete one, purge cached).
 ``UserStore``: users with their grants and access tokens. ``StatsStore``: usage counters and pull times.
+``CollectorStore``: what garbage collection asks of the metadata (references, the per-digest guard, locks).
 A consumer asks for the protocols it uses and nothing else; ``sql.open_metadata`` opens them all on one
 database. One method is one transaction: a caller never sees half of a change.
 Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name inside the repository
@@ -12,7 +13,8 @@ Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -295,4 +297,36 @@ class StatsStore(Protocol):
     async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
         """Record pulls of manifests, ``(repository_id, image, digest, when)``, in one transaction: each
         manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
+        ...
+
+
+class CollectorStore(Protocol):
+    """What garbage collection needs (``cargohold.registry.gc``): which stored digests something still
+    references, the removal of one unreferenced blob guarded against a concurrent link of it, the upload
+    sessions, and the one-collector-at-a-time lock between nodes.
+
+    A digest is *referenced* while a blob link names it, a manifest has it as its own digest, or a recorded
+    manifest reference names it as a child. ``ContentStore.link_blob`` and ``put_manifest`` take the same
+    per-digest guard as ``collect_blob`` (shared for them, exclusive here), so a link of a digest is either
+    seen by ``collect_blob``'s check or made after its removal is done.
+    """
+
+    def collector_lock(self) -> AbstractAsyncContextManager[bool]:
+        """Try (once, without waiting) to be the only collector among the servers sharing the database;
+        yields whether this caller is. A PostgreSQL advisory lock held while the context is open (released
+        if the connection dies); on SQLite always True (one node: the file lock between workers decides)."""
+        ...
+
+    async def referenced(self, digests: Sequence[Digest]) -> set[Digest]:
+        """Those of ``digests`` that something references."""
+        ...
+
+    async def collect_blob(self, digest: Digest, remove: Callable[[], Awaitable[int | None]]) -> int | None:
+        """In one write transaction holding the digest's guard exclusively: when nothing references
+        ``digest``, run ``remove`` (which deletes the bytes and answers how many, or None when it kept them)
+        and answer what it answered; None without calling it when the digest is referenced."""
+        ...
+
+    async def list_uploads(self) -> list[Upload]:
+        """Every upload session, oldest first."""
         ...

@@ -5,8 +5,8 @@
 the database to head (``migrate.py``) and returns ``Metadata``: one store per protocol of ``base.py``, all
 holding that one ``Database``. Every public method of a store runs in one transaction; writing methods
 open theirs for writing (``BEGIN IMMEDIATE`` on SQLite). The stores live in ``sql_repositories.py``
-(with ``sql_management.py``), ``sql_content.py``, ``sql_inventory.py``, ``sql_users.py`` and
-``sql_stats.py``.
+(with ``sql_management.py``), ``sql_content.py``, ``sql_inventory.py``, ``sql_users.py``,
+``sql_stats.py`` and ``sql_collector.py``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError
 
 from cargohold.errors import ConfigError
-from cargohold.metadata.base import ContentStore, InventoryStore, RepositoryStore, StatsStore, UserStore
+from cargohold.metadata.base import (
+    CollectorStore,
+    ContentStore,
+    InventoryStore,
+    RepositoryStore,
+    StatsStore,
+    UserStore,
+)
 from cargohold.metadata.database import Database
 from cargohold.metadata.engine import async_url, create_engine, redact
 from cargohold.metadata.migrate import upgrade_to_head
 from cargohold.metadata.sealing import SecretCipher
+from cargohold.metadata.sql_collector import SqlCollectorStore
 from cargohold.metadata.sql_content import SqlContentStore
 from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_repositories import SqlRepositoryStore
@@ -40,6 +48,7 @@ class Metadata:
     inventory: InventoryStore
     users: UserStore
     stats: StatsStore
+    collector: CollectorStore
 
     async def close(self) -> None:
         await self.database.close()
@@ -75,4 +84,5 @@ async def open_metadata(
         inventory=SqlInventoryStore(database),
         users=SqlUserStore(database),
         stats=SqlStatsStore(database),
+        collector=SqlCollectorStore(database),
     )

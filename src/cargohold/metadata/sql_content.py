@@ -4,7 +4,9 @@ Blob links (which committed blob is readable in which image, local or cached thr
 manifests with what they reference, tags, referrers, the catalog and upload sessions. Every method is one
 transaction; the point lookups of every pull (a blob link, a manifest, a tag) are prebuilt statements run
 with ``Database.first`` (inline on SQLite), and a manifest with its references and tag is written in one
-``Database.transaction``. Text that is listed in order (repository and image names, tags) is compared
+``Database.transaction``. Adding a reference to a digest (a blob link, a manifest) takes the digest's guard
+shared (``sql_collector.guard_shared``), so garbage collection never removes bytes being linked. Text that is
+listed in order (repository and image names, tags) is compared
 byte by byte on both backends (see ``schema.py``).
 """
 
@@ -19,6 +21,7 @@ from cargohold.errors import BlobUploadUnknownError, NameUnknownError
 from cargohold.metadata import rows
 from cargohold.metadata.database import Database
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
+from cargohold.metadata.sql_collector import guard_shared
 from cargohold.models import (
     BlobLink,
     ContentSource,
@@ -63,9 +66,11 @@ class SqlContentStore:
             .on_conflict_do_nothing(index_elements=["repository_id", "image", "digest"])
         )
 
-        await self._database.transaction(
-            lambda connection: _add_to_repository(connection, repository_id, statement)
-        )
+        def write(connection: Connection) -> None:
+            guard_shared(self._database, connection, (str(digest),))  # against a collection of it
+            _add_to_repository(connection, repository_id, statement)
+
+        await self._database.transaction(write)
 
     async def linked_blob_size(self, repository_id: int, image: str, digest: Digest) -> int | None:
         row = await self._database.first(
@@ -135,6 +140,7 @@ class SqlContentStore:
             )
 
         def write(connection: Connection) -> None:
+            guard_shared(self._database, connection, [digest, *(child for _, child in children)])
             inserted = _add_to_repository(connection, repository_id, insert_manifest).first() is not None
             if inserted and children:  # new here: record what it references
                 connection.execute(

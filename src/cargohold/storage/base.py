@@ -12,12 +12,17 @@ The filesystem driver's layout, below ``data_dir``::
 
 A blob becomes visible only through ``BlobWriter.commit``: the bytes are checked against the expected
 digest (and size), fsynced, and renamed into place. A mismatch removes the spool and raises; nothing
-half-written is ever readable.
+half-written is ever readable. Committing bytes that are already stored (or ``put_small`` of them) touches
+the stored file's modification time, which garbage collection reads as "in use just now".
+
+``SweepableStore`` is what garbage collection asks of the files: listings with sizes and modification
+times, and removals that re-check the time so a file used since it was listed is kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -106,4 +111,43 @@ class BlobStore(Protocol):
 
     def iter_digests(self) -> AsyncIterator[Digest]:
         """Every committed blob (for garbage collection)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file as garbage collection sees it."""
+
+    name: str
+    """A blob's digest (``sha256:…``); a spool's upload id; a work file's name."""
+    size: int
+    mtime: float
+    """Last modification, seconds since the epoch."""
+    area: str = "blobs"
+    """``blobs``, ``uploads`` (upload and fetch spools), ``tmp`` (small-write spools) or ``work``."""
+
+
+class SweepableStore(Protocol):
+    """The files of a blob store, for garbage collection. Every ``remove_*`` re-reads the file's time and
+    keeps a file modified at or after ``idle_before`` (seconds since the epoch); each answers the bytes it
+    removed, or None when it removed nothing."""
+
+    def list_blobs(self) -> AsyncIterator[StoredFile]:
+        """Every committed blob file."""
+        ...
+
+    async def remove_blob(self, digest: Digest, idle_before: float) -> int | None: ...
+
+    async def list_spools(self) -> list[StoredFile]:
+        """Every spool: of uploads (and fetches) under ``uploads``, of small writes under ``tmp``."""
+        ...
+
+    async def remove_spool(self, spool: StoredFile, idle_before: float) -> int | None: ...
+
+    async def list_work_files(self, work_dir: Path) -> list[StoredFile]:
+        """The lock, state and temporary files a fetcher left in ``work_dir`` that no process holds locked."""
+        ...
+
+    async def remove_work_file(self, work_dir: Path, name: str, idle_before: float) -> int | None:
+        """Remove a work file unless it changed since or a process now holds it locked."""
         ...

@@ -125,7 +125,7 @@ class FilesystemBlobStore:
         def store() -> Digest:
             digest = Digest.of(data)
             target = self.blob_path(digest)
-            if _size_of(target) == len(data):
+            if _size_of(target) == len(data) and _touch(target):
                 return digest
             spool = self._tmp / uuid.uuid4().hex
             try:
@@ -156,12 +156,13 @@ class FilesystemBlobStore:
     def _move_into_place(self, spool: Path, target: Path) -> None:
         """Atomically rename a verified, fsynced spool to ``target`` (blocking; run in a thread).
 
-        When ``target`` already exists with the spool's size it is kept: content-addressed files never
-        change. One of another size is damaged (truncated, say), and the verified spool replaces it.
+        When ``target`` already exists with the spool's size it is kept (and touched): content-addressed
+        files never change. One of another size is damaged (truncated, say), and the verified spool
+        replaces it.
         """
         existing = _size_of(target)
-        if existing is not None and existing == os.stat(spool).st_size:
-            return
+        if existing is not None and existing == os.stat(spool).st_size and _touch(target):
+            return  # in use again just now: garbage collection keeps it for its grace period
         parent = target.parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)
@@ -415,6 +416,15 @@ def _size_of(path: Path) -> int | None:
         return os.stat(path).st_size
     except FileNotFoundError:
         return None
+
+
+def _touch(path: Path) -> bool:
+    """Set the file's modification time to now; False when it is gone (collected meanwhile)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _list_dir(path: Path) -> list[str]:

@@ -6,8 +6,9 @@ so ``DELETE …/images/<name>/tags/<tag>`` is always the tag (an image whose nam
 deleted with the image route and its name percent-encoded).
 
 Each entry says who may call it (``Access``): repository operations need ``manage`` on that repository;
-creating and deleting repositories and managing users a global admin; a user's own tokens (and password)
-that user; ``/me`` and the repository list anyone signed in (the list shows what the caller may manage).
+creating and deleting repositories, managing users and collecting garbage a global admin; a user's own
+tokens (and password) that user; ``/me`` and the repository list anyone signed in (the list shows what the
+caller may manage).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Final
 
 from aiohttp import web
 
-from cargohold.api.management import content, repositories, users
+from cargohold.api.management import content, gc, repositories, users
 from cargohold.api.management.access import Access
 from cargohold.api.management.errors import API_PREFIX
+from cargohold.api.management.gc_schemas import GcRequest, GcResult
 from cargohold.api.management.openapi import build_document
 from cargohold.api.management.operation import SERVICES_KEY, Operation, endpoint
 from cargohold.api.management.schemas import (
@@ -58,6 +60,7 @@ PROXY_TAG: Final = "proxies"
 CONTENT_TAG: Final = "content"
 USER: Final = f"{API_PREFIX}/users/{{user}}"
 USER_TAG: Final = "users"
+GC_TAG: Final = "storage"
 CHANGE_ERRORS: Final = (404, 409)
 SIGNED_IN, MANAGE, OWNER, ADMIN = Access.SIGNED_IN, Access.MANAGE, Access.OWNER, Access.ADMIN
 
@@ -116,6 +119,11 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               body_required=False, errors=(404,)),
     Operation("GET", f"{REPO}/stats", "repositoryStats", "Statistics of a repository and its proxies",
               CONTENT_TAG, content.repository_stats, access=MANAGE, response=RepositoryStats, errors=(404,)),
+    # storage
+    Operation("POST", f"{API_PREFIX}/gc", "collectGarbage", "Remove unreferenced blobs, abandoned uploads "
+              "and orphan spools now (or only report them)", GC_TAG, gc.collect, access=ADMIN,
+              response=GcResult, body=GcRequest, body_required=False, errors=(409,),
+              description="Answers what went and the bytes freed; 409 while another collection runs."),
     # users, grants, access tokens
     Operation("GET", f"{API_PREFIX}/me", "whoAmI", "Who the credentials are", USER_TAG,
               users.me, access=SIGNED_IN, response=Me),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cargohold.auth.users import UserAdmin
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.stats import StatsReader
+from cargohold.registry.gc import GarbageCollector
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 
@@ -23,3 +24,5 @@ class ManagementServices:
     """Counters per repository and proxy, with the serving process's health view."""
     users: UserAdmin
     """Users, their grants and access tokens."""
+    gc: GarbageCollector | None = None
+    """Garbage collection on demand (None: this server offers none)."""

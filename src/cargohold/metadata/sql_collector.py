@@ -1,0 +1,109 @@
+"""What garbage collection asks of the SQL metadata store: ``SqlCollectorStore``, and the per-digest guard
+that ``SqlContentStore`` takes when it links a blob or records a manifest.
+
+The guard: on PostgreSQL a transaction-scoped advisory lock per digest (keyed by the schema and the digest,
+so stores in different schemas of one database never meet), taken *shared* by every transaction that adds a
+reference (``link_blob``, ``put_manifest``) and *exclusive* by ``collect_blob``. Under READ COMMITTED the
+reference check of ``collect_blob`` runs after it holds the lock, so it sees every link committed before,
+and a link begun meanwhile waits until the removal is committed. On SQLite every write transaction opens with
+``BEGIN IMMEDIATE``, which already serialises them all: no lock is needed there.
+
+The collector lock is a session-level advisory lock on PostgreSQL, held on a connection of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Final
+
+from sqlalchemy import Connection, bindparam, exists, or_, select, text, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cargohold.metadata import rows
+from cargohold.metadata.database import Database
+from cargohold.metadata.schema import blob_links, manifest_references, manifests, uploads
+from cargohold.models import Digest, Upload
+
+REFERENCE_BATCH: Final = 500
+"""Digests per ``IN (…)`` list when asking which are referenced."""
+
+_DIGEST_KEY: Final = "hashtextextended(current_schema() || '/cargohold-blob/' || :digest, 0)"
+_SHARED_GUARD: Final = text(f"SELECT pg_advisory_xact_lock_shared({_DIGEST_KEY})")
+_EXCLUSIVE_GUARD: Final = text(f"SELECT pg_advisory_xact_lock({_DIGEST_KEY})")
+_COLLECTOR_KEY: Final = "hashtextextended(current_schema() || '/cargohold-gc', 0)"
+_TRY_COLLECTOR_LOCK: Final = text(f"SELECT pg_try_advisory_lock({_COLLECTOR_KEY})")
+_COLLECTOR_UNLOCK: Final = text(f"SELECT pg_advisory_unlock({_COLLECTOR_KEY})")
+
+
+def guard_shared(database: Database, connection: Connection, digests: Iterable[str]) -> None:
+    """Take the guard of each digest shared for the rest of this (synchronous) transaction, before it adds
+    references to them; a no-op on SQLite (see the module docstring)."""
+    if not database.postgres:
+        return
+    for digest in dict.fromkeys(digests):
+        connection.execute(_SHARED_GUARD, {"digest": digest})
+
+
+class SqlCollectorStore:
+    """``CollectorStore`` on a ``Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @asynccontextmanager
+    async def collector_lock(self) -> AsyncIterator[bool]:
+        if not self._database.postgres:
+            yield True
+            return
+        async with self._database.engine.connect() as connection:
+            acquired = bool(await connection.scalar(_TRY_COLLECTOR_LOCK))
+            await connection.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    await connection.execute(_COLLECTOR_UNLOCK)
+                    await connection.commit()
+
+    async def referenced(self, digests: Sequence[Digest]) -> set[Digest]:
+        found: set[Digest] = set()
+        texts = list(dict.fromkeys(str(digest) for digest in digests))
+        async with self._database.read() as connection:
+            for start in range(0, len(texts), REFERENCE_BATCH):
+                batch = texts[start : start + REFERENCE_BATCH]
+                query = union(
+                    select(blob_links.c.digest.label("digest")).where(blob_links.c.digest.in_(batch)),
+                    select(manifests.c.digest.label("digest")).where(manifests.c.digest.in_(batch)),
+                    select(manifest_references.c.child_digest.label("digest")).where(
+                        manifest_references.c.child_digest.in_(batch)
+                    ),
+                )
+                found.update(Digest.parse(value) for value in (await connection.scalars(query)).all())
+        return found
+
+    async def collect_blob(self, digest: Digest, remove: Callable[[], Awaitable[int | None]]) -> int | None:
+        async with self._database.write() as connection:
+            if self._database.postgres:
+                await connection.execute(_EXCLUSIVE_GUARD, {"digest": str(digest)})
+            if await _is_referenced(connection, str(digest)):
+                return None
+            return await remove()
+
+    async def list_uploads(self) -> list[Upload]:
+        async with self._database.read() as connection:
+            result = await connection.execute(select(uploads).order_by(uploads.c.created_at, uploads.c.id))
+            return [rows.upload(row) for row in result]
+
+
+_REFERENCED = select(
+    or_(
+        exists().where(blob_links.c.digest == bindparam("digest")),
+        exists().where(manifests.c.digest == bindparam("digest")),
+        exists().where(manifest_references.c.child_digest == bindparam("digest")),
+    )
+)
+
+
+async def _is_referenced(connection: AsyncConnection, digest: str) -> bool:
+    return bool(await connection.scalar(_REFERENCED, {"digest": digest}))
