@@ -51,41 +51,36 @@ async def receive_body(source: BlobSource, spooler: Spooler, flight: Flight, pro
 
     Each chunk is hashed as it arrives, goes to the flight's memory window (feeds that keep up take it from
     there at once) and to the spooler, which writes it to disk in the background."""
+    received = 0
+    async for chunk in _verified_chunks(source, flight.digest, proxy_name):
+        received += len(chunk)
+        flight.receive(chunk)
+        await spooler.put(chunk)
+    return received
+
+
+async def read_verified(source: BlobSource, digest: Digest, proxy_name: str) -> bytes:
+    """A small body read whole, checked against its announced size and its digest."""
+    return b"".join([chunk async for chunk in _verified_chunks(source, digest, proxy_name)])
+
+
+async def _verified_chunks(source: BlobSource, digest: Digest, proxy_name: str) -> AsyncIterator[bytes]:
+    """The source's chunks, hashed as they pass; ends only when the body had its announced length and
+    matches ``digest``, else raises ``bad_body`` (past the last chunk for a digest or short-body mismatch)."""
     declared = source.size
-    hasher = flight.digest.hasher()
+    hasher = digest.hasher()
     received = 0
     async for chunk in source.iter_chunks():
         received += len(chunk)
         if declared is not None and received > declared:
             raise bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
         hasher.update(chunk)
-        flight.receive(chunk)
-        await spooler.put(chunk)
+        yield chunk
     if declared is not None and received != declared:
         raise bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
-    actual = Digest(flight.digest.algorithm, hasher.hexdigest())
-    if actual != flight.digest:
-        raise bad_body(proxy_name, f"the body hashes to {actual}, not {flight.digest}")
-    return received
-
-
-async def read_verified(source: BlobSource, digest: Digest, proxy_name: str) -> bytes:
-    """A small body read whole, checked against its announced size and its digest."""
-    parts: list[bytes] = []
-    received = 0
-    declared = source.size
-    async for chunk in source.iter_chunks():
-        received += len(chunk)
-        if declared is not None and received > declared:
-            raise bad_body(proxy_name, f"it sent more than the {declared} bytes it announced")
-        parts.append(chunk)
-    body = b"".join(parts)
-    if declared is not None and received != declared:
-        raise bad_body(proxy_name, f"it sent {received} of the {declared} bytes it announced")
-    actual = Digest.of(body, digest.algorithm)
+    actual = Digest(digest.algorithm, hasher.hexdigest())
     if actual != digest:
         raise bad_body(proxy_name, f"the body hashes to {actual}, not {digest}")
-    return body
 
 
 class HeldBody:
