@@ -110,9 +110,20 @@ def pull(tools: ContainerTools, server: CargoholdServer, name: str, reference: s
     )
 
 
-def push(tools: ContainerTools, server: CargoholdServer, image: Image, name: str) -> None:
-    tools.skopeo("copy", *NO_TLS, "--dest-creds", server.admin_creds, f"oci:{image.reference}",
-                 f"docker://{server.host}/{name}:{image.tag}")  # fmt: skip
+def push(
+    tools: ContainerTools, server: CargoholdServer, image: Image, name: str, *, attempts: int = 1
+) -> None:
+    """skopeo copy into the server; with ``attempts`` > 1, a copy that got 503 (a link that raced a collection
+    is taken back and answered 503 on purpose: the client retries) is tried again, as a user would."""
+    args = ("copy", *NO_TLS, "--dest-creds", server.admin_creds, f"oci:{image.reference}",
+            f"docker://{server.host}/{name}:{image.tag}")  # fmt: skip
+    for _ in range(attempts - 1):
+        tried = tools.skopeo(*args, check=False)
+        if tried.returncode == 0:
+            return
+        if "503 Service Unavailable" not in tried.stderr:
+            break  # any other failure is reported by the last, checked try
+    tools.skopeo(*args)
 
 
 def test_purged_content_gives_its_disk_bytes_back_and_a_dry_run_removes_nothing(
@@ -257,10 +268,10 @@ def test_pushes_mounts_and_pulls_racing_a_collection_loop_all_come_back_intact(
     def round_of_work(round_number: int) -> None:
         for seed, image in images.items():
             name = f"test/r{round_number}-{seed}"
-            push(container_tools, server, image, name)  # the layers are stored already after the first push
+            push(container_tools, server, image, name, attempts=3)  # layers stored after the first push
             expected[name] = image.digest
         # Garbage that races the next pushes of the same bytes: an image deleted right away.
-        push(container_tools, server, images[11], f"test/doomed{round_number}")
+        push(container_tools, server, images[11], f"test/doomed{round_number}", attempts=3)
         assert http(server, "DELETE", f"/api/v1/repositories/test/images/doomed{round_number}")[0] == 204
         layer = images[12].manifests[0].layers[0].digest
         status, _, _ = http(
