@@ -7,7 +7,9 @@ from tests.support.fixtures import (  # noqa: F401 - re-exported fixtures and ho
     cargohold,
     cargohold_factory,
     container_tools,
+    containerd,
     distribution_factory,
+    docker_daemon_factory,
     metadata,
     pytest_runtest_makereport,
 )

@@ -21,13 +21,26 @@ import pytest
 
 from cargohold.metadata.sql import Metadata, open_metadata
 from tests.support.clients import ContainerTools
+from tests.support.daemons import Containerd, DockerDaemon, start_containerd, start_docker_daemon
 from tests.support.distribution import DistributionRegistry, start_distribution
-from tests.support.processes import ServiceProcess
 from tests.support.server import CargoholdServer, start_cargohold
 
 TEST_REPOSITORIES: list[dict[str, Any]] = [{"name": "test", "visibility": "public", "proxies": []}]
 
-SERVICES_KEY = pytest.StashKey[list[ServiceProcess]]()
+
+class Reportable(Protocol):
+    """A process a test started, whose log goes into the report when the test fails."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+
+SERVICES_KEY = pytest.StashKey[list[Reportable]]()
 
 
 class CargoholdFactory(Protocol):
@@ -43,6 +56,14 @@ class CargoholdFactory(Protocol):
         env: Mapping[str, str] | None = ...,
         wrapper: Sequence[str] = ...,
     ) -> CargoholdServer: ...
+
+
+class DockerDaemonFactory(Protocol):
+    """Signature of the ``docker_daemon_factory`` fixture."""
+
+    def __call__(
+        self, *, mirrors: Sequence[str] = ..., insecure_registries: Sequence[str] = ...
+    ) -> DockerDaemon: ...
 
 
 class DistributionFactory(Protocol):
@@ -67,7 +88,7 @@ async def metadata(tmp_path: Path) -> AsyncIterator[Metadata]:
         await opened.close()
 
 
-def _track(request: pytest.FixtureRequest, service: ServiceProcess) -> None:
+def _track(request: pytest.FixtureRequest, service: Reportable) -> None:
     request.node.stash.setdefault(SERVICES_KEY, []).append(service)
 
 
@@ -139,6 +160,31 @@ def container_tools(tmp_path: Path) -> Iterator[ContainerTools]:
     tools.close()
 
 
+@pytest.fixture
+def docker_daemon_factory(request: pytest.FixtureRequest) -> Iterator[DockerDaemonFactory]:
+    """Start private Docker daemons (see ``tests.support.daemons``); each is stopped at teardown."""
+    daemons: list[DockerDaemon] = []
+
+    def start(*, mirrors: Sequence[str] = (), insecure_registries: Sequence[str] = ()) -> DockerDaemon:
+        daemon = start_docker_daemon(mirrors=mirrors, insecure_registries=insecure_registries)
+        daemons.append(daemon)
+        _track(request, daemon.daemon)
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        daemon.stop()
+
+
+@pytest.fixture
+def containerd(request: pytest.FixtureRequest) -> Iterator[Containerd]:
+    """A private containerd with ``ctr`` (see ``tests.support.daemons``), stopped at teardown."""
+    daemon = start_containerd()
+    _track(request, daemon.daemon)
+    yield daemon
+    daemon.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -154,9 +200,12 @@ def pytest_runtest_makereport(
 __all__ = [
     "CargoholdFactory",
     "DistributionFactory",
+    "DockerDaemonFactory",
     "cargohold",
     "cargohold_factory",
     "container_tools",
+    "containerd",
     "distribution_factory",
+    "docker_daemon_factory",
     "pytest_runtest_makereport",
 ]
