@@ -8,11 +8,13 @@ import sys
 import textwrap
 from typing import Protocol
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from cargohold.errors import ConfigError
 from cargohold.metadata.engine import async_url, create_engine
 from cargohold.metadata.migrate import current_revision, head_revision, upgrade_to_head
 from cargohold.metadata.schema import metadata
@@ -129,3 +131,18 @@ async def test_migrated_schema_matches_the_table_definitions(backend: Backend) -
                 assert found[("tags", "tag")] == "C"
     finally:
         await store.close()
+
+
+async def test_a_database_migrated_by_a_newer_version_is_refused_clearly(backend: Backend) -> None:
+    store = await backend.open()
+    await store.close()
+    engine = create_engine(async_url(backend.url), schema=backend.schema)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0999_from_the_future'"))
+        with pytest.raises(ConfigError, match=r"0999_from_the_future.*restore the database backup"):
+            await upgrade_to_head(engine, schema=backend.schema)
+        async with engine.connect() as connection:  # untouched: the newer version can still use it
+            assert await connection.run_sync(current_revision) == "0999_from_the_future"
+    finally:
+        await engine.dispose()

@@ -16,10 +16,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cargohold.errors import ConfigError
 from cargohold.metadata.engine import WRITE, check_schema
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
@@ -59,10 +61,25 @@ async def upgrade_to_head(engine: AsyncEngine, *, schema: str | None = None) -> 
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             if schema is not None:
                 await connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {check_schema(schema)}"))
-        if await connection.run_sync(current_revision) == head:
+        current = await connection.run_sync(current_revision)
+        if current == head:
             return False
+        if current is not None and not is_known_revision(current):
+            raise ConfigError(
+                f"the database is at schema revision {current}, which this version of cargohold does not "
+                f"know (its newest is {head}): a newer cargohold migrated it. Run that version, or restore "
+                "the database backup taken before the upgrade"
+            )
         await connection.run_sync(_upgrade)
         return True
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether the packaged migrations contain ``revision`` (False for one written by a newer version)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def _upgrade(connection: Connection) -> None:
