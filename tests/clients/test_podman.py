@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.proxy_e2e.upstreams import proxy, repository, seed_upstream, upstream_requests
 from tests.support.clients import ContainerTools
+from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.images import write_image, write_multiarch_image
 from tests.support.server import CargoholdServer
 
@@ -63,3 +65,25 @@ def test_pull_of_a_multiarch_image_picks_the_requested_platform(
         assert info["RootFS"]["Layers"] == list(wanted.diff_ids)
         assert f"sha256:{info['Id']}" == wanted.config.digest
         container_tools.podman("rmi", "--all")
+
+
+def test_pull_through_a_registries_conf_mirror_reaches_the_repository_named_by_host(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    tmp_path: Path,
+) -> None:
+    """``[[registry.mirror]] location = "HOST/docker.io"`` makes podman ask ``/v2/docker.io/library/…``:
+    the host prefix selects the repository whose ``hosts`` list ``docker.io`` (not the default one)."""
+    upstream = distribution_factory()
+    image = seed_upstream(container_tools, upstream, tmp_path / "layout", "library/cargotest", "3.0", seed=13)
+    dockerhub = repository("dockerhub", [proxy("upstream", upstream.url)], hosts=["docker.io"])
+    server = cargohold_factory([repository("test", []), dockerhub])
+    container_tools.add_mirror("docker.io", f"{server.host}/docker.io")
+
+    container_tools.podman("pull", "docker.io/library/cargotest:3.0")
+
+    info = container_tools.podman_inspect("docker.io/library/cargotest:3.0")
+    assert info["Digest"] == image.digest
+    assert info["RootFS"]["Layers"] == list(image.manifests[0].diff_ids)
+    assert upstream_requests(upstream, "GET", "/v2/library/cargotest/manifests/3.0")

@@ -143,6 +143,15 @@ class ContainerTools:
         image_id = out.strip().splitlines()[-1]
         self.podman("tag", image_id, name)
 
+    def add_mirror(self, prefix: str, location: str, *, insecure: bool = True) -> None:
+        """Mirror ``prefix`` (e.g. ``docker.io``) at ``location`` in the private ``registries.conf``, the way
+        an administrator writes ``/etc/containers/registries.conf``."""
+        with (self.home / "registries.conf").open("a") as conf:
+            conf.write(
+                f'\n[[registry]]\nprefix = "{prefix}"\nlocation = "{prefix}"\n'
+                f'[[registry.mirror]]\nlocation = "{location}"\ninsecure = {str(insecure).lower()}\n'
+            )
+
     def podman_inspect(self, name: str) -> dict[str, Any]:
         """``podman image inspect`` of one image."""
         value: list[dict[str, Any]] = json.loads(self.podman("image", "inspect", name).stdout)
