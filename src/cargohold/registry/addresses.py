@@ -62,6 +62,9 @@ def normalise_host(text: str) -> str:
     return join_host_port(*split_host_port(text, require_port=False))
 
 
+_PATH_SEGMENT: Final = re.compile(r"(?!\.\.?$)[A-Za-z0-9._~-]{1,255}")
+
+
 def check_http_url(text: str, *, allow_path: bool) -> str:
     """Validate an ``http(s)://host[:port]`` URL (with a path only if ``allow_path``); strip a final slash."""
     parts = urlsplit(text.strip())
@@ -79,3 +82,13 @@ def check_http_url(text: str, *, allow_path: bool) -> str:
     except ValueError as exc:
         raise ValueError(f"{text!r}: {exc}") from None
     return f"{parts.scheme.lower()}://{join_host_port(host, port)}{path}"
+
+
+def check_proxy_url(text: str) -> str:
+    """A proxy's URL: ``http(s)://host[:port]``, optionally with the path its registry API lives under
+    (Artifactory's ``/artifactory/api/docker/REPO``, a registry behind a reverse proxy at ``/registry``)."""
+    url = check_http_url(text, allow_path=True)
+    path = urlsplit(url).path
+    if any(not _PATH_SEGMENT.fullmatch(segment) for segment in path.split("/")[1:]):
+        raise ValueError(f"{text!r}: a path is /-separated names of letters, digits and . _ ~ - (no . or ..)")
+    return url

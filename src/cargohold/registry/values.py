@@ -41,7 +41,7 @@ from cargohold.models import (
     validate_proxy_name,
     validate_repository_name,
 )
-from cargohold.registry.addresses import check_http_url, normalise_host
+from cargohold.registry.addresses import check_proxy_url, normalise_host
 
 __all__ = [
     "MAX_CONNECTION_TIMEOUT_MS",
@@ -78,8 +78,8 @@ MAX_USERNAME_CHARS: Final = 256
 MAX_PASSWORD_CHARS: Final = 4096
 MAX_HOSTS: Final = 64
 MAX_URL_CHARS: Final = 2048
-URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+/?$"
-"""The shape of a proxy URL, for the OpenAPI document (the rule itself is ``check_http_url``)."""
+URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+(/[A-Za-z0-9._~-]+)*/?$"
+"""The shape of a proxy URL, for the OpenAPI document (the rule itself is ``check_proxy_url``)."""
 
 
 def _domain_rule(rule: Any, hint: str = "") -> AfterValidator:
@@ -158,14 +158,17 @@ ImageName = Annotated[
 ProxyUrl = Annotated[
     str,
     Field(max_length=MAX_URL_CHARS),
-    AfterValidator(lambda text: check_http_url(text, allow_path=False)),
+    AfterValidator(check_proxy_url),
     WithJsonSchema(
         {
             "type": "string",
             "minLength": 8,
             "maxLength": MAX_URL_CHARS,
             "pattern": URL_PATTERN,
-            "description": "http:// or https:// and host[:port]: no credentials, path, query or fragment",
+            "description": (
+                "http:// or https:// and host[:port], optionally a path where the registry's /v2/ API lives "
+                "(e.g. Artifactory's /artifactory/api/docker/REPO): no credentials, query or fragment"
+            ),
         }
     ),
 ]
