@@ -75,6 +75,23 @@ async def test_collect_blob_removes_only_what_nothing_references(metadata: Metad
     assert removed == [LOOSE]
 
 
+async def test_collect_blobs_removes_the_unreferenced_of_a_batch(metadata: Metadata, repo: int) -> None:
+    loose = [Digest.of(f"loose {index}".encode()) for index in range(3)]
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5)
+    record = ManifestRecord(MANIFEST, MediaType.OCI_MANIFEST, 100)
+    await metadata.content.put_manifest(repo, IMAGE, record, ManifestReferences(blobs=(CONFIG,)))
+    asked: list[Digest] = []
+
+    async def remove(digest: Digest) -> int | None:
+        asked.append(digest)
+        return None if digest == loose[2] else 10  # the last one was in use again: kept
+
+    freed = await metadata.collector.collect_blobs([LAYER, *loose, CONFIG, MANIFEST, loose[0]], remove)
+
+    assert sorted(map(str, asked)) == sorted(map(str, loose))  # each once, none of the referenced ones
+    assert freed == {loose[0]: 10, loose[1]: 10}
+
+
 async def test_a_link_made_while_a_blob_is_collected_waits_until_the_removal_is_done(
     metadata: Metadata, repo: int
 ) -> None:

@@ -195,7 +195,11 @@ def proxy_remove(api: Api, repository: str, name: str) -> None:
 @proxy.command("test")
 @click.argument("repository")
 @click.argument("name")
-@click.option("--image", metavar="IMAGE", help="Also look up IMAGE through it: NAME, NAME:TAG or NAME@DIGEST (e.g. library/alpine:3.20; the tag defaults to latest).")
+@click.option(
+    "--image",
+    metavar="IMAGE",
+    help="Also look up IMAGE through it: NAME, NAME:TAG or NAME@DIGEST (the tag defaults to latest).",
+)
 @api_command
 def proxy_test(api: Api, repository: str, name: str, image: str | None) -> None:
     """Check proxy NAME of REPOSITORY: connect, TLS, auth, ping (and an image); exit 1 if a step fails."""

@@ -327,6 +327,14 @@ class CollectorStore(Protocol):
         and answer what it answered; None without calling it when the digest is referenced."""
         ...
 
+    async def collect_blobs(
+        self, digests: Sequence[Digest], remove: Callable[[Digest], Awaitable[int | None]]
+    ) -> dict[Digest, int]:
+        """``collect_blob`` for a batch in one write transaction: the guard of every digest taken
+        exclusively (in one order, so two collectors never deadlock), one reference check for all, then
+        ``remove(digest)`` for each unreferenced one; answers the bytes freed per digest removed."""
+        ...
+
     async def list_uploads(self) -> list[Upload]:
         """Every upload session, oldest first."""
         ...

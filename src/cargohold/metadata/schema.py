@@ -143,6 +143,7 @@ manifests = Table(
     Column("last_pulled_at", UtcDateTime, nullable=True),  # revision 0002; written in batches
     PrimaryKeyConstraint("repository_id", "image", "digest"),
     Index("ix_manifests_subject", "repository_id", "image", "subject"),
+    Index("ix_manifests_digest", "digest"),  # revision 0011: is a blob file a manifest anywhere?
 )
 
 manifest_references = Table(
@@ -160,6 +161,7 @@ manifest_references = Table(
         ondelete="CASCADE",
     ),
     Index("ix_manifest_references_child", "repository_id", "image", "child_digest"),
+    Index("ix_manifest_references_child_digest", "child_digest"),  # revision 0011: for the collector
 )
 
 tags = Table(

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, exists, or_, select, text, union
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import CompoundSelect, Connection, select, text, union
 
 from cargohold.metadata import rows
 from cargohold.metadata.database import Database
@@ -71,24 +70,35 @@ class SqlCollectorStore:
         texts = list(dict.fromkeys(str(digest) for digest in digests))
         async with self._database.read() as connection:
             for start in range(0, len(texts), REFERENCE_BATCH):
-                batch = texts[start : start + REFERENCE_BATCH]
-                query = union(
-                    select(blob_links.c.digest.label("digest")).where(blob_links.c.digest.in_(batch)),
-                    select(manifests.c.digest.label("digest")).where(manifests.c.digest.in_(batch)),
-                    select(manifest_references.c.child_digest.label("digest")).where(
-                        manifest_references.c.child_digest.in_(batch)
-                    ),
-                )
+                query = _referenced_among(texts[start : start + REFERENCE_BATCH])
                 found.update(Digest.parse(value) for value in (await connection.scalars(query)).all())
         return found
 
     async def collect_blob(self, digest: Digest, remove: Callable[[], Awaitable[int | None]]) -> int | None:
+        async def remove_it(_: Digest) -> int | None:
+            return await remove()
+
+        return (await self.collect_blobs([digest], remove_it)).get(digest)
+
+    async def collect_blobs(
+        self, digests: Sequence[Digest], remove: Callable[[Digest], Awaitable[int | None]]
+    ) -> dict[Digest, int]:
+        texts = sorted({str(digest) for digest in digests})
+        freed: dict[Digest, int] = {}
+        if not texts:
+            return freed
         async with self._database.write() as connection:
             if self._database.postgres:
-                await connection.execute(_EXCLUSIVE_GUARD, {"digest": str(digest)})
-            if await _is_referenced(connection, str(digest)):
-                return None
-            return await remove()
+                for digest in texts:
+                    await connection.execute(_EXCLUSIVE_GUARD, {"digest": digest})
+            still_referenced = set((await connection.scalars(_referenced_among(texts))).all())
+            for digest in texts:
+                if digest in still_referenced:
+                    continue
+                size = await remove(Digest.parse(digest))
+                if size is not None:
+                    freed[Digest.parse(digest)] = size
+        return freed
 
     async def list_uploads(self) -> list[Upload]:
         async with self._database.read() as connection:
@@ -96,14 +106,12 @@ class SqlCollectorStore:
             return [rows.upload(row) for row in result]
 
 
-_REFERENCED = select(
-    or_(
-        exists().where(blob_links.c.digest == bindparam("digest")),
-        exists().where(manifests.c.digest == bindparam("digest")),
-        exists().where(manifest_references.c.child_digest == bindparam("digest")),
+def _referenced_among(digests: Sequence[str]) -> CompoundSelect[Any]:
+    """The digests among ``digests`` that a blob link, a manifest or a manifest reference names."""
+    return union(
+        select(blob_links.c.digest.label("digest")).where(blob_links.c.digest.in_(digests)),
+        select(manifests.c.digest.label("digest")).where(manifests.c.digest.in_(digests)),
+        select(manifest_references.c.child_digest.label("digest")).where(
+            manifest_references.c.child_digest.in_(digests)
+        ),
     )
-)
-
-
-async def _is_referenced(connection: AsyncConnection, digest: str) -> bool:
-    return bool(await connection.scalar(_REFERENCED, {"digest": digest}))

@@ -17,12 +17,12 @@ database, so the protocol couples the two:
 
 * A new file (an upload or fetch just committed, a manifest just stored) is younger than the grace period.
   Committing or storing bytes that are already there touches the existing file, so it is young again.
-* The last word on a candidate is ``CollectorStore.collect_blob``: one write transaction that takes the
-  digest's guard exclusively (PostgreSQL advisory lock; SQLite's write lock), re-checks that nothing
-  references the digest, re-reads the file's time (still older than the grace period?) and only then unlinks
-  the file, before it commits. Every transaction that adds a reference (``link_blob``, ``put_manifest``)
-  takes the same guard, shared: it either committed before the check (which then sees it and keeps the
-  file) or starts after the file is gone.
+* The last word on a candidate is ``CollectorStore.collect_blobs``: one write transaction (for a batch of
+  up to ``REMOVAL_BATCH`` candidates) that takes each digest's guard exclusively (PostgreSQL advisory lock;
+  SQLite's write lock), re-checks that nothing references the digest, re-reads the file's time (still older
+  than the grace period?) and only then unlinks the file, before it commits. Every transaction that adds a
+  reference (``link_blob``, ``put_manifest``) takes the same guard, shared: it either committed before the
+  check (which then sees it and keeps the file) or starts after the file is gone.
 * A writer that found the bytes stored *before* linking them (an upload whose bytes were already there, a
   mount, a fetch that reuses a stored blob) may thus link a file that a collection removed in between. So
   ``GuardedContentStore`` (``cargohold.registry.gc_guard``) looks at the file *after* the link committed:
@@ -36,6 +36,7 @@ database). ``dry_run`` reports what would go and removes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 
 CANDIDATE_BATCH: Final = 500
 """Blob files looked up in the metadata at once."""
+REMOVAL_BATCH: Final = 64
+"""Unreferenced blobs re-checked and removed in one write transaction (``CollectorStore.collect_blobs``):
+few enough that a push waiting for the write lock waits milliseconds, enough that a collection of many
+files does not cost a transaction each."""
 LOCK_FILE: Final = "gc.lock"
 
 
@@ -62,6 +67,9 @@ LOCK_FILE: Final = "gc.lock"
 class GcPolicy:
     grace_seconds: float = 3600.0
     upload_max_idle_seconds: float = 86400.0
+    busy_share: float = 0.25
+    """The share of time a collection works: after each batch it pauses (1/share - 1) times as long as the
+    batch took, so requests served by the same process meanwhile keep their latency (1.0: no pauses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,21 +196,33 @@ class GarbageCollector:
             await self._sweep(report, batch, grace_before)
 
     async def _sweep(self, report: GcReport, batch: list[StoredFile], grace_before: float) -> None:
+        started = time.perf_counter()
+        try:
+            await self._sweep_batch(report, batch, grace_before)
+        finally:
+            await self._pause_after(time.perf_counter() - started)
+
+    async def _pause_after(self, worked: float) -> None:
+        """Give the process back for a while after ``worked`` seconds of collecting (``busy_share``)."""
+        share = min(max(self._policy.busy_share, 0.01), 1.0)
+        if share < 1.0:
+            await asyncio.sleep(worked * (1 / share - 1))
+
+    async def _sweep_batch(self, report: GcReport, batch: list[StoredFile], grace_before: float) -> None:
         digests = {Digest.parse(blob.name): blob for blob in batch}
         referenced = await self._collector.referenced(list(digests))
-        for digest, blob in digests.items():
-            if digest in referenced:
-                continue
-            if report.dry_run:
-                report.removed.append(Removed("blob", blob.name, blob.size))
-                continue
+        candidates = [digest for digest in digests if digest not in referenced]
+        if report.dry_run:
+            report.removed.extend(Removed("blob", str(d), digests[d].size) for d in candidates)
+            return
 
-            async def remove(digest: Digest = digest) -> int | None:
-                return await self._files.remove_blob(digest, grace_before)
+        async def remove(digest: Digest) -> int | None:
+            return await self._files.remove_blob(digest, grace_before)
 
-            freed = await self._collector.collect_blob(digest, remove)
-            if freed is not None:
-                report.removed.append(Removed("blob", blob.name, freed))
+        for start in range(0, len(candidates), REMOVAL_BATCH):
+            chunk = candidates[start : start + REMOVAL_BATCH]
+            freed = await self._collector.collect_blobs(chunk, remove)
+            report.removed.extend(Removed("blob", str(digest), size) for digest, size in freed.items())
 
     @staticmethod
     async def _remove(
