@@ -41,6 +41,7 @@ from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
 from cargohold.proxy.stats import StatsReader, StatsRecorder
+from cargohold.proxy.warm import Warmer
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
@@ -151,6 +152,7 @@ async def create_app(settings: Settings) -> web.Application:
         ),
         users=users,
         gc=collector,
+        warmer=Warmer(pull, directory),
     )
     # ----------------------------------------------------------------------------------------------------
     # UI sessions are signed with a key derived from the server key: they survive restarts and span workers

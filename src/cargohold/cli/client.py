@@ -27,7 +27,7 @@ import ssl
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
@@ -227,6 +227,32 @@ class ApiClient:
 
     def request(self, method: str, url_path: str, body: Mapping[str, Any] | None = None) -> Any:
         """Send one request; the decoded JSON answer (None for an empty body) or ``CommandError``."""
+        with self._open(method, url_path, body) as response:
+            try:
+                raw = response.read()
+            except TimeoutError:
+                raise CommandError(
+                    f"the server at {self.server} did not answer within {self.timeout:g} s"
+                ) from None
+            except (OSError, HTTPException) as error:
+                raise CommandError(self._unreachable(error)) from None
+            return _decode(method, url_path, response, raw)
+
+    def stream(self, method: str, url_path: str, body: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """Send one request whose answer is one JSON value per line (``application/x-ndjson``); yield each
+        value as it arrives. ``CommandError`` when the request fails or a line is not JSON."""
+        with self._open(method, url_path, body) as response:
+            try:
+                for line in response:
+                    if line.strip():
+                        yield json.loads(line)
+            except ValueError:
+                raise CommandError(f"{method} {url_path}: the server sent a line that is not JSON") from None
+            except (OSError, HTTPException) as error:
+                raise CommandError(f"{method} {url_path}: the answer broke off ({error})") from None
+
+    @contextlib.contextmanager
+    def _open(self, method: str, url_path: str, body: Mapping[str, Any] | None) -> Iterator[HTTPResponse]:
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         data = None
         if body is not None:
@@ -237,8 +263,7 @@ class ApiClient:
             headers["Authorization"] = authorization
         request = urllib.request.Request(self.server + url_path, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return _decode(method, url_path, response, response.read())
+            response = urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
         except urllib.error.HTTPError as error:
             with error:
                 failure = _api_error(method, url_path, error.code, error.reason, error.read())
@@ -253,6 +278,8 @@ class ApiClient:
             ) from None
         except (OSError, HTTPException) as error:
             raise CommandError(self._unreachable(error)) from None
+        with response:
+            yield response
 
     def _not_signed_in(self, failure: CommandError) -> CommandError:
         if os.environ.get(TOKEN_ENV):

@@ -114,7 +114,11 @@ def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
     success: dict[str, Any] = {"description": operation.summary}
     if operation.response is not None:
         item = refs[(operation.response, "serialization")]
-        success["content"] = _json({"type": "array", "items": item} if operation.many else item)
+        if operation.streams:
+            success["content"] = {"application/x-ndjson": {"schema": item}}
+            success["description"] += " (one JSON object per line, sent as it happens)"
+        else:
+            success["content"] = _json({"type": "array", "items": item} if operation.many else item)
     else:
         success["description"] = "Done; no content."
     if operation.status == 201:

@@ -14,7 +14,7 @@ nothing from its validation errors.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
@@ -62,6 +62,14 @@ class Reply:
     headers: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class EventStream:
+    """A handler result sent while it is produced: each event one JSON object on a line of its own
+    (``application/x-ndjson``), for an operation whose ``streams`` is set."""
+
+    events: AsyncIterator[BaseModel]
+
+
 Handler = Callable[[Call], Awaitable[object]]
 
 _PARAM_RE: Final = re.compile(r"\{([a-z_]+)\}")
@@ -83,6 +91,9 @@ class Operation:
     """None: no body (204)."""
     many: bool = False
     """The response is a JSON array of ``response``."""
+    streams: bool = False
+    """The response is a stream of ``response`` objects, one per line (the handler returns an
+    ``EventStream``)."""
     body: type[BaseModel] | None = None
     body_required: bool = True
     errors: tuple[int, ...] = ()
@@ -128,6 +139,8 @@ def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
         if isinstance(result, Reply):
             headers = result.headers
             result = result.value
+        if isinstance(result, EventStream):
+            return await _stream(request, operation.status, result)
         if operation.response is None:
             return web.Response(status=operation.status, headers=headers)
         return web.json_response(
@@ -138,6 +151,15 @@ def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
 
     handle.__name__ = operation.operation_id
     return handle
+
+
+async def _stream(request: web.Request, status: int, stream: EventStream) -> web.StreamResponse:
+    response = web.StreamResponse(status=status, headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    async for event in stream.events:
+        await response.write(event.model_dump_json(exclude_none=True).encode() + b"\n")
+    await response.write_eof()
+    return response
 
 
 def serialise(model: type[BaseModel], value: object, *, many: bool) -> object:

@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from cargohold.api.management import content, gc, repositories, users
+from cargohold.api.management import content, gc, repositories, users, warm
 from cargohold.api.management.access import Access
 from cargohold.api.management.errors import API_PREFIX
 from cargohold.api.management.gc_schemas import GcRequest, GcResult
@@ -50,6 +50,7 @@ from cargohold.api.management.user_schemas import (
     UserCreate,
     UserUpdate,
 )
+from cargohold.api.management.warm_schemas import WarmEvent, WarmRequest
 
 REPO: Final = f"{API_PREFIX}/repositories/{{repo}}"
 PROXY: Final = f"{REPO}/proxies/{{proxy}}"
@@ -119,6 +120,12 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               body_required=False, errors=(404,)),
     Operation("GET", f"{REPO}/stats", "repositoryStats", "Statistics of a repository and its proxies",
               CONTENT_TAG, content.repository_stats, access=MANAGE, response=RepositoryStats, errors=(404,)),
+    Operation("POST", f"{REPO}/warm", "warmCache", "Fetch images into the cache ahead of time",
+              CONTENT_TAG, warm.warm, access=MANAGE, response=WarmEvent, streams=True, body=WarmRequest,
+              errors=(404,),
+              description="Streams one event per line while it runs: each manifest found, each blob "
+              "started, its progress and outcome (cached, fetched, failed), and a summary last. A second "
+              "run reports everything cached."),
     # storage
     Operation("POST", f"{API_PREFIX}/gc", "collectGarbage", "Remove unreferenced blobs, abandoned uploads "
               "and orphan spools now (or only report them)", GC_TAG, gc.collect, access=ADMIN,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cargohold.auth.users import UserAdmin
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.stats import StatsReader
+from cargohold.proxy.warm import Warmer
 from cargohold.registry.gc import GarbageCollector
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
@@ -26,3 +27,5 @@ class ManagementServices:
     """Users, their grants and access tokens."""
     gc: GarbageCollector | None = None
     """Garbage collection on demand (None: this server offers none)."""
+    warmer: Warmer | None = None
+    """Fetches images into a repository's cache ahead of time (None: this server offers none)."""
