@@ -41,6 +41,7 @@ from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
 from cargohold.proxy.stats import StatsReader, StatsRecorder
+from cargohold.registry.accounting import StorageAccounting
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
@@ -137,20 +138,19 @@ async def create_app(settings: Settings) -> web.Application:
         health.forget(repository_id)
         absent.forget(repository_id)
 
+    inventory = Inventory(
+        metadata.repositories, content, metadata.inventory, before_read=lambda: _flush_once(stats)
+    )
     management = ManagementServices(
         repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
-        inventory=Inventory(
-            metadata.repositories,
-            content,
-            metadata.inventory,
-            before_read=lambda: _flush_once(stats),
-        ),
+        inventory=inventory,
         probe=ProxyProbe(metadata.repositories),
         stats=StatsReader(
             metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
         ),
         users=users,
         gc=collector,
+        storage=StorageAccounting(metadata.repositories, metadata.storage, inventory, blob_store.space),
     )
     # ----------------------------------------------------------------------------------------------------
     # UI sessions are signed with a key derived from the server key: they survive restarts and span workers

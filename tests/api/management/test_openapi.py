@@ -58,7 +58,7 @@ async def test_the_document_lists_exactly_the_served_routes(api: ManagementApi) 
         if method in METHODS
     }
     assert described == served_routes(api.client.app)
-    assert len(described) == 33
+    assert len(described) == 35
     operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
     assert len(set(operation_ids)) == len(operation_ids)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cargohold.auth.users import UserAdmin
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.stats import StatsReader
+from cargohold.registry.accounting import StorageAccounting
 from cargohold.registry.gc import GarbageCollector
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
@@ -26,3 +27,5 @@ class ManagementServices:
     """Users, their grants and access tokens."""
     gc: GarbageCollector | None = None
     """Garbage collection on demand (None: this server offers none)."""
+    storage: StorageAccounting | None = None
+    """Bytes held per repository (local and cached), the store's total and the disk (None: not offered)."""
