@@ -45,6 +45,7 @@ from cargohold.registry.accounting import StorageAccounting
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
+from cargohold.registry.eviction import LOCK_FILE, EvictionPolicy, Evictor
 from cargohold.registry.gc import GarbageCollector, GcPolicy
 from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
@@ -110,7 +111,22 @@ async def create_app(settings: Settings) -> web.Application:
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
     absent = AbsentManifests(upstream.negative_ttl_seconds)
     directory = RepositoryDirectory(metadata.repositories)
-    stats = StatsRecorder(metadata.stats)
+    evictor = Evictor(
+        metadata.repositories,
+        metadata.storage,
+        metadata.inventory,
+        metadata.stats,
+        lock_path=settings.data_dir / LOCK_FILE,
+        policy=EvictionPolicy(
+            max_bytes=int(settings.storage.max_bytes),
+            min_free_bytes=int(settings.storage.min_free_bytes),
+            low_water=settings.storage.low_water_percent / 100,
+        ),
+        space=blob_store.space,
+        before_run=lambda: _flush_once(stats),
+        after_disk_eviction=collector.collect_if_free,
+    )
+    stats = StatsRecorder(metadata.stats, on_fetched=evictor.nudge)
     resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
         content,
@@ -176,6 +192,13 @@ async def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def evict(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(evictor.serve(settings.storage.eviction_interval_seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close(_: web.Application) -> None:
         await authenticator.flush()  # access tokens' last use
         await pull.close()
@@ -185,6 +208,7 @@ async def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(flush_statistics)
     app.cleanup_ctx.append(collect_garbage)
+    app.cleanup_ctx.append(evict)
     app.on_cleanup.append(close)
     return app
 

@@ -342,6 +342,11 @@ class StorageStore(Protocol):
     the bytes nothing references any more.
     """
 
+    def eviction_lock(self) -> AbstractAsyncContextManager[bool]:
+        """Try (once, without waiting) to be the only evictor among the servers sharing the database; yields
+        whether this caller is (as ``CollectorStore.collector_lock``, under a key of its own)."""
+        ...
+
     async def storage_usage(self) -> StoreUsage:
         """Bytes each repository holds, local and cached (each digest once per repository), and the store's
         total (each digest once), read in one transaction. Repositories holding nothing are absent."""

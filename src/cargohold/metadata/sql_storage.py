@@ -3,21 +3,28 @@
 Accounting is two aggregate queries over what the repositories hold (blob links and manifests, with the
 sizes recorded for them): per repository each digest once (local when any local link or manifest of the
 repository names it, else cached), and for the whole store each digest once. Eviction of one cached image
-version is one write transaction that re-checks, under the write lock, that the version may still go.
+version is one write transaction that re-checks, under the write lock, that the version may still go. The
+evictor's lock between servers is a PostgreSQL session advisory lock, as the collector's
+(``sql_collector``), under a key of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import and_, delete, func, select, union_all
+from sqlalchemy import and_, delete, func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.metadata.database import Database
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, tags
 from cargohold.models import ContentSource, Digest, RepositoryUsage, StoreUsage
 
+_EVICTOR_KEY: Final = "hashtextextended(current_schema() || '/cargohold-evict', 0)"
+_TRY_EVICTOR_LOCK: Final = text(f"SELECT pg_try_advisory_lock({_EVICTOR_KEY})")
+_EVICTOR_UNLOCK: Final = text(f"SELECT pg_advisory_unlock({_EVICTOR_KEY})")
 LOCAL = ContentSource.LOCAL.value
 CACHED = ContentSource.CACHED.value
 
@@ -35,6 +42,21 @@ class SqlStorageStore:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+
+    @asynccontextmanager
+    async def eviction_lock(self) -> AsyncIterator[bool]:
+        if not self._database.postgres:
+            yield True
+            return
+        async with self._database.engine.connect() as connection:
+            acquired = bool(await connection.scalar(_TRY_EVICTOR_LOCK))
+            await connection.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    await connection.execute(_EVICTOR_UNLOCK)
+                    await connection.commit()
 
     async def storage_usage(self) -> StoreUsage:
         held = _held()

@@ -5,7 +5,8 @@ serving process's ``HealthBook`` sees it. The recorder also batches manifest pul
 ``last_pulled_at`` (``pulled``), written by the same ``flush()``.
 
 Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
-``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``. Of a proxy: ``requests`` (times
+``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``, ``evictions`` and
+``evicted_bytes`` (added by ``cargohold.registry.eviction``). Of a proxy: ``requests`` (times
 it was asked), ``hits`` (it delivered), ``misses`` (it did not have it), ``bytes_fetched`` and
 ``failures.<kind>`` by ``FailureKind``.
 """
@@ -56,14 +57,18 @@ class RepositoryStats:
     bytes_fetched_upstream: int
     stale_served: int
     proxies: tuple[ProxyStats, ...]
+    evictions: int = 0
+    evicted_bytes: int = 0
 
 
 class StatsRecorder:
     """In-memory deltas of the counters; the pull path calls the recording methods, a timer calls
     ``flush()`` every few seconds (and once at close)."""
 
-    def __init__(self, metadata: StatsStore) -> None:
+    def __init__(self, metadata: StatsStore, on_fetched: Callable[[], None] | None = None) -> None:
         self._metadata = metadata
+        self._on_fetched = on_fetched
+        """Called (synchronously, so cheaply) whenever a proxy delivered something: the cache grew."""
         self._deltas: Counter[tuple[int, str, str]] = Counter()
         self._pulls: dict[tuple[int, str, Digest], datetime] = {}
 
@@ -83,6 +88,8 @@ class StatsRecorder:
         if nbytes:
             deltas[(repository_id, proxy, "bytes_fetched")] += nbytes
             deltas[(repository_id, REPOSITORY, "bytes_fetched_upstream")] += nbytes
+        if self._on_fetched is not None:
+            self._on_fetched()
 
     def not_found(self, repository_id: int, proxy: str) -> None:
         """``proxy`` was asked and does not have it."""
@@ -193,4 +200,6 @@ class StatsReader:
             bytes_fetched_upstream=count(REPOSITORY, "bytes_fetched_upstream"),
             stale_served=count(REPOSITORY, "stale_served"),
             proxies=tuple(proxy_stats),
+            evictions=count(REPOSITORY, "evictions"),
+            evicted_bytes=count(REPOSITORY, "evicted_bytes"),
         )

@@ -222,6 +222,8 @@ class RepositoryStats(_Response):
     bytes_fetched_upstream: int
     stale_served: int
     proxies: list[ProxyStats]
+    evictions: int = Field(description="cached image versions evicted")
+    evicted_bytes: int = Field(description="bytes those versions held in the repository")
 
 
 class ErrorDetail(BaseModel):
