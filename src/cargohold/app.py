@@ -51,6 +51,7 @@ from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
+from cargohold.registry.space import SpaceGuard
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
@@ -127,6 +128,7 @@ async def create_app(settings: Settings) -> web.Application:
         after_disk_eviction=collector.collect_if_free,
     )
     stats = StatsRecorder(metadata.stats, on_fetched=evictor.nudge)
+    room = SpaceGuard(blob_store.space, int(settings.storage.min_free_bytes), make_room=evictor.make_room)
     resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
         content,
@@ -136,11 +138,12 @@ async def create_app(settings: Settings) -> web.Application:
         BlobFetcher(blob_store, fetch_dir),
         stats,
         absent,
+        room,
     )
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(content, blob_store),
+        uploads=UploadService(content, blob_store, room),
         manifests=manifests,
         pull=pull,
         directory=directory,

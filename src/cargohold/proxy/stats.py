@@ -6,7 +6,8 @@ serving process's ``HealthBook`` sees it. The recorder also batches manifest pul
 
 Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
 ``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``, ``evictions`` and
-``evicted_bytes`` (added by ``cargohold.registry.eviction``). Of a proxy: ``requests`` (times
+``evicted_bytes`` (added by ``cargohold.registry.eviction``), ``uncached_pulls`` and ``uncached_bytes`` (blobs
+served through without caching for want of disk space). Of a proxy: ``requests`` (times
 it was asked), ``hits`` (it delivered), ``misses`` (it did not have it), ``bytes_fetched`` and
 ``failures.<kind>`` by ``FailureKind``.
 """
@@ -59,6 +60,9 @@ class RepositoryStats:
     proxies: tuple[ProxyStats, ...]
     evictions: int = 0
     evicted_bytes: int = 0
+    uncached_pulls: int = 0
+    """Blobs sent straight through from a proxy without caching them (no room on the disk)."""
+    uncached_bytes: int = 0
 
 
 class StatsRecorder:
@@ -100,6 +104,17 @@ class StatsRecorder:
         """``proxy`` was asked and failed; ``kind`` is a ``FailureKind`` value."""
         self._deltas[(repository_id, proxy, "requests")] += 1
         self._deltas[(repository_id, proxy, FAILURES + str(kind))] += 1
+
+    def uncached(self, repository_id: int, proxy: str, nbytes: int) -> None:
+        """A blob was sent straight through from ``proxy`` without caching it (no room on the disk)."""
+        deltas = self._deltas
+        deltas[(repository_id, REPOSITORY, "uncached_pulls")] += 1
+        deltas[(repository_id, REPOSITORY, "uncached_bytes")] += nbytes
+        deltas[(repository_id, proxy, "requests")] += 1
+        deltas[(repository_id, proxy, "hits")] += 1
+        if nbytes:
+            deltas[(repository_id, proxy, "bytes_fetched")] += nbytes
+            deltas[(repository_id, REPOSITORY, "bytes_fetched_upstream")] += nbytes
 
     def stale(self, repository_id: int) -> None:
         """A stale cached tag was served because every proxy failed."""
@@ -202,4 +217,6 @@ class StatsReader:
             proxies=tuple(proxy_stats),
             evictions=count(REPOSITORY, "evictions"),
             evicted_bytes=count(REPOSITORY, "evicted_bytes"),
+            uncached_pulls=count(REPOSITORY, "uncached_pulls"),
+            uncached_bytes=count(REPOSITORY, "uncached_bytes"),
         )

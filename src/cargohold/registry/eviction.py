@@ -122,9 +122,14 @@ class Evictor:
             except Exception:
                 log.exception("eviction failed; it runs again on the next fetch or in %.0f s", interval)
 
-    async def run(self, *, ages: bool = True) -> EvictionReport | None:
+    async def make_room(self, nbytes: int) -> EvictionReport | None:
+        """A pass for a cache write of ``nbytes`` that the disk has no room for: the limits, and enough
+        evicted (then collected) that ``nbytes`` more fit above ``min_free_bytes``."""
+        return await self.run(ages=False, wanted=nbytes)
+
+    async def run(self, *, ages: bool = True, wanted: int = 0) -> EvictionReport | None:
         """One pass (None when another pass is running): the age policy (unless ``ages`` is false), each
-        repository's quota, then the store's limits."""
+        repository's quota, then the store's limits (with room for ``wanted`` more bytes on the disk)."""
         async with self._exclusive() as acquired:
             if not acquired:
                 return None
@@ -138,7 +143,7 @@ class Evictor:
                     await self._evict_unused(repository, report)
                     usage = await self._storage.storage_usage()
                 await self._enforce_quota(repository, usage, report)
-            await self._enforce_store(repositories, report)
+            await self._enforce_store(repositories, report, wanted)
             await self._count(repositories, report)
         return report
 
@@ -179,8 +184,10 @@ class Evictor:
                 quota,
             )
 
-    async def _enforce_store(self, repositories: Sequence[Repository], report: EvictionReport) -> None:
-        excess, reason = await self._store_excess()
+    async def _enforce_store(
+        self, repositories: Sequence[Repository], report: EvictionReport, wanted: int
+    ) -> None:
+        excess, reason = await self._store_excess(wanted)
         if excess <= 0:
             return
         freed = 0
@@ -194,15 +201,16 @@ class Evictor:
         if freed < excess:
             log.warning("eviction for the store's %s limit: %d of %d bytes wanted", reason, freed, excess)
 
-    async def _store_excess(self) -> tuple[int, str]:
-        """Bytes to evict for the store's limits (0 when none is crossed), and which limit."""
+    async def _store_excess(self, wanted: int) -> tuple[int, str]:
+        """Bytes to evict for the store's limits (0 when none is crossed), and which limit; ``wanted`` bytes
+        are to fit on the disk as well."""
         policy = self._policy
         if policy.max_bytes > 0:
             total = (await self._storage.storage_usage()).total_bytes
             if total > policy.max_bytes:
                 return total - int(policy.max_bytes * policy.low_water), "store"
-        if policy.min_free_bytes > 0 and self._space is not None:
-            free = self._space().free_bytes
+        if (policy.min_free_bytes > 0 or wanted > 0) and self._space is not None:
+            free = self._space().free_bytes - wanted
             if free < policy.min_free_bytes:
                 margin = int(policy.min_free_bytes * (1 - policy.low_water))
                 return policy.min_free_bytes - free + margin, "disk"

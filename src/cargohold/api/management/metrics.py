@@ -55,6 +55,8 @@ class _Snapshot(Collector):
             "stale_served": "Stale cached tags served because every proxy failed",
             "evictions": "Cached image versions evicted",
             "evicted_bytes": "Bytes the evicted versions held in the repository",
+            "uncached_pulls": "Blobs served straight through without caching (no room on the disk)",
+            "uncached_bytes": "Bytes served straight through without caching",
         }
         for counter, documentation in repo_counters.items():
             family = CounterMetricFamily(f"cargohold_repository_{counter}", documentation, labels=REPO)

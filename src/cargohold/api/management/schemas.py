@@ -224,6 +224,8 @@ class RepositoryStats(_Response):
     proxies: list[ProxyStats]
     evictions: int = Field(description="cached image versions evicted")
     evicted_bytes: int = Field(description="bytes those versions held in the repository")
+    uncached_pulls: int = Field(description="blobs served through uncached: no room on the disk")
+    uncached_bytes: int
 
 
 class ErrorDetail(BaseModel):
