@@ -252,6 +252,7 @@ class BlobLink:
     size: int
     source: ContentSource = ContentSource.LOCAL
     proxy_name: str | None = None
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,3 +128,21 @@ async def test_the_cache_policy_is_stored_and_changed(metadata: Metadata) -> Non
     assert (changed.max_cached_bytes, changed.evict_unused_after_days, changed.pins) == (1 << 40, 30, ())
     plain = await metadata.repositories.create_repository(Repository(name="plain"))
     assert (plain.max_cached_bytes, plain.evict_unused_after_days, plain.pins) == (0, 0, ())
+
+
+async def test_blob_pulls_keep_their_latest_time_and_show_in_the_image_contents(
+    metadata: Metadata, repo: int
+) -> None:
+    await put(metadata, repo, "app", "m", tag="1", blobs=("layer",), source=CACHED, proxy="up")
+    early = datetime(2026, 3, 1, tzinfo=UTC)
+    await metadata.stats.record_blob_pulls(
+        [(repo, "app", d("layer"), early), (repo, "app", d("layer"), early - timedelta(hours=1))]
+    )
+    await metadata.stats.record_blob_pulls([(repo, "app", d("layer"), early - timedelta(days=1))])  # older
+    unknown = [(repo, "app", d("not-linked"), early), (repo, "gone", d("x"), early)]
+    await metadata.stats.record_blob_pulls(unknown)  # ignored
+    await metadata.stats.record_blob_pulls([])
+
+    (content,) = await metadata.inventory.image_contents(repo)
+    (link,) = content.blobs
+    assert link.last_pulled_at == early

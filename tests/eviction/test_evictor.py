@@ -144,3 +144,19 @@ async def test_one_pass_at_a_time(metadata: Metadata, tmp_path: Path) -> None:
     finally:
         os.close(held)
     assert await evictor(metadata, tmp_path, Clock()).run() is not None
+
+
+async def test_a_version_whose_layers_were_pulled_lately_counts_as_recent(
+    metadata: Metadata, tmp_path: Path
+) -> None:
+    repo = await metadata.repositories.create_repository(Repository(name="hub", max_cached_bytes=50 * MiB))
+    assert repo.id is not None
+    await version(metadata, repo.id, "kept-manifest", 30 * MiB, START - timedelta(days=5))
+    await version(metadata, repo.id, "pulled-recently", 30 * MiB, START - timedelta(days=1))
+    # a client that kept the manifest pulls the layer of the older version today
+    await metadata.stats.record_blob_pulls([(repo.id, "kept-manifest", d("kept-manifest-layer"), START)])
+
+    report = await evictor(metadata, tmp_path, Clock()).run()
+
+    assert report is not None
+    assert [item.image for item in report.evicted] == ["pulled-recently"]

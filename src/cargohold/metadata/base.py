@@ -301,6 +301,10 @@ class StatsStore(Protocol):
         manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
         ...
 
+    async def record_blob_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        """The same for blobs read through an image's blob links (unknown links are ignored)."""
+        ...
+
 
 class CollectorStore(Protocol):
     """What garbage collection needs (``cargohold.registry.gc``): which stored digests something still

@@ -124,6 +124,7 @@ def blob_link(row: Row[Any]) -> BlobLink:
         size=row.size,
         source=ContentSource(row.source),
         proxy_name=row.proxy_name,
+        last_pulled_at=getattr(row, "last_pulled_at", None),
     )
 
 

@@ -126,6 +126,7 @@ blob_links = Table(
     Column("source", Text, nullable=False),
     Column("proxy_name", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("last_pulled_at", UtcDateTime, nullable=True),  # revision 0005; written in batches
     PrimaryKeyConstraint("repository_id", "image", "digest"),
     Index("ix_blob_links_digest", "digest"),
 )

@@ -262,6 +262,8 @@ class PullThroughService:
             self._stats.request(address.repository_id, hit=False)
         else:
             self._stats.request(address.repository_id, hit=True, bytes_from_cache=0 if head else served.size)
+        if not head and not isinstance(served, DirectBlob):
+            self._stats.blob_pulled(address.repository_id, address.image, digest)
         return served
 
     async def _find_blob(self, address: ImageAddress, digest: Digest) -> Blob:

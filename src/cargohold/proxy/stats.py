@@ -1,8 +1,8 @@
 """Usage statistics of repositories and their proxies: ``StatsRecorder`` counts what the pull path does in
 memory (cheap, synchronous calls) and ``flush()`` adds the deltas to the database counters, which add up
 across worker processes; ``StatsReader`` reads them back, with each proxy's health and backoff as the
-serving process's ``HealthBook`` sees it. The recorder also batches manifest pulls for their
-``last_pulled_at`` (``pulled``), written by the same ``flush()``.
+serving process's ``HealthBook`` sees it. The recorder also batches manifest and blob pulls for their
+``last_pulled_at`` (``pulled``, ``blob_pulled``), written by the same ``flush()``.
 
 Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
 ``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``, ``evictions`` and
@@ -75,6 +75,7 @@ class StatsRecorder:
         """Called (synchronously, so cheaply) whenever a proxy delivered something: the cache grew."""
         self._deltas: Counter[tuple[int, str, str]] = Counter()
         self._pulls: dict[tuple[int, str, Digest], datetime] = {}
+        self._blob_pulls: dict[tuple[int, str, Digest], datetime] = {}
 
     def request(self, repository_id: int, hit: bool, bytes_from_cache: int = 0) -> None:
         """A manifest or blob request of the repository, answered from the cache (``hit``) or not."""
@@ -127,10 +128,14 @@ class StatsRecorder:
         if key not in self._pulls or self._pulls[key] < at:
             self._pulls[key] = at
 
+    def blob_pulled(self, repository_id: int, image: str, digest: Digest) -> None:
+        """A blob linked into the image was read (its ``last_pulled_at``; written in the same batches)."""
+        self._blob_pulls[(repository_id, image, digest)] = datetime.now(UTC)
+
     @property
     def pending(self) -> int:
         """How many counters and pulls wait for the next flush."""
-        return len(self._deltas) + len(self._pulls)
+        return len(self._deltas) + len(self._pulls) + len(self._blob_pulls)
 
     async def flush(self) -> None:
         """Add the deltas to the database and record the pulls. What cannot be written is kept for the next
@@ -151,6 +156,14 @@ class StatsRecorder:
                 for key, at in self._pulls.items():  # what was recorded meanwhile is newer
                     pulls[key] = at
                 self._pulls = pulls
+                raise
+        if self._blob_pulls:
+            blob_pulls, self._blob_pulls = self._blob_pulls, {}
+            try:
+                await self._metadata.record_blob_pulls([(*key, at) for key, at in blob_pulls.items()])
+            except BaseException:
+                blob_pulls.update(self._blob_pulls)
+                self._blob_pulls = blob_pulls
                 raise
 
 

@@ -33,7 +33,8 @@ class ImageVersion:
     pulled_at: datetime | None
     """The last recorded pull of the version's manifest (None: never pulled since stored)."""
     last_used: datetime
-    """``pulled_at``, or when it was stored when it was never pulled."""
+    """The latest of ``pulled_at`` (or when it was stored, when never pulled) and the last pulls of the blobs
+    only it holds (a client that kept the manifest and pulls layers keeps the version in use)."""
     size: int
     """Bytes only this version holds in its repository."""
     pinned: bool
@@ -62,7 +63,11 @@ def cached_versions(
     holders: Counter[Digest] = Counter()
     """How many versions (local ones too) reach each digest; a local link counts as one more."""
     reached: list[tuple[ImageContent, Digest, set[Digest], dict[Digest, int]]] = []
+    blob_pulls: dict[tuple[str, Digest], datetime] = {}
     for content in contents:
+        for link in content.blobs:
+            if link.last_pulled_at is not None:
+                blob_pulls[(content.image, link.digest)] = link.last_pulled_at
         references = dict(content.references)
         sizes = {link.digest: link.size for link in content.blobs}
         sizes.update({record.digest: record.size for record in content.manifests})
@@ -86,6 +91,14 @@ def cached_versions(
         tags = tuple(tag.tag for tag in content.tags if tag.digest == digest)
         if any(tag.digest == digest and tag.source is ContentSource.LOCAL for tag in content.tags):
             continue  # local content needs it
+        stored = record.last_pulled_at or record.created_at or _EPOCH
+        own = [item for item in reach if holders[item] == 1]
+        last_used = max(
+            [
+                stored,
+                *(blob_pulls[(content.image, item)] for item in own if (content.image, item) in blob_pulls),
+            ]
+        )
         versions.append(
             ImageVersion(
                 repository_id=repository_id,
@@ -93,8 +106,8 @@ def cached_versions(
                 digest=digest,
                 tags=tags,
                 pulled_at=record.last_pulled_at,
-                last_used=record.last_pulled_at or record.created_at or _EPOCH,
-                size=sum(sizes.get(item, 0) for item in reach if holders[item] == 1),
+                last_used=last_used,
+                size=sum(sizes.get(item, 0) for item in own),
                 pinned=pinned(pins, content.image, tags, digest),
             )
         )
