@@ -133,10 +133,12 @@ class Evictor:
         async with self._exclusive() as acquired:
             if not acquired:
                 return None
-            if self._before_run is not None:
-                await self._before_run()
             report = EvictionReport()
             repositories = await self._repositories.list_repositories()
+            if not self._limited(repositories, ages, wanted):
+                return report  # nothing to enforce: spare the store the accounting queries
+            if self._before_run is not None:
+                await self._before_run()
             usage = await self._storage.storage_usage()
             for repository in repositories:
                 if ages and repository.evict_unused_after_days > 0:
@@ -146,6 +148,16 @@ class Evictor:
             await self._enforce_store(repositories, report, wanted)
             await self._count(repositories, report)
         return report
+
+    def _limited(self, repositories: Sequence[Repository], ages: bool, wanted: int) -> bool:
+        """Whether any limit applies to this pass."""
+        policy = self._policy
+        if wanted > 0 or policy.max_bytes > 0 or policy.min_free_bytes > 0:
+            return True
+        return any(
+            repository.max_cached_bytes > 0 or (ages and repository.evict_unused_after_days > 0)
+            for repository in repositories
+        )
 
     # --- the policies ---------------------------------------------------------------------------
 
