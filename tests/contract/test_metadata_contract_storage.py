@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.contract.conftest import Backend
 from tests.contract.test_metadata_contract_inventory import d, put
 
 from cargohold.metadata.sql import Metadata
@@ -146,3 +147,20 @@ async def test_blob_pulls_keep_their_latest_time_and_show_in_the_image_contents(
     (content,) = await metadata.inventory.image_contents(repo)
     (link,) = content.blobs
     assert link.last_pulled_at == early
+
+
+async def test_one_evictor_at_a_time_between_servers_and_apart_from_the_collector(
+    metadata: Metadata, backend: Backend
+) -> None:
+    other = await backend.open()
+    try:
+        async with metadata.storage.eviction_lock() as first:
+            assert first is True
+            async with other.storage.eviction_lock() as second:
+                assert second is (backend.name == "sqlite")  # SQLite: one node, the file lock decides
+            async with other.collector.collector_lock() as collector:
+                assert collector is True  # evicting does not hold up garbage collection
+        async with other.storage.eviction_lock() as after:
+            assert after is True
+    finally:
+        await other.close()
