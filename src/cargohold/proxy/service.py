@@ -255,11 +255,10 @@ class PullThroughService:
         """The blob from disk when the image has it, else a feed of it being fetched through a proxy (or,
         when the disk has no room for it, sent straight through from the proxy)."""
         served = await self._find_blob(address, digest)
-        if isinstance(served, DirectBlob):
+        if isinstance(served, BlobFeed | DirectBlob):
             self._stats.request(address.repository_id, hit=False)
-            self._stats.uncached(address.repository_id, served.proxy_name, served.size or 0)
-        elif isinstance(served, BlobFeed):
-            self._stats.request(address.repository_id, hit=False)
+            if isinstance(served, DirectBlob) and not head:
+                self._stats.uncached(address.repository_id, served.proxy_name, served.size or 0)
         else:
             self._stats.request(address.repository_id, hit=True, bytes_from_cache=0 if head else served.size)
         if not head and not isinstance(served, DirectBlob):
