@@ -111,6 +111,39 @@ def server(cargohold_factory: CargoholdFactory) -> CargoholdServer:
     return started
 
 
+def test_the_cache_policy_and_storage_through_the_cli(server: CargoholdServer) -> None:
+    url = server.url
+    ok("repo", "create", "cache", "--max-cached", "100MiB", "--evict-unused-after", "30",
+       "--pin", "library/alpine:3.*", "--pin", "tools", server=url)  # fmt: skip
+    status, document = api(server, "repositories/cache")
+    assert status == 200
+    assert (document["max_cached_bytes"], document["evict_unused_after_days"], document["pins"]) == (
+        100 << 20, 30, ["library/alpine:3.*", "tools"],
+    )  # fmt: skip
+    shown = ok("repo", "show", "cache", server=url)
+    assert "cache quota 100.0 MiB" in shown
+    assert "evict after 30 days unused" in shown
+    assert "pins        library/alpine:3.*, tools" in shown
+    assert "storage     0 B: 0 B local (pushed), 0 B cached" in shown
+    assert "counts once" in shown
+
+    ok("repo", "edit", "cache", "--max-cached", "0", "--no-pins", server=url)
+    status, document = api(server, "repositories/cache")
+    assert (document["max_cached_bytes"], document["evict_unused_after_days"], document["pins"]) == (
+        0,
+        30,
+        [],
+    )
+    refused = run("repo", "edit", "cache", "--max-cached", "lots", server=url)
+    assert refused.returncode != 0
+    assert "max_cached_bytes" in refused.stderr
+
+    breakdown = ok_json("repo", "storage", "cache", server=url)
+    assert breakdown["storage"]["total_bytes"] == 0
+    assert breakdown["biggest_images"] == []
+    assert "least recently pulled" in ok("repo", "storage", "cache", server=url)
+
+
 def test_repository_lifecycle(server: CargoholdServer) -> None:
     url = server.url
     out = ok(
@@ -119,8 +152,10 @@ def test_repository_lifecycle(server: CargoholdServer) -> None:
     assert "Created repository team." in out
 
     listing = ok("repo", "list", server=url)
-    assert table_rows(listing, "team") == [["team", "private", "", "docker.example.com", "60 s", "0", "api"]]
-    assert table_rows(listing, "test")[0][-1] == "config file"
+    assert table_rows(listing, "team") == [
+        ["team", "private", "", "docker.example.com", "60 s", "0", "api", "0 B"]
+    ]
+    assert table_rows(listing, "test")[0][-2] == "config file"
 
     shown = ok("repo", "show", "team", server=url)
     assert "visibility  private" in shown

@@ -4,6 +4,7 @@ precedence, ${VAR} references, password files, and the error messages for every 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -433,3 +434,36 @@ def test_a_tag_ttl_beyond_ten_years_is_refused_like_the_api_refuses_it(tmp_path:
     text = "repositories:\n  - name: a\n    tag_ttl_seconds: 99999999999999\n"
     message = problems_of(write(tmp_path, text))
     assert "repositories.0.tag_ttl_seconds: Input should be less than or equal to 315360000" in message
+
+
+def test_the_cache_policy_and_the_store_limits_take_sizes_with_units(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            "storage: {max_bytes: 500GiB, min_free_bytes: 5368709120, low_water_percent: 80}\n"
+            "repositories:\n"
+            "  - name: hub\n"
+            "    max_cached_bytes: 200GiB\n"
+            "    evict_unused_after_days: 30\n"
+            '    pins: ["library/alpine:3.20", "library/python:*"]\n',
+        )
+    )
+    assert (settings.storage.max_bytes, settings.storage.min_free_bytes) == (500 << 30, 5 << 30)
+    assert settings.storage.low_water_percent == 80
+    (hub,) = declared_repositories(settings)
+    repository = hub[0]
+    assert (repository.max_cached_bytes, repository.evict_unused_after_days) == (200 << 30, 30)
+    assert repository.pins == ("library/alpine:3.20", "library/python:*")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("storage: {max_bytes: lots}\n", "storage.max_bytes"),
+        ("repositories: [{name: hub, max_cached_bytes: -1}]\n", "repositories.0.max_cached_bytes"),
+        ("repositories: [{name: hub, pins: ['has space']}]\n", "repositories.0.pins.0"),
+    ],
+)
+def test_a_bad_size_or_pin_names_its_place(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        load_settings(write(tmp_path, text))

@@ -42,14 +42,17 @@ from cargohold.proxy.resolver import ProxyResolver, UpstreamPool
 from cargohold.proxy.service import PullThroughService
 from cargohold.proxy.stats import StatsReader, StatsRecorder
 from cargohold.proxy.warm import Warmer
+from cargohold.registry.accounting import StorageAccounting
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
+from cargohold.registry.eviction import LOCK_FILE, EvictionPolicy, Evictor
 from cargohold.registry.gc import GarbageCollector, GcPolicy
 from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
+from cargohold.registry.space import SpaceGuard
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
@@ -110,7 +113,23 @@ async def create_app(settings: Settings) -> web.Application:
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
     absent = AbsentManifests(upstream.negative_ttl_seconds)
     directory = RepositoryDirectory(metadata.repositories)
-    stats = StatsRecorder(metadata.stats)
+    evictor = Evictor(
+        metadata.repositories,
+        metadata.storage,
+        metadata.inventory,
+        metadata.stats,
+        lock_path=settings.data_dir / LOCK_FILE,
+        policy=EvictionPolicy(
+            max_bytes=int(settings.storage.max_bytes),
+            min_free_bytes=int(settings.storage.min_free_bytes),
+            low_water=settings.storage.low_water_percent / 100,
+        ),
+        space=blob_store.space,
+        before_run=lambda: _flush_once(stats),
+        after_disk_eviction=collector.collect_if_free,
+    )
+    stats = StatsRecorder(metadata.stats, on_fetched=evictor.nudge)
+    room = SpaceGuard(blob_store.space, int(settings.storage.min_free_bytes), make_room=evictor.make_room)
     resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
         content,
@@ -120,11 +139,12 @@ async def create_app(settings: Settings) -> web.Application:
         BlobFetcher(blob_store, fetch_dir),
         stats,
         absent,
+        room,
     )
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(content, blob_store),
+        uploads=UploadService(content, blob_store, room),
         manifests=manifests,
         pull=pull,
         directory=directory,
@@ -138,14 +158,12 @@ async def create_app(settings: Settings) -> web.Application:
         health.forget(repository_id)
         absent.forget(repository_id)
 
+    inventory = Inventory(
+        metadata.repositories, content, metadata.inventory, before_read=lambda: _flush_once(stats)
+    )
     management = ManagementServices(
         repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
-        inventory=Inventory(
-            metadata.repositories,
-            content,
-            metadata.inventory,
-            before_read=lambda: _flush_once(stats),
-        ),
+        inventory=inventory,
         probe=ProxyProbe(metadata.repositories),
         stats=StatsReader(
             metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
@@ -153,6 +171,7 @@ async def create_app(settings: Settings) -> web.Application:
         users=users,
         gc=collector,
         warmer=Warmer(pull, directory),
+        storage=StorageAccounting(metadata.repositories, metadata.storage, inventory, blob_store.space),
     )
     # ----------------------------------------------------------------------------------------------------
     # UI sessions are signed with a key derived from the server key: they survive restarts and span workers
@@ -178,6 +197,13 @@ async def create_app(settings: Settings) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def evict(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(evictor.serve(settings.storage.eviction_interval_seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close(_: web.Application) -> None:
         await authenticator.flush()  # access tokens' last use
         await pull.close()
@@ -187,6 +213,7 @@ async def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(flush_statistics)
     app.cleanup_ctx.append(collect_garbage)
+    app.cleanup_ctx.append(evict)
     app.on_cleanup.append(close)
     return app
 

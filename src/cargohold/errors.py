@@ -25,6 +25,7 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     │   ├── UnauthorizedError             UNAUTHORIZED
     │   ├── DeniedError                   DENIED
     │   ├── TooManyRequestsError          TOOMANYREQUESTS
+    │   ├── StorageFullError              DENIED, answered 507: no room on the disk for a push
     │   └── UnavailableError              UNAVAILABLE
     ├── UpstreamError                     what one proxy (upstream registry) did wrong
     │   ├── UpstreamNotFoundError         it does not have it (404; Docker Hub's 401 after a valid token)
@@ -53,6 +54,10 @@ class CargoholdError(Exception):
 
 class RegistryError(CargoholdError):
     """A condition of the OCI distribution API."""
+
+
+class StorageFullError(RegistryError):
+    """the registry's storage is full"""
 
 
 class BlobUnknownError(RegistryError):

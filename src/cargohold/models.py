@@ -198,6 +198,12 @@ class Repository:
     tag_ttl_seconds: int = 300
     managed_by_config: bool = False
     id: int | None = None
+    max_cached_bytes: int = 0
+    """Quota on the repository's cached content; 0: none."""
+    evict_unused_after_days: int = 0
+    """Cached image versions not pulled for this long are evicted; 0: never."""
+    pins: tuple[str, ...] = ()
+    """Image or tag patterns never evicted."""
     created_at: datetime | None = None
 
 
@@ -209,6 +215,9 @@ class RepositoryChanges:
     default: bool | None = None
     hosts: tuple[str, ...] | None = None
     tag_ttl_seconds: int | None = None
+    max_cached_bytes: int | None = None
+    evict_unused_after_days: int | None = None
+    pins: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +252,7 @@ class BlobLink:
     size: int
     source: ContentSource = ContentSource.LOCAL
     proxy_name: str | None = None
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +274,30 @@ class ImageContent:
     references: tuple[tuple[Digest, ManifestReferences], ...] = ()
     tags: tuple[TagRecord, ...] = ()
     blobs: tuple[BlobLink, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryUsage:
+    """Bytes a repository's images hold, each digest counted once per repository: ``local`` (pushed or
+    mounted: never evicted) and ``cached`` (fetched through a proxy). A digest both local and cached in the
+    repository counts as local."""
+
+    repository_id: int
+    local_bytes: int = 0
+    cached_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.local_bytes + self.cached_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUsage:
+    """Bytes held by every repository, and ``total_bytes``: every digest once across the whole store (a blob
+    two repositories hold counts in both of them but once here)."""
+
+    repositories: dict[int, RepositoryUsage]
+    total_bytes: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ traceback and answered 500 in the OCI envelope (for /v2) without leaking interna
 that went away while its response was being sent is not a bug: that is one line in the log. Neither is a
 process out of file descriptors (or the system out of file table entries): a request that needed one gets
 503 with ``Retry-After``, and the event loop's failing ``accept()`` (which it retries every second) is not
-logged with a traceback per try; both say so once per ``EXHAUSTED_LOG_SECONDS``.
+logged with a traceback per try; both say so once per ``EXHAUSTED_LOG_SECONDS``. Nor is a full disk under a
+write that is not an upload (a manifest): 507 in the OCI envelope.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cargohold.api.oci.errors import plain_error
+from cargohold.registry.space import FULL_ERRNOS
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class _Throttled:
 
 
 _EXHAUSTED = _Throttled(EXHAUSTED_LOG_SECONDS)
+_FULL = _Throttled(EXHAUSTED_LOG_SECONDS)
 
 
 @web.middleware
@@ -69,6 +72,9 @@ async def error_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         # Never sent (the connection is gone): the access log gets a status, aiohttp no traceback to log.
         return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
     except OSError as error:
+        if error.errno in FULL_ERRNOS:  # a manifest or a small write on a full disk: nothing was kept
+            _FULL.warn(f"the disk is full: answering 507 ({error.strerror})")
+            return plain_error(507, "DENIED", "the registry's storage is full", request.method)
         if error.errno not in EXHAUSTED_ERRNOS:
             return _unhandled(request)
         _EXHAUSTED.warn(f"out of file descriptors: answering 503 ({error.strerror})")

@@ -63,6 +63,12 @@ def print_summary(console: Console, settings: Settings) -> None:
             traits.append("default")
         traits.append("hosts " + (", ".join(repo.hosts) if repo.hosts else "none"))
         traits.append(f"tag_ttl_seconds {repo.tag_ttl_seconds}")
+        if repo.max_cached_bytes:
+            traits.append(f"max_cached_bytes {repo.max_cached_bytes.human_readable(separator=' ')}")
+        if repo.evict_unused_after_days:
+            traits.append(f"evict_unused_after_days {repo.evict_unused_after_days}")
+        if repo.pins:
+            traits.append("pins " + ", ".join(repo.pins))
         console.print(f"  [bold cyan]{escape(repo.name)}[/]  {escape(', '.join(traits))}")
         if not repo.proxies:
             console.print("    (no proxies: local content only)")

@@ -92,8 +92,8 @@ def repositories(out: Console, repos: Sequence[Json]) -> None:
         out.print("No repositories.")
         return
     table = _table()
-    for column in ("name", "visibility", "default", "hosts", "tag ttl", "proxies", "managed by"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "visibility", "default", "hosts", "tag ttl", "proxies", "managed by", "size"):
+        table.add_column(column, overflow="fold", justify="right" if column == "size" else "left")
     for repo in repos:
         proxies = repo.get("proxies") or []
         active = sum(1 for proxy in proxies if proxy.get("active"))
@@ -105,6 +105,7 @@ def repositories(out: Console, repos: Sequence[Json]) -> None:
             f"{repo.get('tag_ttl_seconds', NONE)} s",
             f"{len(proxies)} ({active} active)" if proxies else "0",
             "config file" if repo.get("managed_by_config") else "api",
+            size((repo.get("storage") or {}).get("total_bytes")),
         )
     out.print(table)
 
@@ -119,10 +120,50 @@ def repository(out: Console, repo: Json) -> None:
         ("tag ttl", f"{repo.get('tag_ttl_seconds', NONE)} s"),
         ("managed by", "config file (read-only)" if repo.get("managed_by_config") else "api"),
         ("created", when(repo.get("created_at"))),
+        *_policy(repo),
+        *_storage(repo.get("storage")),
     )
     for key, value in fields:
         out.print(f"  [dim]{key:<11}[/] {value}")
     proxies(out, repo.get("proxies") or [], title="proxies")
+
+
+def _policy(repo: Json) -> list[tuple[str, str]]:
+    quota = repo.get("max_cached_bytes") or 0
+    days = repo.get("evict_unused_after_days") or 0
+    return [
+        ("cache quota", size(quota) if quota else "none"),
+        ("evict after", f"{days} days unused" if days else "never (by age)"),
+        ("pins", text(", ".join(repo.get("pins") or [])) or NONE),
+    ]
+
+
+def _storage(held: Json | None) -> list[tuple[str, str]]:
+    if not held:
+        return []
+    return [
+        (
+            "storage",
+            f"{size(held.get('total_bytes'))}: {size(held.get('local_bytes'))} local (pushed), "
+            f"{size(held.get('cached_bytes'))} cached [dim](a blob several images share counts once)[/]",
+        )
+    ]
+
+
+def storage_breakdown(out: Console, data: Json) -> None:
+    """``repo storage``: bytes held, then the biggest and the least recently pulled images."""
+    held = data.get("storage") or {}
+    out.print(f"[bold cyan]{text(held.get('repository'))}[/]")
+    for key, value in _storage(held):
+        out.print(f"  [dim]{key:<11}[/] {value}")
+    lists = (("biggest images", "biggest_images"), ("least recently pulled", "least_recently_pulled"))
+    for title, key in lists:
+        table = _table(title)
+        for column in ("image", "size", "last pulled"):
+            table.add_column(column, overflow="fold", justify="right" if column == "size" else "left")
+        for image in data.get(key) or []:
+            table.add_row(text(image.get("name")), size(image.get("size")), when(image.get("last_pulled_at")))
+        out.print(table)
 
 
 def proxies(out: Console, items: Sequence[Json], title: str | None = None) -> None:

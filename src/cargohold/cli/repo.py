@@ -1,6 +1,6 @@
 """``cargohold repo …``: the repositories of a running server, over its REST API.
 
-Owns the Click group ``repo`` (list, show, create, edit, delete, images, purge, stats), built on
+Owns the Click group ``repo`` (list, show, create, edit, delete, images, purge, stats, storage), built on
 ``cargohold.cli.command.api_command`` (``--server``, ``--json``, exit statuses); the answers are shown by
 ``cargohold.cli.output``. A repository's proxies have their own group, ``cargohold proxy``
 (``cargohold.cli.proxy``).
@@ -45,13 +45,35 @@ def repo_show(api: Api, name: str) -> None:
     "--host", "hosts", multiple=True, metavar="HOST", help="A registry host it stands for (repeat)."
 )
 @click.option("--tag-ttl", type=int, metavar="SECONDS", help="How long a cached tag is served unchecked.")
+@click.option(
+    "--max-cached", metavar="SIZE", help='Quota on cached content: bytes or "100MiB", "50GiB" (0: none).'
+)
+@click.option(
+    "--evict-unused-after", "evict_days", type=int, metavar="DAYS",
+    help="Evict cached images not pulled for DAYS days (0: never).",
+)  # fmt: skip
+@click.option(
+    "--pin", "pins", multiple=True, metavar="PATTERN",
+    help="An image or tag never evicted: IMAGE, IMAGE:TAG or IMAGE@DIGEST, globs allowed (repeat).",
+)  # fmt: skip
 @api_command
 def repo_create(
-    api: Api, name: str, private: bool, is_default: bool, hosts: tuple[str, ...], tag_ttl: int | None
+    api: Api,
+    name: str,
+    private: bool,
+    is_default: bool,
+    hosts: tuple[str, ...],
+    tag_ttl: int | None,
+    max_cached: str | None,
+    evict_days: int | None,
+    pins: tuple[str, ...],
 ) -> None:
     """Create repository NAME (add proxies with `cargohold proxy add`)."""
     body = {"name": name, "visibility": "private" if private else "public", "default": is_default}
     body |= changes(hosts=list(hosts) if hosts else None, tag_ttl_seconds=tag_ttl)
+    body |= changes(
+        max_cached_bytes=_size(max_cached), evict_unused_after_days=evict_days, pins=list(pins) or None
+    )
     data = api.client.post(path("repositories"), body)
     if api.json:
         show.print_json(data)
@@ -67,6 +89,18 @@ def repo_create(
 @click.option("--host", "hosts", multiple=True, metavar="HOST", help="Replace the hosts (repeat).")
 @click.option("--no-hosts", is_flag=True, help="Remove every host.")
 @click.option("--tag-ttl", type=int, metavar="SECONDS", help="How long a cached tag is served unchecked.")
+@click.option(
+    "--max-cached", metavar="SIZE", help='Quota on cached content: bytes or "100MiB", "50GiB" (0: none).'
+)
+@click.option(
+    "--evict-unused-after", "evict_days", type=int, metavar="DAYS",
+    help="Evict cached images not pulled for DAYS days (0: never).",
+)  # fmt: skip
+@click.option(
+    "--pin", "pins", multiple=True, metavar="PATTERN",
+    help="An image or tag never evicted: IMAGE, IMAGE:TAG or IMAGE@DIGEST, globs allowed (repeat).",
+)  # fmt: skip
+@click.option("--no-pins", is_flag=True, help="Remove every pin.")
 @api_command
 def repo_edit(
     api: Api,
@@ -76,15 +110,24 @@ def repo_edit(
     hosts: tuple[str, ...],
     no_hosts: bool,
     tag_ttl: int | None,
+    max_cached: str | None,
+    evict_days: int | None,
+    pins: tuple[str, ...],
+    no_pins: bool,
 ) -> None:
-    """Change settings of repository NAME; what is not given stays as it is."""
+    """Change settings of repository NAME; what is not given stays as it is (--pin replaces the pins)."""
     if hosts and no_hosts:
         raise click.UsageError("--host and --no-hosts exclude each other")
+    if pins and no_pins:
+        raise click.UsageError("--pin and --no-pins exclude each other")
     body = changes(
         visibility=None if private is None else ("private" if private else "public"),
         default=is_default,
         hosts=[] if no_hosts else (list(hosts) if hosts else None),
         tag_ttl_seconds=tag_ttl,
+        max_cached_bytes=_size(max_cached),
+        evict_unused_after_days=evict_days,
+        pins=[] if no_pins else (list(pins) if pins else None),
     )
     if not body:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
@@ -144,3 +187,20 @@ def repo_stats(api: Api, name: str) -> None:
     """Show request, cache and upstream statistics of repository NAME and the health of its proxies."""
     data = api.client.get(path("repositories", name, "stats"))
     api.emit(data, show.stats)
+
+
+@repo.command("storage")
+@click.argument("name")
+@api_command
+def repo_storage(api: Api, name: str) -> None:
+    """Show the bytes repository NAME holds (local and cached) and its biggest and least recently pulled
+    images."""
+    data = api.client.get(path("repositories", name, "storage"))
+    api.emit(data, show.storage_breakdown)
+
+
+def _size(value: str | None) -> int | str | None:
+    """A size as the API takes it: whole bytes as a number, anything else (``100MiB``) as text."""
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value

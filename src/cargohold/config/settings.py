@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -32,9 +33,11 @@ from cargohold.config.repositories import RepositoryConfig, as_entities, default
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
+from cargohold.registry.values import Bytes
 
 __all__ = [
     "Settings",
+    "StorageSettings",
     "UpstreamSettings",
     "builtin_repositories",
     "declared_repositories",
@@ -83,6 +86,22 @@ class GcSettings(BaseModel):
     """An upload session (or a spool no session owns) idle this long is abandoned and removed."""
 
 
+class StorageSettings(BaseModel):
+    """Limits on the whole store (the ``storage:`` section); byte sizes are integers or ``"50GiB"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: Bytes = ByteSize(0)
+    """Cached content is evicted while the store holds more than this (each digest once); 0: no limit."""
+    min_free_bytes: Bytes = ByteSize(0)
+    """Cached content is evicted while the data directory's disk has less free; 0: no minimum."""
+    low_water_percent: int = Field(default=90, ge=1, le=100)
+    """Eviction, once a limit is crossed, goes on until usage is this share of the limit."""
+    eviction_interval_seconds: float = Field(default=300.0, ge=0, le=86400)
+    """How often limits and ``evict_unused_after_days`` are checked without a fetch to prompt it (0: only
+    after fetches); a fetch prompts a check of the limits within seconds."""
+
+
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("cargohold_config_file_data", default=None)
 
@@ -115,6 +134,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

@@ -5,6 +5,7 @@
 ``InventoryStore``: whole images at once, for the management views (read all, delete one, purge cached).
 ``UserStore``: users with their grants and access tokens. ``StatsStore``: usage counters and pull times.
 ``CollectorStore``: what garbage collection asks of the metadata (references, the per-digest guard, locks).
+``StorageStore``: bytes held per repository (local and cached) and evicting one cached image version.
 A consumer asks for the protocols it uses and nothing else; ``sql.open_metadata`` opens them all on one
 database. One method is one transaction: a caller never sees half of a change.
 Images are addressed by ``(repository_id, image)``; ``image`` is the OCI name inside the repository
@@ -31,6 +32,7 @@ from cargohold.models import (
     ProxyChanges,
     Repository,
     RepositoryChanges,
+    StoreUsage,
     TagRecord,
     Upload,
     UserRecord,
@@ -299,6 +301,10 @@ class StatsStore(Protocol):
         manifest keeps its latest ``last_pulled_at``. Unknown manifests are ignored. Meant for batches."""
         ...
 
+    async def record_blob_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        """The same for blobs read through an image's blob links (unknown links are ignored)."""
+        ...
+
 
 class CollectorStore(Protocol):
     """What garbage collection needs (``cargohold.registry.gc``): which stored digests something still
@@ -337,4 +343,33 @@ class CollectorStore(Protocol):
 
     async def list_uploads(self) -> list[Upload]:
         """Every upload session, oldest first."""
+        ...
+
+
+class StorageStore(Protocol):
+    """Storage accounting and eviction (``cargohold.registry.accounting``, ``cargohold.registry.eviction``).
+
+    A repository *holds* a digest while one of its blob links or manifests names it; sizes are those
+    recorded with the link or manifest. Eviction removes metadata only; the garbage collector then removes
+    the bytes nothing references any more.
+    """
+
+    def eviction_lock(self) -> AbstractAsyncContextManager[bool]:
+        """Try (once, without waiting) to be the only evictor among the servers sharing the database; yields
+        whether this caller is (as ``CollectorStore.collector_lock``, under a key of its own)."""
+        ...
+
+    async def storage_usage(self) -> StoreUsage:
+        """Bytes each repository holds, local and cached (each digest once per repository), and the store's
+        total (each digest once), read in one transaction. Repositories holding nothing are absent."""
+        ...
+
+    async def evict_version(
+        self, repository_id: int, image: str, digest: Digest, pulled_at: datetime | None
+    ) -> bool:
+        """Remove one cached image version: the cached manifest ``digest`` with its tags, the child manifests
+        of it nothing else in the image needs, and the cached blob links of the image no remaining manifest
+        references. Refused (False, nothing changed) when the manifest is gone, is local, is the target of a
+        local tag or a child of another manifest, or was pulled after ``pulled_at`` (the time the caller saw
+        when it chose it): a version pulled meanwhile stays."""
         ...

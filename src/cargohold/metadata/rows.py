@@ -52,6 +52,9 @@ def repository_values(repository: Repository) -> dict[str, Any]:
         "is_default": repository.default,
         "tag_ttl_seconds": repository.tag_ttl_seconds,
         "managed_by_config": repository.managed_by_config,
+        "max_cached_bytes": int(repository.max_cached_bytes),
+        "evict_unused_after_days": repository.evict_unused_after_days,
+        "pins": list(repository.pins) or None,
     }
 
 
@@ -65,6 +68,9 @@ def repository(row: Row[Any], hosts: Sequence[str]) -> Repository:
         managed_by_config=row.managed_by_config,
         id=row.id,
         created_at=row.created_at,
+        max_cached_bytes=int(row.max_cached_bytes),
+        evict_unused_after_days=row.evict_unused_after_days,
+        pins=tuple(row.pins or ()),
     )
 
 
@@ -118,6 +124,7 @@ def blob_link(row: Row[Any]) -> BlobLink:
         size=row.size,
         source=ContentSource(row.source),
         proxy_name=row.proxy_name,
+        last_pulled_at=getattr(row, "last_pulled_at", None),
     )
 
 

@@ -74,6 +74,10 @@ repositories = Table(
     Column("tag_ttl_seconds", Integer, nullable=False),
     Column("managed_by_config", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Revision 0005: the cache policy (0: no quota, never by age; pins a JSON list of patterns or NULL)
+    Column("max_cached_bytes", BigInteger, nullable=False, server_default=text("0")),
+    Column("evict_unused_after_days", Integer, nullable=False, server_default=text("0")),
+    Column("pins", JSON(none_as_null=True), nullable=True),
     UniqueConstraint("name", name="repositories_name_key"),
     # At most one default repository, enforced by the database as well as by the store.
     Index(
@@ -122,6 +126,7 @@ blob_links = Table(
     Column("source", Text, nullable=False),
     Column("proxy_name", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("last_pulled_at", UtcDateTime, nullable=True),  # revision 0005; written in batches
     PrimaryKeyConstraint("repository_id", "image", "digest"),
     Index("ix_blob_links_digest", "digest"),
 )
@@ -143,7 +148,7 @@ manifests = Table(
     Column("last_pulled_at", UtcDateTime, nullable=True),  # revision 0002; written in batches
     PrimaryKeyConstraint("repository_id", "image", "digest"),
     Index("ix_manifests_subject", "repository_id", "image", "subject"),
-    Index("ix_manifests_digest", "digest"),  # revision 0011: is a blob file a manifest anywhere?
+    Index("ix_manifests_digest", "digest"),  # revision 0005: gc's reference checks
 )
 
 manifest_references = Table(
@@ -161,7 +166,7 @@ manifest_references = Table(
         ondelete="CASCADE",
     ),
     Index("ix_manifest_references_child", "repository_id", "image", "child_digest"),
-    Index("ix_manifest_references_child_digest", "child_digest"),  # revision 0011: for the collector
+    Index("ix_manifest_references_child_digest", "child_digest"),  # revision 0005: gc's reference checks
 )
 
 tags = Table(

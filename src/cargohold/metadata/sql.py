@@ -6,7 +6,7 @@ the database to head (``migrate.py``) and returns ``Metadata``: one store per pr
 holding that one ``Database``. Every public method of a store runs in one transaction; writing methods
 open theirs for writing (``BEGIN IMMEDIATE`` on SQLite). The stores live in ``sql_repositories.py``
 (with ``sql_management.py``), ``sql_content.py``, ``sql_inventory.py``, ``sql_users.py``,
-``sql_stats.py`` and ``sql_collector.py``.
+``sql_stats.py``, ``sql_collector.py`` and ``sql_storage.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from cargohold.metadata.base import (
     InventoryStore,
     RepositoryStore,
     StatsStore,
+    StorageStore,
     UserStore,
 )
 from cargohold.metadata.database import Database
@@ -33,6 +34,7 @@ from cargohold.metadata.sql_content import SqlContentStore
 from cargohold.metadata.sql_inventory import SqlInventoryStore
 from cargohold.metadata.sql_repositories import SqlRepositoryStore
 from cargohold.metadata.sql_stats import SqlStatsStore
+from cargohold.metadata.sql_storage import SqlStorageStore
 from cargohold.metadata.sql_users import SqlUserStore
 
 __all__ = ["Metadata", "open_metadata"]
@@ -49,6 +51,7 @@ class Metadata:
     users: UserStore
     stats: StatsStore
     collector: CollectorStore
+    storage: StorageStore
 
     async def close(self) -> None:
         await self.database.close()
@@ -85,4 +88,5 @@ async def open_metadata(
         users=SqlUserStore(database),
         stats=SqlStatsStore(database),
         collector=SqlCollectorStore(database),
+        storage=SqlStorageStore(database),
     )

@@ -13,7 +13,7 @@ those. A renamed proxy takes its cached content records and usage counters with 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,9 +45,19 @@ async def change_repository(connection: AsyncConnection, name: str, changes: Rep
         tag_ttl_seconds=(
             current.tag_ttl_seconds if changes.tag_ttl_seconds is None else changes.tag_ttl_seconds
         ),
+        max_cached_bytes=_given(changes.max_cached_bytes, current.max_cached_bytes),
+        evict_unused_after_days=_given(changes.evict_unused_after_days, current.evict_unused_after_days),
+        pins=_given(changes.pins, current.pins),
     )
     await update_settings(connection, row.id, changed)
     return await load_repository(connection, row.id)
+
+
+_T = TypeVar("_T")
+
+
+def _given(change: _T | None, current: _T) -> _T:
+    return current if change is None else change
 
 
 async def delete_unmanaged_repository(connection: AsyncConnection, name: str) -> None:

@@ -129,14 +129,7 @@ class SqlRepositoryStore:
                     + "; ".join(collisions)
                 )
             for repository, repository_proxies in declared:
-                managed = Repository(
-                    name=repository.name,
-                    visibility=repository.visibility,
-                    default=repository.default,
-                    hosts=repository.hosts,
-                    tag_ttl_seconds=repository.tag_ttl_seconds,
-                    managed_by_config=True,
-                )
+                managed = dataclasses.replace(repository, managed_by_config=True, id=None, created_at=None)
                 repository_id = await statements.find_repository_id(connection, repository.name)
                 if repository_id is None:
                     if managed.default:

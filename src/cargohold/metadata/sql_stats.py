@@ -3,8 +3,8 @@
 excluded.value`` — an increment the database applies atomically, so worker processes flushing at the same
 time all count. Rows are written in one sorted order (no deadlocks between flushers on PostgreSQL), and
 deltas for a repository deleted meanwhile are dropped (its rows are locked ``FOR KEY SHARE`` first, so it
-cannot vanish half-way). Pulls of manifests are written in batches too, each keeping its latest
-``manifests.last_pulled_at``: ``SqlStatsStore``.
+cannot vanish half-way). Pulls of manifests and blobs are written in batches too, each keeping its latest
+``last_pulled_at``: ``SqlStatsStore``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, select, update
+from sqlalchemy import Table, and_, bindparam, case, select, update
 
 from cargohold.metadata.database import Database
-from cargohold.metadata.schema import manifests, repositories, stats_counters
+from cargohold.metadata.schema import blob_links, manifests, repositories, stats_counters
 from cargohold.models import Digest
 
 
@@ -61,6 +61,14 @@ class SqlStatsStore:
             return {(row.proxy_name, row.counter): int(row.value) for row in result}
 
     async def record_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        await self._record(manifests, pulls)
+
+    async def record_blob_pulls(self, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        await self._record(blob_links, pulls)
+
+    async def _record(self, table: Table, pulls: Sequence[tuple[int, str, Digest, datetime]]) -> None:
+        """Set ``last_pulled_at`` of the rows of ``table`` keyed by (repository, image, digest), keeping the
+        later time."""
         latest: dict[tuple[int, str, str], datetime] = {}
         for repository_id, image, digest, when in pulls:
             key = (repository_id, image, str(digest))
@@ -68,23 +76,16 @@ class SqlStatsStore:
                 latest[key] = when
         if not latest:
             return
-        pulled = bindparam("b_when", type_=manifests.c.last_pulled_at.type)
+        column = table.c.last_pulled_at
+        pulled = bindparam("b_when", type_=column.type)
         statement = (
-            update(manifests)
+            update(table)
             .where(
-                manifests.c.repository_id == bindparam("b_repository"),
-                manifests.c.image == bindparam("b_image"),
-                manifests.c.digest == bindparam("b_digest"),
+                table.c.repository_id == bindparam("b_repository"),
+                table.c.image == bindparam("b_image"),
+                table.c.digest == bindparam("b_digest"),
             )
-            .values(
-                last_pulled_at=case(
-                    (
-                        and_(manifests.c.last_pulled_at.is_not(None), manifests.c.last_pulled_at >= pulled),
-                        manifests.c.last_pulled_at,
-                    ),
-                    else_=pulled,
-                )
-            )
+            .values(last_pulled_at=case((and_(column.is_not(None), column >= pulled), column), else_=pulled))
         )
         values = [
             {"b_repository": key[0], "b_image": key[1], "b_digest": key[2], "b_when": at}

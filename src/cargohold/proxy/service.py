@@ -41,6 +41,7 @@ from cargohold.proxy.bad_bodies import BadBodies
 from cargohold.proxy.client import FetchedManifest, UpstreamClient
 from cargohold.proxy.failures import failed
 from cargohold.proxy.fetch import BlobFeed, BlobFetcher, BlobSource
+from cargohold.proxy.passthrough import DirectBlob, NoRoomToCacheError
 from cargohold.proxy.resolver import ProxiesExhaustedError, ProxyResolver
 from cargohold.proxy.singleflight import SingleFlight
 from cargohold.proxy.sources import WatchedBody, open_sized
@@ -49,6 +50,7 @@ from cargohold.proxy.vouchers import Vouchers
 from cargohold.registry.addressing import ImageAddress
 from cargohold.registry.blobs import BlobInfo, BlobService
 from cargohold.registry.images import ManifestService
+from cargohold.registry.space import SpaceGuard
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ class ServedManifest:
     """True when it was fetched from the proxy for this request (a cache miss)."""
 
 
+Blob = BlobInfo | BlobFeed | DirectBlob
+"""A blob as the pull flow serves it: stored, being fetched into the cache, or sent through uncached."""
+
+
 class PullThroughService:
     def __init__(
         self,
@@ -74,7 +80,10 @@ class PullThroughService:
         fetcher: BlobFetcher,
         stats: StatsRecorder,
         absent: AbsentManifests | None = None,
+        room: SpaceGuard | None = None,
     ) -> None:
+        self._room = room
+        """Whether a blob may be cached (eviction first); without room it is served through uncached."""
         self._stats = stats
         self._absent = absent or AbsentManifests(ttl=0)
         self._metadata = metadata
@@ -242,16 +251,21 @@ class PullThroughService:
 
     # --- blobs -------------------------------------------------------------------------------------
 
-    async def blob(self, address: ImageAddress, digest: Digest, head: bool = False) -> BlobInfo | BlobFeed:
-        """The blob from disk when the image has it, else a feed of it being fetched through a proxy."""
+    async def blob(self, address: ImageAddress, digest: Digest, head: bool = False) -> Blob:
+        """The blob from disk when the image has it, else a feed of it being fetched through a proxy (or,
+        when the disk has no room for it, sent straight through from the proxy)."""
         served = await self._find_blob(address, digest)
-        if isinstance(served, BlobFeed):
+        if isinstance(served, BlobFeed | DirectBlob):
             self._stats.request(address.repository_id, hit=False)
+            if isinstance(served, DirectBlob) and not head:
+                self._stats.uncached(address.repository_id, served.proxy_name, served.size or 0)
         else:
             self._stats.request(address.repository_id, hit=True, bytes_from_cache=0 if head else served.size)
+        if not head and not isinstance(served, DirectBlob):
+            self._stats.blob_pulled(address.repository_id, address.image, digest)
         return served
 
-    async def _find_blob(self, address: ImageAddress, digest: Digest) -> BlobInfo | BlobFeed:
+    async def _find_blob(self, address: ImageAddress, digest: Digest) -> Blob:
         """The blob as the image holds it, or as one of the repository's own proxies sends it.
 
         Stored bytes are shared across repositories only where that discloses nothing: the repository links
@@ -283,7 +297,7 @@ class PullThroughService:
 
         return await self._fetch_blob(address, digest, vouched_by, reusable)
 
-    async def _refetch(self, address: ImageAddress, digest: Digest, damaged: BlobDamagedError) -> BlobFeed:
+    async def _refetch(self, address: ImageAddress, digest: Digest, damaged: BlobDamagedError) -> Blob:
         """Fetch a cached blob whose stored file is damaged once more; the verified download replaces it."""
 
         async def whole(blob: Digest) -> int | None:
@@ -298,11 +312,12 @@ class PullThroughService:
         digest: Digest,
         vouched_by: str,
         reusable: Callable[[Digest], Awaitable[int | None]],
-    ) -> BlobFeed:
-        """Start or join the download of the blob for the image, ``vouched_by``'s proxy asked first."""
+    ) -> BlobFeed | DirectBlob:
+        """Start or join the download of the blob for the image, ``vouched_by``'s proxy asked first; without
+        room on the disk for it, send it through uncached."""
         prefer = vouched_by or None
 
-        async def open_source() -> tuple[str, BlobSource]:
+        async def open_upstream() -> tuple[str, BlobSource]:
             names = [proxy.name for proxy in await self._resolver.active_proxies(address.repository)]
             try:
                 proxy, response = await self._resolver.first_answer(
@@ -317,15 +332,27 @@ class PullThroughService:
                 response, lambda error: self.body_refused(address, digest, proxy.name, error)
             )
 
+        async def open_source() -> tuple[str, BlobSource]:
+            proxy_name, source = await open_upstream()
+            if self._room is not None and not await self._room.room_for(source.size or 0):
+                await source.close()
+                raise NoRoomToCacheError(f"no room on the disk to cache {digest} ({source.size} bytes)")
+            return proxy_name, source
+
         async def committed(size: int, proxy_name: str) -> None:
             proxy_name = proxy_name or vouched_by  # "" when another worker fetched it: our HEAD vouched
             await self._blobs.link_cached(address, digest, size, proxy_name)
             self._stats.fetched(address.repository_id, proxy_name, size)
             log.info("cached blob %s for %s from proxy %s (%d bytes)", digest, address.name, proxy_name, size)
 
-        return await self._fetcher.fetch(
-            digest, open_source, committed, scope=_scope(address), reusable=reusable
-        )
+        try:
+            return await self._fetcher.fetch(
+                digest, open_source, committed, scope=_scope(address), reusable=reusable
+            )
+        except NoRoomToCacheError as full:
+            proxy_name, source = await open_upstream()
+            log.warning("serving %s to %s uncached: %s", digest, address.name, full.message)
+            return DirectBlob(digest, proxy_name, source)
 
     def body_refused(
         self, address: ImageAddress, digest: Digest, proxy_name: str, error: UpstreamFailedError

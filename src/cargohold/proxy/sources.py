@@ -21,7 +21,16 @@ from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.flight import Flight
 from cargohold.proxy.spooler import Spooler
 
-__all__ = ["BlobSource", "HeldBody", "WatchedBody", "bad_body", "open_sized", "read_verified", "receive_body"]
+__all__ = [
+    "BlobSource",
+    "HeldBody",
+    "WatchedBody",
+    "bad_body",
+    "open_sized",
+    "read_verified",
+    "receive_body",
+    "verified_chunks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +61,7 @@ async def receive_body(source: BlobSource, spooler: Spooler, flight: Flight, pro
     Each chunk is hashed as it arrives, goes to the flight's memory window (feeds that keep up take it from
     there at once) and to the spooler, which writes it to disk in the background."""
     received = 0
-    async for chunk in _verified_chunks(source, flight.digest, proxy_name):
+    async for chunk in verified_chunks(source, flight.digest, proxy_name):
         received += len(chunk)
         flight.receive(chunk)
         await spooler.put(chunk)
@@ -61,10 +70,10 @@ async def receive_body(source: BlobSource, spooler: Spooler, flight: Flight, pro
 
 async def read_verified(source: BlobSource, digest: Digest, proxy_name: str) -> bytes:
     """A small body read whole, checked against its announced size and its digest."""
-    return b"".join([chunk async for chunk in _verified_chunks(source, digest, proxy_name)])
+    return b"".join([chunk async for chunk in verified_chunks(source, digest, proxy_name)])
 
 
-async def _verified_chunks(source: BlobSource, digest: Digest, proxy_name: str) -> AsyncIterator[bytes]:
+async def verified_chunks(source: BlobSource, digest: Digest, proxy_name: str) -> AsyncIterator[bytes]:
     """The source's chunks, hashed as they pass; ends only when the body had its announced length and
     matches ``digest``, else raises ``bad_body`` (past the last chunk for a digest or short-body mismatch)."""
     declared = source.size

@@ -1,11 +1,13 @@
 """Usage statistics of repositories and their proxies: ``StatsRecorder`` counts what the pull path does in
 memory (cheap, synchronous calls) and ``flush()`` adds the deltas to the database counters, which add up
 across worker processes; ``StatsReader`` reads them back, with each proxy's health and backoff as the
-serving process's ``HealthBook`` sees it. The recorder also batches manifest pulls for their
-``last_pulled_at`` (``pulled``), written by the same ``flush()``.
+serving process's ``HealthBook`` sees it. The recorder also batches manifest and blob pulls for their
+``last_pulled_at`` (``pulled``, ``blob_pulled``), written by the same ``flush()``.
 
 Counters of a repository: ``requests`` (manifest and blob pulls), ``cache_hits`` / ``cache_misses``,
-``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``. Of a proxy: ``requests`` (times
+``bytes_served_from_cache``, ``bytes_fetched_upstream``, ``stale_served``, ``evictions`` and
+``evicted_bytes`` (added by ``cargohold.registry.eviction``), ``uncached_pulls`` and ``uncached_bytes`` (blobs
+served through without caching for want of disk space). Of a proxy: ``requests`` (times
 it was asked), ``hits`` (it delivered), ``misses`` (it did not have it), ``bytes_fetched`` and
 ``failures.<kind>`` by ``FailureKind``.
 """
@@ -56,16 +58,24 @@ class RepositoryStats:
     bytes_fetched_upstream: int
     stale_served: int
     proxies: tuple[ProxyStats, ...]
+    evictions: int = 0
+    evicted_bytes: int = 0
+    uncached_pulls: int = 0
+    """Blobs sent straight through from a proxy without caching them (no room on the disk)."""
+    uncached_bytes: int = 0
 
 
 class StatsRecorder:
     """In-memory deltas of the counters; the pull path calls the recording methods, a timer calls
     ``flush()`` every few seconds (and once at close)."""
 
-    def __init__(self, metadata: StatsStore) -> None:
+    def __init__(self, metadata: StatsStore, on_fetched: Callable[[], None] | None = None) -> None:
         self._metadata = metadata
+        self._on_fetched = on_fetched
+        """Called (synchronously, so cheaply) whenever a proxy delivered something: the cache grew."""
         self._deltas: Counter[tuple[int, str, str]] = Counter()
         self._pulls: dict[tuple[int, str, Digest], datetime] = {}
+        self._blob_pulls: dict[tuple[int, str, Digest], datetime] = {}
 
     def request(self, repository_id: int, hit: bool, bytes_from_cache: int = 0) -> None:
         """A manifest or blob request of the repository, answered from the cache (``hit``) or not."""
@@ -83,6 +93,8 @@ class StatsRecorder:
         if nbytes:
             deltas[(repository_id, proxy, "bytes_fetched")] += nbytes
             deltas[(repository_id, REPOSITORY, "bytes_fetched_upstream")] += nbytes
+        if self._on_fetched is not None:
+            self._on_fetched()
 
     def not_found(self, repository_id: int, proxy: str) -> None:
         """``proxy`` was asked and does not have it."""
@@ -93,6 +105,17 @@ class StatsRecorder:
         """``proxy`` was asked and failed; ``kind`` is a ``FailureKind`` value."""
         self._deltas[(repository_id, proxy, "requests")] += 1
         self._deltas[(repository_id, proxy, FAILURES + str(kind))] += 1
+
+    def uncached(self, repository_id: int, proxy: str, nbytes: int) -> None:
+        """A blob was sent straight through from ``proxy`` without caching it (no room on the disk)."""
+        deltas = self._deltas
+        deltas[(repository_id, REPOSITORY, "uncached_pulls")] += 1
+        deltas[(repository_id, REPOSITORY, "uncached_bytes")] += nbytes
+        deltas[(repository_id, proxy, "requests")] += 1
+        deltas[(repository_id, proxy, "hits")] += 1
+        if nbytes:
+            deltas[(repository_id, proxy, "bytes_fetched")] += nbytes
+            deltas[(repository_id, REPOSITORY, "bytes_fetched_upstream")] += nbytes
 
     def stale(self, repository_id: int) -> None:
         """A stale cached tag was served because every proxy failed."""
@@ -105,10 +128,14 @@ class StatsRecorder:
         if key not in self._pulls or self._pulls[key] < at:
             self._pulls[key] = at
 
+    def blob_pulled(self, repository_id: int, image: str, digest: Digest) -> None:
+        """A blob linked into the image was read (its ``last_pulled_at``; written in the same batches)."""
+        self._blob_pulls[(repository_id, image, digest)] = datetime.now(UTC)
+
     @property
     def pending(self) -> int:
         """How many counters and pulls wait for the next flush."""
-        return len(self._deltas) + len(self._pulls)
+        return len(self._deltas) + len(self._pulls) + len(self._blob_pulls)
 
     async def flush(self) -> None:
         """Add the deltas to the database and record the pulls. What cannot be written is kept for the next
@@ -129,6 +156,14 @@ class StatsRecorder:
                 for key, at in self._pulls.items():  # what was recorded meanwhile is newer
                     pulls[key] = at
                 self._pulls = pulls
+                raise
+        if self._blob_pulls:
+            blob_pulls, self._blob_pulls = self._blob_pulls, {}
+            try:
+                await self._metadata.record_blob_pulls([(*key, at) for key, at in blob_pulls.items()])
+            except BaseException:
+                blob_pulls.update(self._blob_pulls)
+                self._blob_pulls = blob_pulls
                 raise
 
 
@@ -193,4 +228,8 @@ class StatsReader:
             bytes_fetched_upstream=count(REPOSITORY, "bytes_fetched_upstream"),
             stale_served=count(REPOSITORY, "stale_served"),
             proxies=tuple(proxy_stats),
+            evictions=count(REPOSITORY, "evictions"),
+            evicted_bytes=count(REPOSITORY, "evicted_bytes"),
+            uncached_pulls=count(REPOSITORY, "uncached_pulls"),
+            uncached_bytes=count(REPOSITORY, "uncached_bytes"),
         )

@@ -241,7 +241,7 @@ class GarbageCollector:
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[bool]:
-        fd = _try_flock(self._lock_path)
+        fd = try_flock(self._lock_path)
         if fd is None:
             yield False
             return
@@ -252,7 +252,7 @@ class GarbageCollector:
             os.close(fd)
 
 
-def _try_flock(path: Path) -> int | None:
+def try_flock(path: Path) -> int | None:
     """An open descriptor holding ``path``'s exclusive ``flock``, or None when another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

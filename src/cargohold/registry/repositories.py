@@ -20,6 +20,7 @@ from datetime import datetime
 from cargohold.errors import NameUnknownError, ValidationFailedError
 from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Proxy, ProxyChanges, Repository, RepositoryChanges, Visibility
+from cargohold.registry.accounting import RepositoryStorage
 from cargohold.registry.values import (
     ProxyFields,
     ProxySettings,
@@ -78,6 +79,11 @@ class RepositoryView:
     managed_by_config: bool
     created_at: datetime | None
     proxies: tuple[ProxyView, ...]
+    max_cached_bytes: int = 0
+    evict_unused_after_days: int = 0
+    pins: tuple[str, ...] = ()
+    storage: RepositoryStorage | None = None
+    """Bytes held, where the caller asked for them (``cargohold.registry.accounting``)."""
 
     @classmethod
     def of(cls, repository: Repository, proxies: Sequence[Proxy]) -> RepositoryView:
@@ -90,6 +96,9 @@ class RepositoryView:
             managed_by_config=repository.managed_by_config,
             created_at=repository.created_at,
             proxies=tuple(ProxyView.of(proxy) for proxy in proxies),
+            max_cached_bytes=repository.max_cached_bytes,
+            evict_unused_after_days=repository.evict_unused_after_days,
+            pins=repository.pins,
         )
 
 
@@ -207,8 +216,11 @@ def proxy_from_settings(settings: ProxyFields) -> Proxy:
 
 def repository_from_settings(settings: RepositoryFields, *, managed_by_config: bool = False) -> Repository:
     """The ``Repository`` entity of checked ``settings``."""
-    values = settings.model_dump(include=set(RepositoryFields.model_fields) - {"hosts"})
-    return Repository(**values, hosts=tuple(settings.hosts), managed_by_config=managed_by_config)
+    values = settings.model_dump(include=set(RepositoryFields.model_fields) - {"hosts", "pins"})
+    values["max_cached_bytes"] = int(settings.max_cached_bytes)
+    return Repository(
+        **values, hosts=tuple(settings.hosts), pins=tuple(settings.pins), managed_by_config=managed_by_config
+    )
 
 
 def _proxy_changes(changes: ProxyChanges) -> ProxyChanges:

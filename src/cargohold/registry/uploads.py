@@ -4,31 +4,46 @@ The spool file in the blob store is the truth about how many bytes arrived; the 
 which image a session belongs to and who opened it. A session's bytes become a blob only when the final
 PUT names a digest they hash to; then the blob is committed and linked into the image, and the session
 is gone. A chunk that does not start where the upload stands is refused with the current offset.
+
+A push the disk has no room for (less than ``storage.min_free_bytes`` would stay free, or the filesystem says
+it is full) ends with ``StorageFullError`` (507), and its session goes with what it received: nothing
+half-written is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
+from typing import Final
 
 from cargohold.errors import (
     BlobUploadInvalidError,
     BlobUploadUnknownError,
     SizeInvalidError,
+    StorageFullError,
     UploadRangeError,
 )
 from cargohold.metadata.base import ContentStore
 from cargohold.models import Digest, Upload
 from cargohold.registry.addressing import ImageAddress
+from cargohold.registry.space import SpaceGuard, is_disk_full
 from cargohold.storage.base import BlobStore, BlobWriter
+
+log = logging.getLogger(__name__)
+
+ROOM_CHECK_BYTES: Final = 8 * 1024 * 1024
+"""A push of unknown length looks at the free space again after each this many bytes."""
 
 
 class UploadService:
-    def __init__(self, metadata: ContentStore, store: BlobStore) -> None:
+    def __init__(self, metadata: ContentStore, store: BlobStore, room: SpaceGuard | None = None) -> None:
         self._metadata = metadata
         self._store = store
+        self._room = room
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, address: ImageAddress, owner: str | None = None) -> Upload:
@@ -59,7 +74,7 @@ class UploadService:
         owner: str | None = None,
     ) -> Upload:
         """Append a chunk; ``start`` (from Content-Range) must equal the current offset."""
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._full_ends_session(upload_id):
             upload = await self._session(address, upload_id, owner)
             writer = await self._store.resume_upload(upload_id)
             try:
@@ -83,7 +98,7 @@ class UploadService:
         owner: str | None = None,
     ) -> int:
         """Take the last chunk (if any), verify and commit the blob, link it into the image; its size."""
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._full_ends_session(upload_id):
             await self._session(address, upload_id, owner)
             writer = await self._store.resume_upload(upload_id)
             if body is not None:
@@ -147,13 +162,37 @@ class UploadService:
                 offset=offset,
             )
 
-    @staticmethod
-    async def _receive(writer: BlobWriter, body: AsyncIterable[bytes], length: int | None) -> None:
+    @contextlib.asynccontextmanager
+    async def _full_ends_session(self, upload_id: str) -> AsyncIterator[None]:
+        """A full disk ends the session, with the bytes it received, as StorageFullError."""
+        try:
+            yield
+        except (StorageFullError, OSError) as error:
+            if not isinstance(error, StorageFullError) and not is_disk_full(error):
+                raise
+            with contextlib.suppress(OSError):
+                await self._store.delete_upload(upload_id)
+            await self._metadata.delete_upload(upload_id)
+            self._locks.pop(upload_id, None)
+            log.warning("push refused, the disk is full: upload %s removed (%s)", upload_id, error)
+            raise StorageFullError("no room in the registry's storage for this push") from None
+
+    def _check_room(self, nbytes: int) -> None:
+        if self._room is not None and not self._room.has_room(nbytes):
+            raise StorageFullError("no room in the registry's storage for this push")
+
+    async def _receive(self, writer: BlobWriter, body: AsyncIterable[bytes], length: int | None) -> None:
+        self._check_room(length or 0)
         received = 0
+        unchecked = 0
         async for chunk in body:
             received += len(chunk)
             if length is not None and received > length:
                 raise SizeInvalidError(f"body is longer than the declared {length} bytes")
+            unchecked += len(chunk)
+            if length is None and unchecked >= ROOM_CHECK_BYTES:
+                self._check_room(0)
+                unchecked = 0
             await writer.write(chunk)
         if length is not None and received != length:
             raise BlobUploadInvalidError(f"body ended after {received} of the declared {length} bytes")

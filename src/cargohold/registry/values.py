@@ -4,7 +4,8 @@ the web UI's forms and ``RepositoryAdmin`` all use these types, so they accept a
 with the same messages.
 
 Owns the types (repository, proxy and image names, a proxy's URL, ``hosts`` entries, ``tag_ttl_seconds``,
-``connection_timeout_ms``, username, password, visibility), their limits, and the two field lists:
+``connection_timeout_ms``, username, password, visibility, the cache policy: ``max_cached_bytes``,
+``evict_unused_after_days``, ``pins``, and byte sizes), their limits, and the two field lists:
 ``ProxyFields`` (what a user sets on a proxy) and ``RepositoryFields`` (on a repository). The config and
 API models extend them; a new proxy field is one line in ``ProxyFields``. ``ProxySettings`` and
 ``RepositorySettings`` are the same fields for code that builds them directly: a bad value raises
@@ -15,6 +16,7 @@ to the same field types. Messages never repeat a password.
 from __future__ import annotations
 
 import dataclasses
+import re
 from functools import cache
 from typing import Annotated, Any, Final, TypeVar
 
@@ -22,6 +24,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -44,18 +47,25 @@ from cargohold.models import (
 from cargohold.registry.addresses import check_proxy_url, normalise_host
 
 __all__ = [
+    "MAX_BYTES",
     "MAX_CONNECTION_TIMEOUT_MS",
+    "MAX_EVICT_DAYS",
     "MAX_HOSTS",
     "MAX_PASSWORD_CHARS",
+    "MAX_PINS",
     "MAX_TAG_TTL_SECONDS",
     "MAX_USERNAME_CHARS",
     "URL_PATTERN",
+    "Bytes",
     "ConnectionTimeoutMs",
+    "EvictUnusedAfterDays",
     "Flag",
     "Host",
     "Hosts",
     "ImageName",
     "Password",
+    "Pin",
+    "Pins",
     "ProxyFields",
     "ProxyName",
     "ProxySettings",
@@ -78,6 +88,13 @@ MAX_USERNAME_CHARS: Final = 256
 MAX_PASSWORD_CHARS: Final = 4096
 MAX_HOSTS: Final = 64
 MAX_URL_CHARS: Final = 2048
+MAX_BYTES: Final = 2**62
+"""A byte size (a quota, a limit) fits the 64-bit database column with room to add."""
+MAX_EVICT_DAYS: Final = 3650
+MAX_PINS: Final = 100
+MAX_PIN_CHARS: Final = 300
+PIN_PATTERN: Final = r"^[A-Za-z0-9._/*?\[\]-]+(?::[A-Za-z0-9._*?\[\]-]+|@sha256:[0-9a-f*?]+)?$"
+"""A pin: an image name pattern, optionally ``:tag`` pattern or ``@sha256:…``; ``*`` and ``?`` are globs."""
 URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+(/[A-Za-z0-9._~-]+)*/?$"
 """The shape of a proxy URL, for the OpenAPI document (the rule itself is ``check_proxy_url``)."""
 
@@ -126,6 +143,19 @@ def _password(value: SecretStr) -> SecretStr:
 
 def _unique(hosts: list[str]) -> list[str]:
     return list(dict.fromkeys(hosts))
+
+
+def _pin(value: str) -> str:
+    """``image``, ``image:tag`` or ``image@sha256:hex``, each part a glob (``library/python:3.*``)."""
+    value = value.strip()
+    if not value or len(value) > MAX_PIN_CHARS:
+        raise ValueError(f"a pin is 1 to {MAX_PIN_CHARS} characters")
+    if re.fullmatch(PIN_PATTERN, value) is None:
+        raise ValueError(
+            "a pin is an image name pattern, optionally with :tag or @sha256:digest "
+            "(letters, digits, . _ - / and the globs * ? [ ])"
+        )
+    return value
 
 
 RepositoryName = Annotated[
@@ -187,6 +217,25 @@ Password = Annotated[
     AfterValidator(_password),
     WithJsonSchema({"type": "string", "maxLength": MAX_PASSWORD_CHARS, "writeOnly": True}),
 ]
+Bytes = Annotated[
+    ByteSize,
+    BeforeValidator(_not_a_bool),
+    Field(ge=0, le=MAX_BYTES),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
+                {"type": "string", "pattern": r"^\s*\d*\.?\d+\s*[A-Za-z]*\s*$"},
+            ],
+            "description": 'bytes, or a size with a unit: "500MiB", "50GiB", "1TB"',
+        }
+    ),
+]
+"""A byte size: an integer, or a string with a unit (``"50GiB"``); 0 means no limit where a limit is meant."""
+EvictUnusedAfterDays = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=MAX_EVICT_DAYS)]
+"""Cached images not pulled for this many days are evicted; 0 turns it off."""
+Pin = Annotated[str, AfterValidator(_pin), WithJsonSchema({"type": "string", "pattern": PIN_PATTERN})]
+Pins = Annotated[list[Pin], Field(max_length=MAX_PINS), AfterValidator(_unique)]
 Flag = StrictBool
 """true or false, nothing that merely looks like one (``"no"``)."""
 
@@ -224,6 +273,11 @@ class RepositoryFields(_Fields):
     default: Flag = False
     hosts: Hosts = Field(default_factory=list)
     tag_ttl_seconds: TagTtlSeconds = 300
+    max_cached_bytes: Bytes = Field(default=ByteSize(0), description="quota on cached content; 0: none")
+    evict_unused_after_days: EvictUnusedAfterDays = Field(
+        default=0, description="evict cached images not pulled for this many days; 0: never"
+    )
+    pins: Pins = Field(default_factory=list, description="images or tags never evicted (globs allowed)")
 
 
 class _RaisesDomainError(BaseModel):

@@ -15,6 +15,9 @@ digest (and size), fsynced, and renamed into place. A mismatch removes the spool
 half-written is ever readable. Committing bytes that are already stored (or ``put_small`` of them) touches
 the stored file's modification time, which garbage collection reads as "in use just now".
 
+``SpaceReporter`` says how big the disk under the store is and how much of it is free (a driver without a
+disk of its own, such as S3, does not offer it).
+
 ``SweepableStore`` is what garbage collection asks of the files: listings with sizes and modification
 times, and removals that re-check the time so a file used since it was listed is kept.
 """
@@ -27,6 +30,20 @@ from pathlib import Path
 from typing import Protocol
 
 from cargohold.models import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpace:
+    """The filesystem under a store: its size and the bytes an unprivileged writer may still use."""
+
+    total_bytes: int
+    free_bytes: int
+
+
+class SpaceReporter(Protocol):
+    def space(self) -> DiskSpace:
+        """The filesystem's size and free bytes now (a ``statvfs``: cheap, no I/O on the blobs)."""
+        ...
 
 
 class BlobWriter(Protocol):

@@ -27,6 +27,7 @@ from cargohold.errors import (
     SizeInvalidError,
 )
 from cargohold.models import Digest
+from cargohold.storage.base import DiskSpace
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -59,6 +60,10 @@ class FilesystemBlobStore:
         self._hash_states: OrderedDict[str, tuple[int, _Hash]] = OrderedDict()
 
     # --- committed blobs ------------------------------------------------------------------------
+
+    def space(self) -> DiskSpace:
+        stat = os.statvfs(self.root)
+        return DiskSpace(total_bytes=stat.f_blocks * stat.f_frsize, free_bytes=stat.f_bavail * stat.f_frsize)
 
     def blob_path(self, digest: Digest) -> Path:
         """Where a blob with ``digest`` lives; DigestInvalidError for anything that is not a clean digest."""

@@ -58,7 +58,7 @@ async def test_the_document_lists_exactly_the_served_routes(api: ManagementApi) 
         if method in METHODS
     }
     assert described == served_routes(api.client.app)
-    assert len(described) == 34
+    assert len(described) == 36
     operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
     assert len(set(operation_ids)) == len(operation_ids)
 

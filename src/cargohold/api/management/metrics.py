@@ -7,7 +7,9 @@ from the API's. Health and backoff are the answering process's view, as in the A
 
 The scrape needs credentials, as the stats endpoints do, and shows what they would: every repository to a
 global admin, the repositories a user manages to that user. The labels name private repositories and
-their proxies, and the failure counters tell which upstream is down: that is not for anonymous callers. A
+their proxies, and the failure counters tell which upstream is down: that is not for anonymous callers.
+Bytes held per repository and kind come from ``cargohold.registry.accounting``; the store's total and the
+disk's free space are shown to a global admin only. A
 Prometheus server scrapes with an access token (``authorization: {credentials: cgh_…}``, Bearer).
 """
 
@@ -26,6 +28,7 @@ from cargohold.api.management.errors import domain_error_response
 from cargohold.api.management.operation import SERVICES_KEY
 from cargohold.errors import CargoholdError, NameUnknownError
 from cargohold.proxy.stats import RepositoryStats
+from cargohold.registry.accounting import StoreStorage
 
 METRICS_PATH: Final = "/metrics"
 REPO: Final = ["repository"]
@@ -35,8 +38,12 @@ PROXY: Final = ["repository", "proxy"]
 class _Snapshot(Collector):
     """Metric families of one scrape's statistics."""
 
-    def __init__(self, stats: Sequence[RepositoryStats]) -> None:
+    def __init__(
+        self, stats: Sequence[RepositoryStats], storage: StoreStorage | None, global_view: bool
+    ) -> None:
         self._stats = stats
+        self._storage = storage
+        self._global = global_view
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         repo_counters = {
@@ -46,6 +53,10 @@ class _Snapshot(Collector):
             "bytes_served_from_cache": "Bytes served from the cache",
             "bytes_fetched_upstream": "Bytes fetched from proxies",
             "stale_served": "Stale cached tags served because every proxy failed",
+            "evictions": "Cached image versions evicted",
+            "evicted_bytes": "Bytes the evicted versions held in the repository",
+            "uncached_pulls": "Blobs served straight through without caching (no room on the disk)",
+            "uncached_bytes": "Bytes served straight through without caching",
         }
         for counter, documentation in repo_counters.items():
             family = CounterMetricFamily(f"cargohold_repository_{counter}", documentation, labels=REPO)
@@ -83,6 +94,34 @@ class _Snapshot(Collector):
         yield failures
         yield healthy
         yield backoff
+        yield from self._storage_families()
+
+    def _storage_families(self) -> Iterator[GaugeMetricFamily]:
+        if self._storage is None:
+            return
+        held = GaugeMetricFamily(
+            "cargohold_repository_storage_bytes",
+            "Bytes a repository holds by kind (local: pushed, cached: fetched); a shared blob counts once "
+            "per repository",
+            labels=[*REPO, "kind"],
+        )
+        shown = {stats.repository for stats in self._stats}
+        for repository in self._storage.repositories:
+            if repository.repository in shown:
+                held.add_metric([repository.repository, "local"], repository.local_bytes)
+                held.add_metric([repository.repository, "cached"], repository.cached_bytes)
+        yield held
+        if not self._global:
+            return
+        yield GaugeMetricFamily(
+            "cargohold_store_bytes", "Bytes the store holds, each blob once", value=self._storage.total_bytes
+        )
+        if self._storage.disk_free_bytes is not None:
+            yield GaugeMetricFamily(
+                "cargohold_disk_free_bytes",
+                "Free bytes on the data directory's filesystem",
+                value=self._storage.disk_free_bytes,
+            )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -99,8 +138,9 @@ async def metrics(request: web.Request) -> web.Response:
             snapshot.append(await services.stats.repository(repository.name))
         except NameUnknownError:  # deleted between the listing and the read
             continue
+    storage = await services.storage.store() if services.storage is not None else None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(snapshot))
+    registry.register(_Snapshot(snapshot, storage, principal.is_admin))
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

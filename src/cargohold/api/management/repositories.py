@@ -6,6 +6,7 @@ here logs or returns them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import quote
 
@@ -48,22 +49,33 @@ def given(body: BaseModel) -> dict[str, Any]:
 async def list_repositories(call: Call) -> list[RepositoryView]:
     """The repositories the caller may manage (every one for a global admin)."""
     views = await call.services.repositories.list()
-    return [view for view in views if may_manage(call.principal, view.name, view.visibility)]
+    visible = [view for view in views if may_manage(call.principal, view.name, view.visibility)]
+    if call.services.storage is None or not visible:
+        return visible
+    storage = await call.services.storage.by_name()
+    return [dataclasses.replace(view, storage=storage.get(view.name)) for view in visible]
 
 
 async def create_repository(call: Call) -> Reply:
     body = call.body_as(RepositoryCreate)
-    view = await call.services.repositories.create(body, body.proxies)
+    view = await _with_storage(call, await call.services.repositories.create(body, body.proxies))
     return Reply(view, {"Location": f"{API}/{quote(view.name, safe='')}"})
 
 
 async def get_repository(call: Call) -> RepositoryView:
-    return await call.services.repositories.get(call.param("repo"))
+    return await _with_storage(call, await call.services.repositories.get(call.param("repo")))
+
+
+async def _with_storage(call: Call, view: RepositoryView) -> RepositoryView:
+    """The view with the bytes the repository holds (when this server keeps storage accounts)."""
+    if call.services.storage is None:
+        return view
+    return dataclasses.replace(view, storage=await call.services.storage.usage(view.name))
 
 
 async def update_repository(call: Call) -> RepositoryView:
     changes = RepositoryChanges(**given(call.body_as(RepositoryUpdate)))
-    return await call.services.repositories.update(call.param("repo"), changes)
+    return await _with_storage(call, await call.services.repositories.update(call.param("repo"), changes))
 
 
 async def delete_repository(call: Call) -> None:

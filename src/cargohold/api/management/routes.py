@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from cargohold.api.management import content, gc, repositories, users, warm
+from cargohold.api.management import content, gc, repositories, storage, users, warm
 from cargohold.api.management.access import Access
 from cargohold.api.management.errors import API_PREFIX
 from cargohold.api.management.gc_schemas import GcRequest, GcResult
@@ -40,6 +40,7 @@ from cargohold.api.management.schemas import (
     RepositoryUpdate,
 )
 from cargohold.api.management.services import ManagementServices
+from cargohold.api.management.storage_schemas import RepositoryBreakdown, StoreStorage
 from cargohold.api.management.user_schemas import (
     CreatedToken,
     GrantRequest,
@@ -127,6 +128,13 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               "started, its progress and outcome (cached, fetched, failed), and a summary last. A second "
               "run reports everything cached."),
     # storage
+    Operation("GET", f"{API_PREFIX}/storage", "storageUsage", "Bytes held per repository (local and cached), "
+              "the store's total and the disk's free space", GC_TAG, storage.store, access=ADMIN,
+              response=StoreStorage,
+              description="A blob several images hold counts once per repository and once in the total."),
+    Operation("GET", f"{REPO}/storage", "repositoryStorage", "A repository's storage: local and cached "
+              "bytes, its biggest and least recently pulled images", GC_TAG, storage.repository,
+              access=MANAGE, response=RepositoryBreakdown, errors=(404,)),
     Operation("POST", f"{API_PREFIX}/gc", "collectGarbage", "Remove unreferenced blobs, abandoned uploads "
               "and orphan spools now (or only report them)", GC_TAG, gc.collect, access=ADMIN,
               response=GcResult, body=GcRequest, body_required=False, errors=(409,),

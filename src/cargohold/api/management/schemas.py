@@ -18,11 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cargohold.models import ContentSource, Visibility
 from cargohold.registry import values
 from cargohold.registry.values import (
+    Bytes,
     ConnectionTimeoutMs,
+    EvictUnusedAfterDays,
     Flag,
     Hosts,
     ImageName,
     Password,
+    Pins,
     ProxyName,
     ProxyUrl,
     TagTtlSeconds,
@@ -88,6 +91,9 @@ class RepositoryUpdate(_Request):
     default: Flag | None = None
     hosts: Hosts | None = None
     tag_ttl_seconds: TagTtlSeconds | None = None
+    max_cached_bytes: Bytes | None = Field(default=None, description="quota on cached content; 0: none")
+    evict_unused_after_days: EvictUnusedAfterDays | None = Field(default=None, description="0: never")
+    pins: Pins | None = Field(default=None, description="replaces the list; [] removes every pin")
 
 
 class Move(_Request):
@@ -132,6 +138,16 @@ class Proxy(_Response):
     priority: int = Field(description="1 = asked first")
 
 
+SHARED = "a blob several images hold counts once per repository, and once in the store's total"
+
+
+class RepositoryStorage(_Response):
+    repository: str
+    local_bytes: int = Field(description="pushed or mounted content (never evicted)")
+    cached_bytes: int = Field(description="content fetched through a proxy (may be evicted)")
+    total_bytes: int = Field(description=f"local + cached; {SHARED}")
+
+
 class Repository(_Response):
     name: str
     visibility: Visibility
@@ -141,6 +157,10 @@ class Repository(_Response):
     managed_by_config: bool = Field(description="declared in the config file: changes answer 409")
     created_at: datetime | None
     proxies: list[Proxy] = Field(description="in priority order")
+    max_cached_bytes: int = Field(description="quota on cached content in bytes; 0: none")
+    evict_unused_after_days: int = Field(description="cached images not pulled this long go; 0: never")
+    pins: list[str] = Field(description="images or tags never evicted")
+    storage: RepositoryStorage | None = Field(default=None, description="bytes held (list and show only)")
 
 
 class ProbeStep(_Response):
@@ -202,6 +222,10 @@ class RepositoryStats(_Response):
     bytes_fetched_upstream: int
     stale_served: int
     proxies: list[ProxyStats]
+    evictions: int = Field(description="cached image versions evicted")
+    evicted_bytes: int = Field(description="bytes those versions held in the repository")
+    uncached_pulls: int = Field(description="blobs served through uncached: no room on the disk")
+    uncached_bytes: int
 
 
 class ErrorDetail(BaseModel):

@@ -8,6 +8,7 @@ from cargohold.auth.users import UserAdmin
 from cargohold.proxy.probe import ProxyProbe
 from cargohold.proxy.stats import StatsReader
 from cargohold.proxy.warm import Warmer
+from cargohold.registry.accounting import StorageAccounting
 from cargohold.registry.gc import GarbageCollector
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
@@ -29,3 +30,5 @@ class ManagementServices:
     """Garbage collection on demand (None: this server offers none)."""
     warmer: Warmer | None = None
     """Fetches images into a repository's cache ahead of time (None: this server offers none)."""
+    storage: StorageAccounting | None = None
+    """Bytes held per repository (local and cached), the store's total and the disk (None: not offered)."""

@@ -3,8 +3,9 @@
 Blobs on disk (local or cached) go out with sendfile, with Range support. A blob being fetched through a
 proxy is streamed as it arrives (a Range on such a cold miss is answered with the whole blob, as Distribution
 does): the newest bytes from memory, and what a client reads from the growing spool or the just-committed
-file with sendfile too. If the upstream breaks off, the connection is dropped so the client sees a short
-body rather than wrong bytes.
+file with sendfile too. A blob the disk has no room for comes straight from the upstream, uncached
+(``DirectBlob``). If the upstream breaks off, the connection is dropped so the client sees a short body
+rather than wrong bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cargohold.api.oci.services import OciServices
 from cargohold.errors import CargoholdError
 from cargohold.models import Digest
 from cargohold.proxy.fetch import BlobFeed, FileRegion
+from cargohold.proxy.passthrough import DirectBlob
 from cargohold.registry.addressing import ImageAddress
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ async def get_blob(
 ) -> web.StreamResponse:
     digest = Digest.parse(argument)
     served = await services.pull.blob(address, digest, head=request.method == "HEAD")
-    if isinstance(served, BlobFeed):
+    if isinstance(served, BlobFeed | DirectBlob):
         return await _stream(request, served)
     range_header = request.headers.get("Range")
     if range_header is not None:
@@ -68,7 +70,7 @@ def _check_openable(path: Path) -> None:
     # any other OSError goes to the error guard (503 for a want of descriptors, else 500)
 
 
-async def _stream(request: web.Request, feed: BlobFeed) -> web.StreamResponse:
+async def _stream(request: web.Request, feed: BlobFeed | DirectBlob) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=_headers(feed.digest, feed.proxy_name))
     if feed.size is not None:
         response.content_length = feed.size

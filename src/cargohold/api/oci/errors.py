@@ -47,6 +47,7 @@ ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (
     (errors.UnauthorizedError, 401, "UNAUTHORIZED"),
     (errors.DeniedError, 403, "DENIED"),
     (errors.TooManyRequestsError, 429, "TOOMANYREQUESTS"),
+    (errors.StorageFullError, 507, "DENIED"),
     (errors.UnavailableError, 503, "UNAVAILABLE"),
     (BodyTimeoutError, 408, "BLOB_UPLOAD_INVALID"),
 )

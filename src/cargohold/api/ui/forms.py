@@ -81,6 +81,7 @@ def repository_settings(form: FormData) -> tuple[RepositorySettings | None, Fiel
         errors.add("name", "Enter a name.")
     visibility = _visibility(form, errors)
     ttl = _integer(form, "tag_ttl_seconds", errors, "a tag TTL in seconds")
+    days = _optional_integer(form, "evict_unused_after_days", errors, "a number of days")
     if errors or ttl is None:
         return None, errors
     try:
@@ -90,6 +91,9 @@ def repository_settings(form: FormData) -> tuple[RepositorySettings | None, Fiel
             default=ticked(form, "default"),
             hosts=hosts(form),
             tag_ttl_seconds=ttl,
+            max_cached_bytes=text(form, "max_cached_bytes") or 0,
+            evict_unused_after_days=days or 0,
+            pins=list(pins(form)),
         )
     except ValidationFailedError as error:
         errors.add(error.field or "name", error.message)
@@ -101,12 +105,31 @@ def repository_changes(form: FormData) -> tuple[RepositoryChanges | None, FieldE
     errors = FieldErrors()
     visibility = _visibility(form, errors)
     ttl = _integer(form, "tag_ttl_seconds", errors, "a tag TTL in seconds")
+    days = _optional_integer(form, "evict_unused_after_days", errors, "a number of days")
     if errors or ttl is None:
         return None, errors
+    raw_quota = text(form, "max_cached_bytes")
+    quota: int | str = int(raw_quota) if raw_quota.isdigit() else (raw_quota or 0)
     changes = RepositoryChanges(
-        visibility=visibility, default=ticked(form, "default"), hosts=hosts(form), tag_ttl_seconds=ttl
+        visibility=visibility,
+        default=ticked(form, "default"),
+        hosts=hosts(form),
+        tag_ttl_seconds=ttl,
+        max_cached_bytes=quota,  # type: ignore[arg-type]  # "100MiB": check_changes makes it bytes
+        evict_unused_after_days=days or 0,
+        pins=pins(form),
     )
     return changes, errors
+
+
+def pins(form: FormData) -> tuple[str, ...]:
+    """The pins field: patterns separated by commas, spaces or new lines."""
+    return tuple(part for part in _HOST_SPLIT.split(text(form, "pins")) if part)
+
+
+def _optional_integer(form: FormData, name: str, errors: FieldErrors, label: str) -> int | None:
+    """A whole number, or None when the field is empty."""
+    return _integer(form, name, errors, label) if text(form, name) else None
 
 
 def _proxy_common(form: FormData, errors: FieldErrors) -> tuple[str, str, int | None]:

@@ -13,14 +13,36 @@ from cargohold.auth.principal import Action
 from cargohold.errors import RepositoryExistsError, ValidationFailedError
 from cargohold.registry.repositories import RepositoryView
 
-REPOSITORY_FIELDS = ("name", "visibility", "default", "hosts", "tag_ttl_seconds")
+REPOSITORY_FIELDS = (
+    "name",
+    "visibility",
+    "default",
+    "hosts",
+    "tag_ttl_seconds",
+    "max_cached_bytes",
+    "evict_unused_after_days",
+    "pins",
+)
 
 
 async def repository_list(request: web.Request) -> web.Response:
-    """The repositories the user may pull from (each marked whether they may manage it)."""
-    listed = await services(request).repositories.list()
+    """The repositories the user may pull from (each marked whether they may manage it), with the bytes
+    each holds and its cache hit rate."""
+    found = services(request)
+    listed = await found.repositories.list()
     visible = [repository for repository in listed if may(request, repository, Action.PULL)]
-    context = {"repositories": visible, "may_create": may_create(request), "nav": "repositories"}
+    storage = await found.storage.by_name() if found.storage is not None else {}
+    hits: dict[str, tuple[int, int]] = {}
+    for repository in visible:
+        stats = await found.stats.repository(repository.name)
+        hits[repository.name] = (stats.cache_hits, stats.cache_hits + stats.cache_misses)
+    context = {
+        "repositories": visible,
+        "storage": storage,
+        "hits": hits,
+        "may_create": may_create(request),
+        "nav": "repositories",
+    }
     return render(request, "repositories.html", context)
 
 
@@ -58,9 +80,11 @@ async def repository_page(request: web.Request) -> web.Response:
     found = services(request)
     repository = await found.repositories.get(name)
     stats = await found.stats.repository(name)
+    breakdown = await found.storage.repository(name) if found.storage is not None else None
     context = {
         "repo": repository,
         "stats": stats,
+        "breakdown": breakdown,
         "proxy_stats": {entry.proxy: entry for entry in stats.proxies},
         "registry_host": request.host,
         "tab": "overview",
@@ -75,6 +99,9 @@ def _settings_values(repository: RepositoryView) -> dict[str, str]:
         "default": "on" if repository.default else "",
         "hosts": ", ".join(repository.hosts),
         "tag_ttl_seconds": str(repository.tag_ttl_seconds),
+        "max_cached_bytes": str(repository.max_cached_bytes or ""),
+        "evict_unused_after_days": str(repository.evict_unused_after_days or ""),
+        "pins": ", ".join(repository.pins),
     }
 
 
