@@ -156,10 +156,13 @@ class ProxyResolver:
         prefer: str | None = None,
         only: str | None = None,
         avoid: frozenset[str] = frozenset(),
+        hold_on_failure: bool = False,
     ) -> tuple[Proxy, T]:
         """Run ``operation`` against the active proxies in priority order (``prefer`` first, or ``only``
         that one, never those in ``avoid``: they sent bad bytes of what is asked) and return the first
-        answer; raise ProxiesExhaustedError when none gives one."""
+        answer; raise ProxiesExhaustedError when none gives one. With ``hold_on_failure`` (a tag that is
+        cached) a proxy that fails or is backing off ends the walk: the lower-priority proxies are not asked,
+        so an outage never swaps the name for another proxy's content (docs/security.md)."""
         assert repository.id is not None
         proxies = await self.active_proxies(repository)
         if only is not None:
@@ -181,6 +184,8 @@ class ProxyResolver:
             if not self._health.may_ask(key):
                 self._watch(repository, proxy.name)
                 outcomes.append(self._skipped(key, proxy.name))
+                if hold_on_failure:
+                    break
                 continue
             try:
                 answer = await operation(self._pool.client(proxy))
@@ -211,6 +216,8 @@ class ProxyResolver:
                         error.message,
                     )
                 outcomes.append(ProxyOutcome(proxy.name, error.kind.value, error.message, error.retry_after))
+                if hold_on_failure:
+                    break
                 continue
             self._health.succeeded(key)
             return proxy, answer

@@ -2,11 +2,12 @@
 
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
-When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
-share one upstream fetch; one that every proxy said it does not have is answered 404 without asking them
-again for a while (``cargohold.proxy.absent``; local content is always looked up first). A fetched
-manifest is cached only if it passes the rules of a push; one that does not is bad content of the proxy
-that sent it, and the next proxy is asked.
+When a proxy fails before one answers, a cached tag is served stale: a lower-priority proxy never
+replaces it during an outage of a higher one (provenance-safe fallthrough, docs/security.md). Concurrent
+requests for the same missing manifest share one upstream fetch; one that every proxy said it does not have
+is answered 404 without asking them again for a while (``cargohold.proxy.absent``; local content is always
+looked up first). A fetched manifest is cached only if it passes the rules of a push; one that does not is
+bad content of the proxy that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
@@ -189,7 +190,9 @@ class PullThroughService:
             )
         try:
             proxy, head = await self._resolver.first_answer(
-                address.repository, lambda client: client.head_manifest(address.image, reference)
+                address.repository,
+                lambda client: client.head_manifest(address.image, reference),
+                hold_on_failure=True,
             )
         except ProxiesExhaustedError as exhausted:
             if exhausted.outcomes and exhausted.nobody_has_it:
@@ -232,7 +235,7 @@ class PullThroughService:
                 detail=exhausted.detail,
             )
         log.warning(
-            "serving stale %s:%s (%s): every proxy failed: %s",
+            "serving stale %s:%s (%s) rather than asking lower-priority proxies: %s",
             address.name,
             reference,
             cached.digest,
