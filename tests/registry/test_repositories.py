@@ -297,6 +297,8 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
             ssl_validation=False,
             connection_timeout_ms=42,
             active=False,
+            include=("team/**",),
+            exclude=("team/old",),
         ),
     )
     assert dataclasses.astuple(edited) == (
@@ -308,6 +310,8 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
         42,
         False,
         1,
+        ("team/**",),
+        ("team/old",),
     )
     with pytest.raises(RepositoryExistsError):
         await admin.update_proxy("hub", "renamed", ProxyChanges(name="second"))

@@ -79,6 +79,8 @@ def proxy_values(proxy: Proxy, priority: int) -> dict[str, Any]:
         "connection_timeout_ms": proxy.connection_timeout_ms,
         "active": proxy.active,
         "priority": priority,
+        "name_include": list(proxy.include),
+        "name_exclude": list(proxy.exclude),
     }
 
 
@@ -93,6 +95,8 @@ def proxy(row: Row[Any]) -> Proxy:
         active=row.active,
         priority=row.priority,
         id=row.id,
+        include=tuple(row.name_include or ()),
+        exclude=tuple(row.name_exclude or ()),
     )
 
 

@@ -108,6 +108,8 @@ proxies = Table(
     Column("connection_timeout_ms", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("priority", Integer, nullable=False),
+    Column("name_include", JSON, nullable=False, server_default="[]"),  # name rules: glob patterns
+    Column("name_exclude", JSON, nullable=False, server_default="[]"),
     UniqueConstraint("repository_id", "name", name="uq_proxies_repository_name"),
     Index("ix_proxies_repository_priority", "repository_id", "priority"),
 )

@@ -201,6 +201,10 @@ def _proxy_changes(changes: ProxyChanges) -> dict[str, Any]:
         value = getattr(changes, field)
         if value is not None:
             values[field] = value
+    if changes.include is not None:
+        values["name_include"] = list(changes.include)
+    if changes.exclude is not None:
+        values["name_exclude"] = list(changes.exclude)
     if changes.username is not None:
         values["username"] = changes.username or None
     if changes.clear_password:

@@ -142,6 +142,7 @@ class PullThroughService:
             proxy, (fetched, record) = await self._resolver.first_answer(
                 address.repository,
                 lambda client: self._fetch_and_record(client, address, reference, reference.tag),
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             if exhausted.outcomes and exhausted.nobody_has_it:
@@ -193,6 +194,7 @@ class PullThroughService:
                 address.repository,
                 lambda client: client.head_manifest(address.image, reference),
                 hold_on_failure=True,
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             if exhausted.outcomes and exhausted.nobody_has_it:
@@ -207,6 +209,7 @@ class PullThroughService:
                 address.repository,
                 lambda client: self._fetch_and_record(client, address, moved, reference.tag),
                 only=proxy.name,
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             return await self._unrevalidated(address, reference, cached, exhausted)
@@ -313,6 +316,7 @@ class PullThroughService:
                     lambda client: open_sized(client, address.image, digest),
                     prefer=prefer,
                     avoid=self._bad_bodies.proxies(address.repository_id, digest, names),
+                    image=address.image,
                 )
             except ProxiesExhaustedError as exhausted:
                 raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
@@ -360,7 +364,9 @@ class PullThroughService:
         """The first proxy (priority order) that answers a HEAD for the blob in this image."""
         try:
             proxy, _ = await self._resolver.first_answer(
-                address.repository, lambda client: client.head_blob(address.image, digest)
+                address.repository,
+                lambda client: client.head_blob(address.image, digest),
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(exhausted, _blob_unknown(address, digest)) from None

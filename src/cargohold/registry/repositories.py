@@ -27,6 +27,7 @@ from cargohold.registry.values import (
     RepositorySettings,
     check_changes,
 )
+from cargohold.registry.warnings import repository_warnings
 
 __all__ = [
     "ProxyChanges",
@@ -53,6 +54,8 @@ class ProxyView:
     connection_timeout_ms: int
     active: bool
     priority: int
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, proxy: Proxy) -> ProxyView:
@@ -65,6 +68,8 @@ class ProxyView:
             connection_timeout_ms=proxy.connection_timeout_ms,
             active=proxy.active,
             priority=proxy.priority,
+            include=proxy.include,
+            exclude=proxy.exclude,
         )
 
 
@@ -78,6 +83,8 @@ class RepositoryView:
     managed_by_config: bool
     created_at: datetime | None
     proxies: tuple[ProxyView, ...]
+    warnings: tuple[str, ...] = ()
+    """What is allowed but risky (``cargohold.registry.warnings``)."""
 
     @classmethod
     def of(cls, repository: Repository, proxies: Sequence[Proxy]) -> RepositoryView:
@@ -90,6 +97,7 @@ class RepositoryView:
             managed_by_config=repository.managed_by_config,
             created_at=repository.created_at,
             proxies=tuple(ProxyView.of(proxy) for proxy in proxies),
+            warnings=repository_warnings(repository, proxies),
         )
 
 
@@ -201,8 +209,16 @@ class RepositoryAdmin:
 def proxy_from_settings(settings: ProxyFields) -> Proxy:
     """The ``Proxy`` entity of checked ``settings`` (an empty username or password counts as none)."""
     password = settings.password.get_secret_value() if settings.password is not None else None
-    values = settings.model_dump(include=set(ProxyFields.model_fields) - {"username", "password"})
-    return Proxy(**values, username=settings.username or None, password=password or None)
+    values = settings.model_dump(
+        include=set(ProxyFields.model_fields) - {"username", "password", "include", "exclude"}
+    )
+    return Proxy(
+        **values,
+        username=settings.username or None,
+        password=password or None,
+        include=tuple(settings.include),
+        exclude=tuple(settings.exclude),
+    )
 
 
 def repository_from_settings(settings: RepositoryFields, *, managed_by_config: bool = False) -> Repository:

@@ -4,7 +4,7 @@ the web UI's forms and ``RepositoryAdmin`` all use these types, so they accept a
 with the same messages.
 
 Owns the types (repository, proxy and image names, a proxy's URL, ``hosts`` entries, ``tag_ttl_seconds``,
-``connection_timeout_ms``, username, password, visibility), their limits, and the two field lists:
+``connection_timeout_ms``, username, password, visibility, name rules), their limits, and the two field lists:
 ``ProxyFields`` (what a user sets on a proxy) and ``RepositoryFields`` (on a repository). The config and
 API models extend them; a new proxy field is one line in ``ProxyFields``. ``ProxySettings`` and
 ``RepositorySettings`` are the same fields for code that builds them directly: a bad value raises
@@ -42,6 +42,7 @@ from cargohold.models import (
     validate_repository_name,
 )
 from cargohold.registry.addresses import check_http_url, normalise_host
+from cargohold.registry.name_rules import MAX_PATTERN_CHARS, MAX_PATTERNS, check_pattern
 
 __all__ = [
     "MAX_CONNECTION_TIMEOUT_MS",
@@ -55,6 +56,8 @@ __all__ = [
     "Host",
     "Hosts",
     "ImageName",
+    "NamePattern",
+    "NameRules",
     "Password",
     "ProxyFields",
     "ProxyName",
@@ -184,6 +187,20 @@ Password = Annotated[
     AfterValidator(_password),
     WithJsonSchema({"type": "string", "maxLength": MAX_PASSWORD_CHARS, "writeOnly": True}),
 ]
+NamePattern = Annotated[
+    str,
+    AfterValidator(check_pattern),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_CHARS,
+            "description": "a glob on the image name: * and ? within a component, ** across them",
+        }
+    ),
+]
+NameRules = Annotated[list[NamePattern], Field(max_length=MAX_PATTERNS), AfterValidator(_unique)]
+"""A proxy's ``include`` or ``exclude`` list (``cargohold.registry.name_rules``)."""
 Flag = StrictBool
 """true or false, nothing that merely looks like one (``"no"``)."""
 
@@ -211,6 +228,10 @@ class ProxyFields(_Fields):
     ssl_validation: Flag = True
     connection_timeout_ms: ConnectionTimeoutMs = 5000
     active: Flag = True
+    include: NameRules = Field(
+        default_factory=list, description="asked only for image names matching one of these (none: all)"
+    )
+    exclude: NameRules = Field(default_factory=list, description="never asked for names matching these")
 
 
 class RepositoryFields(_Fields):

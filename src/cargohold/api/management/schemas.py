@@ -22,6 +22,7 @@ from cargohold.registry.values import (
     Flag,
     Hosts,
     ImageName,
+    NameRules,
     Password,
     ProxyName,
     ProxyUrl,
@@ -66,6 +67,8 @@ class ProxyUpdate(_Request):
     ssl_validation: Flag | None = None
     connection_timeout_ms: ConnectionTimeoutMs | None = None
     active: Flag | None = None
+    include: NameRules | None = Field(default=None, description="replaces the include patterns")
+    exclude: NameRules | None = Field(default=None, description="replaces the exclude patterns")
 
     @field_validator("clear_password")
     @classmethod
@@ -130,6 +133,8 @@ class Proxy(_Response):
     connection_timeout_ms: int
     active: bool
     priority: int = Field(description="1 = asked first")
+    include: list[str] = Field(description="name rules: asked only for image names matching one (none: all)")
+    exclude: list[str] = Field(description="name rules: never asked for image names matching one")
 
 
 class Repository(_Response):
@@ -141,6 +146,9 @@ class Repository(_Response):
     managed_by_config: bool = Field(description="declared in the config file: changes answer 409")
     created_at: datetime | None
     proxies: list[Proxy] = Field(description="in priority order")
+    warnings: list[str] = Field(
+        description="settings allowed but risky, e.g. a public repository whose proxy has credentials"
+    )
 
 
 class ProbeStep(_Response):

@@ -32,6 +32,8 @@ PROXY_FIELDS = (
     "active",
     "position",
     "image",
+    "include",
+    "exclude",
 )
 NEW_PROXY_DEFAULTS = {"ssl_validation": "on", "active": "on", "connection_timeout_ms": "5000"}
 
@@ -131,6 +133,8 @@ def _edit_values(proxy: ProxyView) -> dict[str, str]:
         "ssl_validation": "on" if proxy.ssl_validation else "",
         "connection_timeout_ms": str(proxy.connection_timeout_ms),
         "active": "on" if proxy.active else "",
+        "include": " ".join(proxy.include),
+        "exclude": " ".join(proxy.exclude),
     }
 
 
