@@ -349,6 +349,32 @@ def test_a_public_repository_whose_proxy_has_credentials_is_warned_about(server:
     assert api(server, "repositories/open")[1]["warnings"] == []
 
 
+def test_if_match_keeps_a_script_from_overwriting_a_change_it_did_not_see(server: CargoholdServer) -> None:
+    url = server.url
+    ok("repo", "create", "corp", server=url)
+    ok("proxy", "add", "corp", "a", "https://a.example", server=url)
+    ok("proxy", "add", "corp", "b", "https://b.example", server=url)
+    shown = ok("repo", "show", "corp", server=url)
+    etag = next(line.split()[1] for line in shown.splitlines() if line.split()[:1] == ["etag"])
+    ok("proxy", "move", "corp", "b", "1", server=url)  # someone else, meanwhile
+
+    stale = run("proxy", "move", "corp", "a", "1", "--if-match", etag, server=url)
+    assert stale.returncode == 1
+    assert "changed since" in stale.stderr
+    assert [p["name"] for p in ok_json("proxy", "list", "corp", server=url)] == ["b", "a"]
+    refused = run("proxy", "edit", "corp", "a", "--timeout", "100", "--if-match", etag, server=url)
+    assert refused.returncode == 1
+    assert ok_json("repo", "show", "corp", server=url)["proxies"][1]["connection_timeout_ms"] == 5000
+
+    current = next(
+        line.split()[1] for line in ok("repo", "show", "corp", server=url).splitlines()
+        if line.split()[:1] == ["etag"]
+    )  # fmt: skip
+    assert current != etag
+    ok("proxy", "move", "corp", "a", "1", "--if-match", current, server=url)
+    assert [p["name"] for p in ok_json("proxy", "list", "corp", server=url)] == ["a", "b"]
+
+
 def test_proxy_order_and_activity(server: CargoholdServer) -> None:
     url = server.url
     ok("repo", "create", "hub", server=url)

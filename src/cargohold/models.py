@@ -205,6 +205,8 @@ class Repository:
     managed_by_config: bool = False
     id: int | None = None
     created_at: datetime | None = None
+    revision: int = 0
+    """Counts the changes of the repository and its proxies (optimistic concurrency: its ETag)."""
 
 
 @dataclass(frozen=True, slots=True)

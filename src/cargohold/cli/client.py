@@ -209,25 +209,52 @@ class ApiClient:
         """GET and return the decoded JSON answer."""
         return self.request("GET", url_path)
 
-    def post(self, url_path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """POST ``body`` as JSON (or nothing) and return the decoded answer."""
-        return self.request("POST", url_path, body)
+    def get_tagged(self, url_path: str) -> tuple[Any, str | None]:
+        """GET: the decoded JSON answer and its ``ETag`` (None when it has none)."""
+        return self.exchange("GET", url_path)
 
-    def patch(self, url_path: str, body: Mapping[str, Any]) -> Any:
+    def post(
+        self, url_path: str, body: Mapping[str, Any] | None = None, *, if_match: str | None = None
+    ) -> Any:
+        """POST ``body`` as JSON (or nothing) and return the decoded answer."""
+        return self.request("POST", url_path, body, if_match=if_match)
+
+    def patch(self, url_path: str, body: Mapping[str, Any], *, if_match: str | None = None) -> Any:
         """PATCH ``body`` as JSON and return the decoded answer."""
-        return self.request("PATCH", url_path, body)
+        return self.request("PATCH", url_path, body, if_match=if_match)
 
     def put(self, url_path: str, body: Mapping[str, Any]) -> Any:
         """PUT ``body`` as JSON and return the decoded answer."""
         return self.request("PUT", url_path, body)
 
-    def delete(self, url_path: str) -> Any:
+    def delete(self, url_path: str, *, if_match: str | None = None) -> Any:
         """DELETE; the API answers 204, so this normally returns None."""
-        return self.request("DELETE", url_path)
+        return self.request("DELETE", url_path, if_match=if_match)
 
-    def request(self, method: str, url_path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """Send one request; the decoded JSON answer (None for an empty body) or ``CommandError``."""
+    def request(
+        self,
+        method: str,
+        url_path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        if_match: str | None = None,
+    ) -> Any:
+        """Send one request; the decoded JSON answer (None for an empty body) or ``CommandError``. With
+        ``if_match`` (an ETag read before) the server refuses the change when the resource changed since."""
+        return self.exchange(method, url_path, body, if_match=if_match)[0]
+
+    def exchange(
+        self,
+        method: str,
+        url_path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        if_match: str | None = None,
+    ) -> tuple[Any, str | None]:
+        """``request``, and the answer's ``ETag`` header."""
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -238,7 +265,7 @@ class ApiClient:
         request = urllib.request.Request(self.server + url_path, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return _decode(method, url_path, response, response.read())
+                return _decode(method, url_path, response, response.read()), response.headers.get("ETag")
         except urllib.error.HTTPError as error:
             with error:
                 failure = _api_error(method, url_path, error.code, error.reason, error.read())

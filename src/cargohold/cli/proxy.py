@@ -14,7 +14,7 @@ import click
 
 from cargohold.cli import output as show
 from cargohold.cli.client import CommandError, path
-from cargohold.cli.command import Api, Command, api_command, changes, read_password
+from cargohold.cli.command import Api, Command, api_command, changes, if_match_option, read_password
 
 
 def _password(from_stdin: bool, prompt: bool, clear: bool = False) -> str | None:
@@ -131,6 +131,7 @@ def proxy_add(
 @_proxy_options
 @click.option("--clear-password", is_flag=True, help="Remove the stored password.")
 @click.option("--clear-rules", is_flag=True, help="Remove the name rules: the proxy is asked for every name.")
+@if_match_option
 @api_command
 def proxy_edit(
     api: Api,
@@ -148,6 +149,7 @@ def proxy_edit(
     password_prompt: bool,
     clear_password: bool,
     clear_rules: bool,
+    if_match: str | None,
 ) -> None:
     """Change proxy NAME of REPOSITORY; what is not given stays as it is (the password too)."""
     body = changes(
@@ -164,7 +166,7 @@ def proxy_edit(
     )
     if not body:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    data = api.client.patch(path("repositories", repository, "proxies", name), body)
+    data = api.client.patch(path("repositories", repository, "proxies", name), body, if_match=if_match)
     api.emit(data, lambda out, d: show.proxy(out, d or {}, "Updated"))
 
 
@@ -175,10 +177,12 @@ proxy.add_command(proxy_edit, "update")
 @click.argument("repository")
 @click.argument("name")
 @click.argument("position", type=int)
+@if_match_option
 @api_command
-def proxy_move(api: Api, repository: str, name: str, position: int) -> None:
+def proxy_move(api: Api, repository: str, name: str, position: int, if_match: str | None) -> None:
     """Move proxy NAME of REPOSITORY to POSITION (1 = asked first); the others shift."""
-    data = api.client.post(path("repositories", repository, "proxies", name, "move"), {"position": position})
+    url = path("repositories", repository, "proxies", name, "move")
+    data = api.client.post(url, {"position": position}, if_match=if_match)
     if api.json:
         show.print_json(data)
     else:
@@ -213,10 +217,11 @@ def proxy_disable(api: Api, repository: str, name: str) -> None:
 @proxy.command("remove")
 @click.argument("repository")
 @click.argument("name")
+@if_match_option
 @api_command
-def proxy_remove(api: Api, repository: str, name: str) -> None:
+def proxy_remove(api: Api, repository: str, name: str, if_match: str | None) -> None:
     """Remove proxy NAME from REPOSITORY; the proxies after it move up."""
-    data = api.client.delete(path("repositories", repository, "proxies", name))
+    data = api.client.delete(path("repositories", repository, "proxies", name), if_match=if_match)
     if api.json:
         show.print_json(data)
     else:

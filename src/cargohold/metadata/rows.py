@@ -65,6 +65,7 @@ def repository(row: Row[Any], hosts: Sequence[str]) -> Repository:
         managed_by_config=row.managed_by_config,
         id=row.id,
         created_at=row.created_at,
+        revision=row.revision,
     )
 
 

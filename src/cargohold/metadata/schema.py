@@ -74,6 +74,8 @@ repositories = Table(
     Column("tag_ttl_seconds", Integer, nullable=False),
     Column("managed_by_config", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # every management change of the repository or its proxies adds one (its ETag; If-Match compares it)
+    Column("revision", Integer, nullable=False, server_default="1"),
     UniqueConstraint("name", name="repositories_name_key"),
     # At most one default repository, enforced by the database as well as by the store.
     Index(
