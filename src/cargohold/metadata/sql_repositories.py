@@ -150,11 +150,6 @@ class SqlRepositoryStore:
                     await statements.replace_hosts(connection, repository_id, managed.hosts)
                 else:
                     await statements.update_settings(connection, repository_id, managed)
-                    await connection.execute(  # the file may have changed it: a new ETag
-                        update(repositories)
-                        .where(repositories.c.id == repository_id)
-                        .values(revision=repositories.c.revision + 1)
-                    )
                 await statements.sync_proxies(
                     connection, repository_id, sealed(self._secrets, repository_proxies)
                 )
