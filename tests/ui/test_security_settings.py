@@ -8,7 +8,7 @@ from __future__ import annotations
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.support.fixtures import CargoholdFactory
-from tests.ui.browser import proxy_order, sign_in
+from tests.ui.browser import proxy_order, screenshot, sign_in
 from tests.ui.test_forms import new_repository
 
 SECRET = "pa55-never-shown-9d1e"
@@ -27,6 +27,7 @@ def test_name_rules_are_set_in_the_proxy_form(cargohold_factory: CargoholdFactor
 
     page.get_by_label("Only for names matching").fill("company/** base/*")
     page.get_by_label("Never for names matching").fill("company/legacy")
+    screenshot(page, "proxy-form-name-rules")
     page.get_by_role("button", name="Add proxy").click()
     row = page.locator("#proxy-company")
     expect(row).to_contain_text("names: company/**, base/* except company/legacy")
@@ -55,6 +56,7 @@ def test_a_public_repository_with_a_credentialed_proxy_shows_a_warning(
     page.get_by_role("button", name="Add proxy").click()
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("Repository open is public and its proxy company has credentials")
+    screenshot(page, "repository-public-with-credentials")
     assert SECRET not in page.content()
 
 
@@ -88,6 +90,7 @@ def test_two_admins_editing_the_same_proxy_list_do_not_overwrite_each_other(
     alice.get_by_role("button", name="Save proxy").click()
     expect(alice.locator("[data-conflict]")).to_contain_text("Someone else changed this proxy")
     expect(alice.get_by_label("URL", exact=True)).to_have_value("https://bob.example")
+    screenshot(alice, "proxy-form-changed-meanwhile")
     # saved again on the form as it is now, alice's change goes through
     alice.get_by_label("URL", exact=True).fill("https://alice.example")
     alice.get_by_role("button", name="Save proxy").click()
