@@ -92,6 +92,13 @@ def test_config_check_good_file(tmp_path: Path) -> None:
     assert proxies[1].endswith("inactive  username robot  password set")
     assert any("team  private" in line for line in lines)
     assert SECRET not in result.stdout + result.stderr
+    # hub is public (the default) and its proxy company has credentials: anyone can pull what they read
+    warnings = [line.strip() for line in lines if line.strip().startswith("warning:")]
+    assert warnings == [
+        "warning: Repository hub is public and its proxy company has credentials: anyone, even without "
+        "signing in, can pull through it what those credentials can read from https://docker.example.com. "
+        "Make the repository private, or remove the proxy's credentials."
+    ]
 
 
 def test_config_check_bad_file_lists_every_problem(tmp_path: Path) -> None:

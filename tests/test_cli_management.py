@@ -239,11 +239,14 @@ def test_proxy_add_edit_and_passwords_are_never_shown(server: CargoholdServer) -
         {
             "name": "company", "url": "https://docker.example.com", "username": "robot", "password_set": True,
             "ssl_validation": True, "connection_timeout_ms": 5000, "active": True, "priority": 1,
+            "include": [], "exclude": [],
         }
     ]  # fmt: skip
     assert "password" not in listed[0]
     row = table_rows(cli("proxy", "list", "corp"), "1")
-    assert row == [["1", "company", "https://docker.example.com", "robot", "set", "on", "5000 ms", "yes"]]
+    assert row == [
+        ["1", "company", "https://docker.example.com", "robot", "set", "on", "5000 ms", "yes", "all"]
+    ]
 
     cli(
         "proxy",
@@ -261,6 +264,18 @@ def test_proxy_add_edit_and_passwords_are_never_shown(server: CargoholdServer) -
         False, 2500, "https://r.example.com",
     )  # fmt: skip
     assert edited["password_set"] is True  # an edit without a password keeps it
+
+    ruled = json.loads(
+        cli("proxy", "update", "corp", "company", "--include", "corp/**", "--include", "base/*",
+            "--exclude", "corp/legacy", "--json")
+    )  # fmt: skip
+    assert (ruled["include"], ruled["exclude"]) == (["corp/**", "base/*"], ["corp/legacy"])
+    assert table_rows(cli("proxy", "list", "corp"), "1")[0][-1] == "corp/**, base/* except corp/legacy"
+    refused = run("proxy", "edit", "corp", "company", "--include", "Corp/*", server=url)
+    assert refused.returncode != 0
+    assert "include" in refused.stderr
+    cleared_rules = json.loads(cli("proxy", "edit", "corp", "company", "--clear-rules", "--json"))
+    assert (cleared_rules["include"], cleared_rules["exclude"]) == ([], [])
 
     cli("proxy", "edit", "corp", "company", "--password-stdin", stdin=OTHER_SECRET + "\n")
     assert json.loads(cli("proxy", "list", "corp", "--json"))[0]["password_set"] is True
@@ -344,6 +359,57 @@ def test_password_usage_errors(server: CargoholdServer) -> None:
     assert ok_json("proxy", "list", "corp", server=url) == []
 
 
+def test_a_public_repository_whose_proxy_has_credentials_is_warned_about(server: CargoholdServer) -> None:
+    url = server.url
+    ok("repo", "create", "open", server=url)  # public unless --private
+    quiet = run("proxy", "add", "open", "anon", "https://anon.example.com", server=url)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    added = run(
+        "proxy", "add", "open", "company", "https://docker.example.com", "--username", "robot",
+        "--password-stdin", server=url, stdin=SECRET + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "warning: Repository open is public and its proxy company has credentials" in added.stderr
+    shown = ok("repo", "show", "open", server=url)
+    assert "warning: Repository open is public and its proxy company has credentials" in shown
+    status, resource = api(server, "repositories/open")
+    assert status == 200
+    assert len(resource["warnings"]) == 1
+    assert "proxy company has credentials" in resource["warnings"][0]
+    assert SECRET not in shown + added.stdout + added.stderr + json.dumps(resource)
+
+    ok("repo", "edit", "open", "--private", server=url)
+    assert "warning" not in ok("repo", "show", "open", server=url)
+    assert api(server, "repositories/open")[1]["warnings"] == []
+
+
+def test_if_match_keeps_a_script_from_overwriting_a_change_it_did_not_see(server: CargoholdServer) -> None:
+    url = server.url
+    ok("repo", "create", "corp", server=url)
+    ok("proxy", "add", "corp", "a", "https://a.example", server=url)
+    ok("proxy", "add", "corp", "b", "https://b.example", server=url)
+    shown = ok("repo", "show", "corp", server=url)
+    etag = next(line.split()[1] for line in shown.splitlines() if line.split()[:1] == ["etag"])
+    ok("proxy", "move", "corp", "b", "1", server=url)  # someone else, meanwhile
+
+    stale = run("proxy", "move", "corp", "a", "1", "--if-match", etag, server=url)
+    assert stale.returncode == 1
+    assert "changed since" in stale.stderr
+    assert [p["name"] for p in ok_json("proxy", "list", "corp", server=url)] == ["b", "a"]
+    refused = run("proxy", "edit", "corp", "a", "--timeout", "100", "--if-match", etag, server=url)
+    assert refused.returncode == 1
+    assert ok_json("repo", "show", "corp", server=url)["proxies"][1]["connection_timeout_ms"] == 5000
+
+    current = next(
+        line.split()[1] for line in ok("repo", "show", "corp", server=url).splitlines()
+        if line.split()[:1] == ["etag"]
+    )  # fmt: skip
+    assert current != etag
+    ok("proxy", "move", "corp", "a", "1", "--if-match", current, server=url)
+    assert [p["name"] for p in ok_json("proxy", "list", "corp", server=url)] == ["a", "b"]
+
+
 def test_proxy_order_and_activity(server: CargoholdServer) -> None:
     url = server.url
     ok("repo", "create", "hub", server=url)
@@ -367,7 +433,7 @@ def test_proxy_order_and_activity(server: CargoholdServer) -> None:
     assert [p["name"] for p in moved_json] == ["alpha", "zeta", "beta", "gamma"]
 
     assert "Disabled proxy zeta" in ok("proxy", "disable", "hub", "zeta", server=url)
-    assert table_rows(ok("proxy", "list", "hub", server=url), "2")[0][-1] == "no"
+    assert table_rows(ok("proxy", "list", "hub", server=url), "2")[0][-2] == "no"
     assert ok_json("proxy", "enable", "hub", "zeta", server=url)["active"] is True
     assert ok_json("proxy", "disable", "hub", "zeta", server=url)["active"] is False
     assert "Enabled proxy zeta" in ok("proxy", "enable", "hub", "zeta", server=url)

@@ -35,7 +35,8 @@ in ``cargohold.api.oci.errors``. Names follow the OCI distribution spec's error 
     ├── ProxyUnknownError                 no proxy of that name in the repository
     ├── UserUnknownError                  no user (or access token) of that name
     ├── ValidationFailedError             a management request with a field that cannot be used
-    └── ManagedByConfigError              a change to something the config file owns
+    ├── ManagedByConfigError              a change to something the config file owns
+    └── PreconditionFailedError           a management change whose If-Match names an older version
 """
 
 from __future__ import annotations
@@ -247,3 +248,7 @@ class ValidationFailedError(CargoholdError):
 
 class ManagedByConfigError(CargoholdError):
     """managed by the configuration file; change it there"""
+
+
+class PreconditionFailedError(CargoholdError):
+    """the resource changed since it was read (If-Match does not match its ETag)"""

@@ -170,6 +170,10 @@ class Proxy:
     active: bool = True
     priority: int = 0
     id: int | None = None
+    include: tuple[str, ...] = ()
+    """Name rules: glob patterns of the image names this proxy is asked for (none: every name)."""
+    exclude: tuple[str, ...] = ()
+    """Name rules: glob patterns of image names this proxy is never asked for (they win over include)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,8 @@ class ProxyChanges:
     connection_timeout_ms: int | None = None
     active: bool | None = None
     clear_password: bool = False
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,8 @@ class Repository:
     pins: tuple[str, ...] = ()
     """Image or tag patterns never evicted."""
     created_at: datetime | None = None
+    revision: int = 0
+    """Counts the changes of the repository and its proxies (optimistic concurrency: its ETag)."""
 
 
 @dataclass(frozen=True, slots=True)

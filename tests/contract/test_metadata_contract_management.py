@@ -5,12 +5,14 @@ run at once, and refusals for repositories the config file manages."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from cargohold.errors import (
     ManagedByConfigError,
     NameUnknownError,
+    PreconditionFailedError,
     ProxyUnknownError,
     RepositoryExistsError,
     ValidationFailedError,
@@ -300,3 +302,46 @@ async def test_concurrent_changes_keep_priorities_without_gaps(metadata: Metadat
     listed = await metadata.repositories.list_proxies(repository_id)
     assert [p.priority for p in listed] == list(range(1, 10))
     assert sorted(p.name for p in listed) == sorted([*names[:5], "new0", "new1", "new2", "new3"])
+
+
+# --- revisions (ETag / If-Match) ------------------------------------------------------------------------
+
+
+async def test_every_change_adds_one_to_the_revision_and_a_stale_one_is_refused(metadata: Metadata) -> None:
+    store = metadata.repositories
+    await repository_with(metadata, "a", "b")
+    first = await store.get_repository("hub")
+    assert first is not None
+    read = first.revision
+    await store.move_proxy("hub", "b", 1, expect_revision=read)
+    after = await store.get_repository("hub")
+    assert after is not None
+    assert after.revision == read + 1
+    stale = {"expect_revision": read}
+    changes: dict[str, Callable[[], Awaitable[object]]] = {
+        "repository": lambda: store.change_repository("hub", RepositoryChanges(tag_ttl_seconds=1), **stale),
+        "add": lambda: store.add_proxy("hub", proxy("c"), None, **stale),
+        "update": lambda: store.update_proxy("hub", "a", ProxyChanges(active=False), **stale),
+        "move": lambda: store.move_proxy("hub", "a", 1, **stale),
+        "remove": lambda: store.remove_proxy("hub", "a", **stale),
+        "delete": lambda: store.delete_unmanaged_repository("hub", **stale),
+    }
+    for name, change in changes.items():
+        with pytest.raises(PreconditionFailedError):
+            await change()
+        assert (await store.get_repository("hub")) == after, name
+    assert await order(metadata, after.id or 0) == [("b", 1), ("a", 2)]
+
+
+async def test_racing_changes_with_one_revision_only_one_applies(metadata: Metadata) -> None:
+    store = metadata.repositories
+    await repository_with(metadata, "a", "b", "c")
+    read = (await store.get_repository("hub")).revision  # type: ignore[union-attr]
+    outcomes = await asyncio.gather(
+        *(store.move_proxy("hub", name, 1, expect_revision=read) for name in ("c", "b", "c", "b")),
+        return_exceptions=True,
+    )
+    applied = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    assert len(applied) == 1
+    assert all(isinstance(outcome, PreconditionFailedError) for outcome in outcomes if outcome not in applied)
+    assert (await store.get_repository("hub")).revision == read + 1  # type: ignore[union-attr]

@@ -298,9 +298,12 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
             ssl_validation=False,
             connection_timeout_ms=42,
             active=False,
+            include=("team/**",),
+            exclude=("team/old",),
         ),
     )
-    assert dataclasses.astuple(edited) == (
+    assert edited.etag.startswith('"')
+    assert dataclasses.astuple(dataclasses.replace(edited, etag="")) == (
         "renamed",
         "http://mirror.example.com:5000",
         "bob",
@@ -309,6 +312,9 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
         42,
         False,
         1,
+        ("team/**",),
+        ("team/old",),
+        "",
     )
     with pytest.raises(RepositoryExistsError):
         await admin.update_proxy("hub", "renamed", ProxyChanges(name="second"))

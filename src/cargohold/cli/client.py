@@ -209,25 +209,50 @@ class ApiClient:
         """GET and return the decoded JSON answer."""
         return self.request("GET", url_path)
 
-    def post(self, url_path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """POST ``body`` as JSON (or nothing) and return the decoded answer."""
-        return self.request("POST", url_path, body)
+    def get_tagged(self, url_path: str) -> tuple[Any, str | None]:
+        """GET: the decoded JSON answer and its ``ETag`` (None when it has none)."""
+        return self.exchange("GET", url_path)
 
-    def patch(self, url_path: str, body: Mapping[str, Any]) -> Any:
+    def post(
+        self, url_path: str, body: Mapping[str, Any] | None = None, *, if_match: str | None = None
+    ) -> Any:
+        """POST ``body`` as JSON (or nothing) and return the decoded answer."""
+        return self.request("POST", url_path, body, if_match=if_match)
+
+    def patch(self, url_path: str, body: Mapping[str, Any], *, if_match: str | None = None) -> Any:
         """PATCH ``body`` as JSON and return the decoded answer."""
-        return self.request("PATCH", url_path, body)
+        return self.request("PATCH", url_path, body, if_match=if_match)
 
     def put(self, url_path: str, body: Mapping[str, Any]) -> Any:
         """PUT ``body`` as JSON and return the decoded answer."""
         return self.request("PUT", url_path, body)
 
-    def delete(self, url_path: str) -> Any:
+    def delete(self, url_path: str, *, if_match: str | None = None) -> Any:
         """DELETE; the API answers 204, so this normally returns None."""
-        return self.request("DELETE", url_path)
+        return self.request("DELETE", url_path, if_match=if_match)
 
-    def request(self, method: str, url_path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """Send one request; the decoded JSON answer (None for an empty body) or ``CommandError``."""
-        with self._open(method, url_path, body) as response:
+    def request(
+        self,
+        method: str,
+        url_path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        if_match: str | None = None,
+    ) -> Any:
+        """Send one request; the decoded JSON answer (None for an empty body) or ``CommandError``. With
+        ``if_match`` (an ETag read before) the server refuses the change when the resource changed since."""
+        return self.exchange(method, url_path, body, if_match=if_match)[0]
+
+    def exchange(
+        self,
+        method: str,
+        url_path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        if_match: str | None = None,
+    ) -> tuple[Any, str | None]:
+        """``request``, and the answer's ``ETag`` header."""
+        with self._open(method, url_path, body, if_match) as response:
             try:
                 raw = response.read()
             except TimeoutError:
@@ -236,7 +261,7 @@ class ApiClient:
                 ) from None
             except (OSError, HTTPException) as error:
                 raise CommandError(self._unreachable(error)) from None
-            return _decode(method, url_path, response, raw)
+            return _decode(method, url_path, response, raw), response.headers.get("ETag")
 
     def stream(self, method: str, url_path: str, body: Mapping[str, Any] | None = None) -> Iterator[Any]:
         """Send one request whose answer is one JSON value per line (``application/x-ndjson``); yield each
@@ -252,8 +277,12 @@ class ApiClient:
                 raise CommandError(f"{method} {url_path}: the answer broke off ({error})") from None
 
     @contextlib.contextmanager
-    def _open(self, method: str, url_path: str, body: Mapping[str, Any] | None) -> Iterator[HTTPResponse]:
+    def _open(
+        self, method: str, url_path: str, body: Mapping[str, Any] | None, if_match: str | None = None
+    ) -> Iterator[HTTPResponse]:
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         data = None
         if body is not None:
             data = json.dumps(body).encode()

@@ -120,3 +120,13 @@ def created_secret(data: Any) -> str:
     if not isinstance(secret, str) or not secret:
         raise CommandError("the server created the token but sent no secret")
     return secret
+
+
+def if_match_option(func: Command) -> Command:
+    """``--if-match ETAG``: change only if the resource is still the version read (``repo show``)."""
+    return click.option(
+        "--if-match",
+        "if_match",
+        metavar="ETAG",
+        help="Change only if it is still the version with this ETag (from `repo show`); else exit 1.",
+    )(func)

@@ -4,7 +4,8 @@ Owns the Click group ``config`` and its ``check`` command. The file is read as `
 it (with the ``CARGOHOLD_*`` environment applied); problems go to stderr as ``cargohold: <message>`` (one
 ``<dotted.path>: <reason>`` line each) with exit status 1. The summary shows the server settings (the
 database URL without its password), then each repository with its proxies in priority order, and says only
-whether a proxy's password is set, never the password.
+whether a proxy's password is set, never the password. A repository's warnings (a public repository whose
+proxy has credentials: ``cargohold.registry.warnings``) are printed under it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from rich.markup import escape
 
 from cargohold.cli.command import exit_with
 from cargohold.config import Settings, builtin_repositories, load_settings, redact_url
+from cargohold.config.repositories import as_entities
 from cargohold.errors import ConfigError
+from cargohold.registry.warnings import repository_warnings
 
 EXIT_CONFIG_INVALID = 1  # `config check` found problems
 
@@ -70,6 +73,8 @@ def print_summary(console: Console, settings: Settings) -> None:
         if repo.pins:
             traits.append("pins " + ", ".join(repo.pins))
         console.print(f"  [bold cyan]{escape(repo.name)}[/]  {escape(', '.join(traits))}")
+        for warning in repository_warnings(*as_entities(repo)):
+            console.print(f"    [bold yellow]warning:[/] {escape(warning)}")
         if not repo.proxies:
             console.print("    (no proxies: local content only)")
         for priority, proxy in enumerate(repo.proxies, start=1):

@@ -25,9 +25,9 @@ FAIL_MARK = "✗"
 Json = Mapping[str, Any]
 
 
-def console() -> Console:
-    """The console for human output: stdout, no guessing of highlights in names and URLs."""
-    return Console(highlight=False)
+def console(*, stderr: bool = False) -> Console:
+    """The console for human output: stdout (or stderr), no guessing of highlights in names and URLs."""
+    return Console(highlight=False, stderr=stderr)
 
 
 def print_json(data: Any) -> None:
@@ -125,6 +125,7 @@ def repository(out: Console, repo: Json) -> None:
     )
     for key, value in fields:
         out.print(f"  [dim]{key:<11}[/] {value}")
+    warnings(out, repo)
     proxies(out, repo.get("proxies") or [], title="proxies")
 
 
@@ -166,14 +167,20 @@ def storage_breakdown(out: Console, data: Json) -> None:
         out.print(table)
 
 
+def warnings(out: Console, repo: Json) -> None:
+    """A repository's ``warnings`` (a public repository whose proxy has credentials), one line each."""
+    for warning in repo.get("warnings") or []:
+        out.print(f"[bold yellow]warning:[/] {text(warning)}")
+
+
 def proxies(out: Console, items: Sequence[Json], title: str | None = None) -> None:
-    """``proxy list``: priority, name, url, user, password set, ssl validation, timeout, active."""
+    """``proxy list``: priority, name, url, user, password set, ssl validation, timeout, active, names."""
     if not items:
         out.print("No proxies: local content only.")
         return
     table = _table(title)
     table.add_column("#", justify="right")
-    for column in ("name", "url", "user", "password", "ssl validation", "timeout", "active"):
+    for column in ("name", "url", "user", "password", "ssl validation", "timeout", "active", "names"):
         table.add_column(column, overflow="fold", justify="right" if column == "timeout" else "left")
     for proxy in items:
         table.add_row(*proxy_cells(proxy))
@@ -192,7 +199,17 @@ def proxy_cells(proxy: Json) -> list[str]:
         "on" if ssl_on else ("[yellow]off[/]" if ssl_on is not None else NONE),
         f"{proxy.get('connection_timeout_ms', NONE)} ms",
         "yes" if proxy.get("active") else "[yellow]no[/]",
+        name_rules(proxy),
     ]
+
+
+def name_rules(proxy: Json) -> str:
+    """A proxy's name rules in one cell: ``all``, or ``company/** except company/old``."""
+    include, exclude = proxy.get("include") or [], proxy.get("exclude") or []
+    shown = text(", ".join(include)) if include else "all"
+    if exclude:
+        shown += f" except {text(', '.join(exclude))}"
+    return shown
 
 
 def proxy(out: Console, item: Json, verb: str) -> None:

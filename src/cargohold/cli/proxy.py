@@ -1,6 +1,7 @@
 """``cargohold proxy …``: the upstream registries of a repository, over the REST API.
 
-Owns the Click group ``proxy`` (list, add, edit, move, enable, disable, remove, test REPOSITORY …), built on
+Owns the Click group ``proxy`` (list, add, edit (or update), move, enable, disable, remove, test REPOSITORY …;
+``--include``/``--exclude`` set a proxy's name rules), built on
 ``cargohold.cli.command.api_command`` (``--server``, ``--json``, exit statuses). A proxy password is read
 from one line of stdin (``--password-stdin``) or a hidden prompt asked twice (``--password-prompt``), never
 from argv; it goes only into the request body, and no command prints it (the API answers ``password_set``).
@@ -13,7 +14,7 @@ import click
 
 from cargohold.cli import output as show
 from cargohold.cli.client import CommandError, path
-from cargohold.cli.command import Api, Command, api_command, changes, read_password
+from cargohold.cli.command import Api, Command, api_command, changes, if_match_option, read_password
 
 
 def _password(from_stdin: bool, prompt: bool, clear: bool = False) -> str | None:
@@ -48,6 +49,21 @@ def _proxy_options(func: Command) -> Command:
                 "--timeout", "timeout_ms", type=int, metavar="MS", help="Connection timeout (default 5000)."
             ),
             click.option("--active/--inactive", default=None, help="Whether pulls use it (default: active)."),
+            click.option(
+                "--include",
+                "include",
+                multiple=True,
+                metavar="PATTERN",
+                help="Ask it only for image names matching PATTERN (glob: * ? within a component, ** across; "
+                "repeatable). On edit, replaces the list.",
+            ),
+            click.option(
+                "--exclude",
+                "exclude",
+                multiple=True,
+                metavar="PATTERN",
+                help="Never ask it for names matching PATTERN (repeatable); on edit, replaces the list.",
+            ),
         )
     ):
         func = decorator(func)
@@ -84,6 +100,8 @@ def proxy_add(
     ssl_validation: bool | None,
     timeout_ms: int | None,
     active: bool | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     password_stdin: bool,
     password_prompt: bool,
     position: int | None,
@@ -96,9 +114,13 @@ def proxy_add(
         connection_timeout_ms=timeout_ms,
         active=active,
         position=position,
+        include=list(include) or None,
+        exclude=list(exclude) or None,
     )
     data = api.client.post(path("repositories", repository, "proxies"), body)
     api.emit(data, lambda out, d: show.proxy(out, d or {}, "Added"))
+    repo = api.client.get(path("repositories", repository))
+    show.warnings(show.console(stderr=True), repo if isinstance(repo, dict) else {})
 
 
 @proxy.command("edit")
@@ -108,6 +130,8 @@ def proxy_add(
 @click.option("--url", help="The upstream registry's URL.")
 @_proxy_options
 @click.option("--clear-password", is_flag=True, help="Remove the stored password.")
+@click.option("--clear-rules", is_flag=True, help="Remove the name rules: the proxy is asked for every name.")
+@if_match_option
 @api_command
 def proxy_edit(
     api: Api,
@@ -119,9 +143,13 @@ def proxy_edit(
     ssl_validation: bool | None,
     timeout_ms: int | None,
     active: bool | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     password_stdin: bool,
     password_prompt: bool,
     clear_password: bool,
+    clear_rules: bool,
+    if_match: str | None,
 ) -> None:
     """Change proxy NAME of REPOSITORY; what is not given stays as it is (the password too)."""
     body = changes(
@@ -133,21 +161,28 @@ def proxy_edit(
         connection_timeout_ms=timeout_ms,
         active=active,
         clear_password=True if clear_password else None,
+        include=list(include) or ([] if clear_rules else None),
+        exclude=list(exclude) or ([] if clear_rules else None),
     )
     if not body:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    data = api.client.patch(path("repositories", repository, "proxies", name), body)
+    data = api.client.patch(path("repositories", repository, "proxies", name), body, if_match=if_match)
     api.emit(data, lambda out, d: show.proxy(out, d or {}, "Updated"))
+
+
+proxy.add_command(proxy_edit, "update")
 
 
 @proxy.command("move")
 @click.argument("repository")
 @click.argument("name")
 @click.argument("position", type=int)
+@if_match_option
 @api_command
-def proxy_move(api: Api, repository: str, name: str, position: int) -> None:
+def proxy_move(api: Api, repository: str, name: str, position: int, if_match: str | None) -> None:
     """Move proxy NAME of REPOSITORY to POSITION (1 = asked first); the others shift."""
-    data = api.client.post(path("repositories", repository, "proxies", name, "move"), {"position": position})
+    url = path("repositories", repository, "proxies", name, "move")
+    data = api.client.post(url, {"position": position}, if_match=if_match)
     if api.json:
         show.print_json(data)
     else:
@@ -182,10 +217,11 @@ def proxy_disable(api: Api, repository: str, name: str) -> None:
 @proxy.command("remove")
 @click.argument("repository")
 @click.argument("name")
+@if_match_option
 @api_command
-def proxy_remove(api: Api, repository: str, name: str) -> None:
+def proxy_remove(api: Api, repository: str, name: str, if_match: str | None) -> None:
     """Remove proxy NAME from REPOSITORY; the proxies after it move up."""
-    data = api.client.delete(path("repositories", repository, "proxies", name))
+    data = api.client.delete(path("repositories", repository, "proxies", name), if_match=if_match)
     if api.json:
         show.print_json(data)
     else:

@@ -12,7 +12,7 @@ import click
 
 from cargohold.cli import output as show
 from cargohold.cli.client import path
-from cargohold.cli.command import Api, api_command, changes
+from cargohold.cli.command import Api, api_command, changes, if_match_option
 
 
 @click.group()
@@ -33,8 +33,12 @@ def repo_list(api: Api) -> None:
 @api_command
 def repo_show(api: Api, name: str) -> None:
     """Show repository NAME with its proxies in priority order."""
-    data = api.client.get(path("repositories", name))
-    api.emit(data, show.repository)
+    data, etag = api.client.get_tagged(path("repositories", name))
+    if api.json:
+        show.print_json(data)
+    else:
+        show.repository(api.out, data)
+        api.out.print(f"  [dim]{'etag':<11}[/] {show.text(etag)}  (for --if-match)")
 
 
 @repo.command("create")
@@ -101,6 +105,7 @@ def repo_create(
     help="An image or tag never evicted: IMAGE, IMAGE:TAG or IMAGE@DIGEST, globs allowed (repeat).",
 )  # fmt: skip
 @click.option("--no-pins", is_flag=True, help="Remove every pin.")
+@if_match_option
 @api_command
 def repo_edit(
     api: Api,
@@ -114,6 +119,7 @@ def repo_edit(
     evict_days: int | None,
     pins: tuple[str, ...],
     no_pins: bool,
+    if_match: str | None,
 ) -> None:
     """Change settings of repository NAME; what is not given stays as it is (--pin replaces the pins)."""
     if hosts and no_hosts:
@@ -131,7 +137,7 @@ def repo_edit(
     )
     if not body:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    data = api.client.patch(path("repositories", name), body)
+    data = api.client.patch(path("repositories", name), body, if_match=if_match)
     if api.json:
         show.print_json(data)
     else:
@@ -142,14 +148,15 @@ def repo_edit(
 @repo.command("delete")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@if_match_option
 @api_command
-def repo_delete(api: Api, name: str, yes: bool) -> None:
+def repo_delete(api: Api, name: str, yes: bool, if_match: str | None) -> None:
     """Delete repository NAME with its pushed images and cached content."""
     if not yes:
         click.confirm(
             f"Delete repository {name!r} with all its images and cached content?", abort=True, err=True
         )
-    data = api.client.delete(path("repositories", name))
+    data = api.client.delete(path("repositories", name), if_match=if_match)
     if api.json:
         show.print_json(data)
     else:

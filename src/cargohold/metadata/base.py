@@ -40,7 +40,11 @@ from cargohold.models import (
 
 
 class RepositoryStore(Protocol):
-    """Repositories, their hosts and their proxies (priority = position in the list)."""
+    """Repositories, their hosts and their proxies (priority = position in the list).
+
+    Every change of a repository or its proxies adds one to its ``revision``; one given ``expect_revision``
+    (a request's If-Match) raises PreconditionFailedError when the revision differs, checked under the same
+    lock as the change."""
 
     async def create_repository(self, repository: Repository, proxies: Sequence[Proxy] = ()) -> Repository:
         """Create a repository with its proxies (priority = order). Raises RepositoryExistsError."""
@@ -77,31 +81,44 @@ class RepositoryStore(Protocol):
     # Each raises NameUnknownError for an unknown repository and ManagedByConfigError for one managed by
     # the config file; priorities stay 1..n without gaps, also when changes run concurrently.
 
-    async def change_repository(self, name: str, changes: RepositoryChanges) -> Repository:
+    async def change_repository(
+        self, name: str, changes: RepositoryChanges, *, expect_revision: int | None = None
+    ) -> Repository:
         """Apply the settings in ``changes`` (None: unchanged); setting ``default`` clears it elsewhere."""
         ...
 
-    async def delete_unmanaged_repository(self, name: str) -> None:
+    async def delete_unmanaged_repository(self, name: str, *, expect_revision: int | None = None) -> None:
         """Remove a repository with its proxies, manifests, tags, links, uploads and counters."""
         ...
 
-    async def add_proxy(self, repository: str, proxy: Proxy, position: int | None = None) -> Proxy:
+    async def add_proxy(
+        self,
+        repository: str,
+        proxy: Proxy,
+        position: int | None = None,
+        *,
+        expect_revision: int | None = None,
+    ) -> Proxy:
         """Add a proxy at ``position`` (1..n+1; None: last), shifting the others down.
         RepositoryExistsError for a name the repository already has; ValidationFailedError('position')."""
         ...
 
-    async def update_proxy(self, repository: str, name: str, changes: ProxyChanges) -> Proxy:
+    async def update_proxy(
+        self, repository: str, name: str, changes: ProxyChanges, *, expect_revision: int | None = None
+    ) -> Proxy:
         """Change a proxy's settings (None: unchanged; an empty username removes it; the password is kept
         unless a new one is given or ``clear_password``). A rename takes the proxy's cached content records
         and counters with it. ProxyUnknownError; RepositoryExistsError for a name already taken."""
         ...
 
-    async def remove_proxy(self, repository: str, name: str) -> None:
+    async def remove_proxy(self, repository: str, name: str, *, expect_revision: int | None = None) -> None:
         """Remove a proxy and its counters (its cached content stays); the others move up.
         ProxyUnknownError."""
         ...
 
-    async def move_proxy(self, repository: str, name: str, position: int) -> list[Proxy]:
+    async def move_proxy(
+        self, repository: str, name: str, position: int, *, expect_revision: int | None = None
+    ) -> list[Proxy]:
         """Move a proxy to ``position`` (1..n), the others shift; the new list in priority order.
         ProxyUnknownError; ValidationFailedError('position')."""
         ...

@@ -71,6 +71,7 @@ def repository(row: Row[Any], hosts: Sequence[str]) -> Repository:
         max_cached_bytes=int(row.max_cached_bytes),
         evict_unused_after_days=row.evict_unused_after_days,
         pins=tuple(row.pins or ()),
+        revision=row.revision,
     )
 
 
@@ -85,6 +86,8 @@ def proxy_values(proxy: Proxy, priority: int) -> dict[str, Any]:
         "connection_timeout_ms": proxy.connection_timeout_ms,
         "active": proxy.active,
         "priority": priority,
+        "name_include": list(proxy.include),
+        "name_exclude": list(proxy.exclude),
     }
 
 
@@ -99,6 +102,8 @@ def proxy(row: Row[Any]) -> Proxy:
         active=row.active,
         priority=row.priority,
         id=row.id,
+        include=tuple(row.name_include or ()),
+        exclude=tuple(row.name_exclude or ()),
     )
 
 

@@ -78,6 +78,8 @@ repositories = Table(
     Column("max_cached_bytes", BigInteger, nullable=False, server_default=text("0")),
     Column("evict_unused_after_days", Integer, nullable=False, server_default=text("0")),
     Column("pins", JSON(none_as_null=True), nullable=True),
+    # every management change of the repository or its proxies adds one (its ETag; If-Match compares it)
+    Column("revision", Integer, nullable=False, server_default="1"),
     UniqueConstraint("name", name="repositories_name_key"),
     # At most one default repository, enforced by the database as well as by the store.
     Index(
@@ -112,6 +114,8 @@ proxies = Table(
     Column("connection_timeout_ms", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("priority", Integer, nullable=False),
+    Column("name_include", JSON, nullable=False, server_default="[]"),  # name rules: glob patterns
+    Column("name_exclude", JSON, nullable=False, server_default="[]"),
     UniqueConstraint("repository_id", "name", name="uq_proxies_repository_name"),
     Index("ix_proxies_repository_priority", "repository_id", "priority"),
 )

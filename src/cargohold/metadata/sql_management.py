@@ -6,8 +6,11 @@ of its own and seals the passwords they write (they store what they are given).
 Every change first locks the repository's row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` already serialises writers), so concurrent changes to one proxy list happen one after
 the other and priorities stay 1..n without gaps or duplicates. A repository managed by the config file
-refuses every change here (``ManagedByConfigError``); ``sync_declared_repositories`` is the only writer of
-those. A renamed proxy takes its cached content records and usage counters with it.
+refuses every change here (``ManagedByConfigError``): ``sync_declared_repositories`` is the only writer of
+those. Every change adds one to the repository's ``revision`` (its ETag), and one given an expected revision
+(If-Match) is refused when it differs, under the same lock (``PreconditionFailedError``), so two admins
+cannot overwrite each other unseen. A renamed proxy takes its cached content records and usage counters
+with it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cargohold.errors import (
     ManagedByConfigError,
     NameUnknownError,
+    PreconditionFailedError,
     ProxyUnknownError,
     RepositoryExistsError,
     ValidationFailedError,
@@ -32,9 +36,11 @@ from cargohold.metadata.sql_repository_statements import load_repository, update
 from cargohold.models import Proxy, ProxyChanges, Repository, RepositoryChanges, Visibility
 
 
-async def change_repository(connection: AsyncConnection, name: str, changes: RepositoryChanges) -> Repository:
+async def change_repository(
+    connection: AsyncConnection, name: str, changes: RepositoryChanges, expect_revision: int | None = None
+) -> Repository:
     """Apply the settings in ``changes`` (None: unchanged); setting ``default`` clears it elsewhere."""
-    row = await _lock_repository(connection, name)
+    row = await _lock_repository(connection, name, expect_revision)
     current = rows.repository(row, ())
     hosts_now = (await load_repository(connection, row.id)).hosts
     changed = Repository(
@@ -60,17 +66,23 @@ def _given(change: _T | None, current: _T) -> _T:
     return current if change is None else change
 
 
-async def delete_unmanaged_repository(connection: AsyncConnection, name: str) -> None:
+async def delete_unmanaged_repository(
+    connection: AsyncConnection, name: str, expect_revision: int | None = None
+) -> None:
     """Remove a repository with everything of it (the rows cascade)."""
-    row = await _lock_repository(connection, name)
+    row = await _lock_repository(connection, name, expect_revision)
     await connection.execute(delete(repositories).where(repositories.c.id == row.id))
 
 
 async def add_proxy(
-    connection: AsyncConnection, repository: str, proxy: Proxy, position: int | None
+    connection: AsyncConnection,
+    repository: str,
+    proxy: Proxy,
+    position: int | None,
+    expect_revision: int | None = None,
 ) -> Proxy:
     """Add ``proxy`` (its password as it is to be stored) at ``position``; the proxy as stored."""
-    repository_id = (await _lock_repository(connection, repository)).id
+    repository_id = (await _lock_repository(connection, repository, expect_revision)).id
     current = await _proxy_rows(connection, repository_id)
     if any(row.name == proxy.name for row in current):
         raise RepositoryExistsError(f"repository {repository!r} already has a proxy {proxy.name!r}")
@@ -92,10 +104,14 @@ async def add_proxy(
 
 
 async def update_proxy(
-    connection: AsyncConnection, repository: str, name: str, changes: ProxyChanges
+    connection: AsyncConnection,
+    repository: str,
+    name: str,
+    changes: ProxyChanges,
+    expect_revision: int | None = None,
 ) -> Proxy:
     """Apply ``changes`` (a password as it is to be stored); the proxy as stored."""
-    repository_id = (await _lock_repository(connection, repository)).id
+    repository_id = (await _lock_repository(connection, repository, expect_revision)).id
     row = await _find_proxy(connection, repository_id, repository, name)
     values = _proxy_changes(changes)
     renamed = changes.name is not None and changes.name != name
@@ -114,9 +130,11 @@ async def update_proxy(
     return await _load_proxy(connection, row.id)
 
 
-async def remove_proxy(connection: AsyncConnection, repository: str, name: str) -> None:
+async def remove_proxy(
+    connection: AsyncConnection, repository: str, name: str, expect_revision: int | None = None
+) -> None:
     """Remove a proxy and its counters; the others move up."""
-    repository_id = (await _lock_repository(connection, repository)).id
+    repository_id = (await _lock_repository(connection, repository, expect_revision)).id
     row = await _find_proxy(connection, repository_id, repository, name)
     await connection.execute(delete(proxies).where(proxies.c.id == row.id))
     await connection.execute(
@@ -128,9 +146,15 @@ async def remove_proxy(connection: AsyncConnection, repository: str, name: str) 
     await _renumber(connection, [r.id for r in current], {r.id: r.priority for r in current})
 
 
-async def move_proxy(connection: AsyncConnection, repository: str, name: str, position: int) -> list[Proxy]:
+async def move_proxy(
+    connection: AsyncConnection,
+    repository: str,
+    name: str,
+    position: int,
+    expect_revision: int | None = None,
+) -> list[Proxy]:
     """Move a proxy to ``position``; the proxies as stored, in their new order."""
-    repository_id = (await _lock_repository(connection, repository)).id
+    repository_id = (await _lock_repository(connection, repository, expect_revision)).id
     current = await _proxy_rows(connection, repository_id)
     moving = next((row for row in current if row.name == name), None)
     if moving is None:
@@ -148,8 +172,12 @@ async def move_proxy(connection: AsyncConnection, repository: str, name: str, po
 # --- statements (inside the caller's transaction) ------------------------------------------------------
 
 
-async def _lock_repository(connection: AsyncConnection, name: str) -> Row[Any]:
-    """The repository's row, locked until the transaction ends; refuses one managed by the config."""
+async def _lock_repository(
+    connection: AsyncConnection, name: str, expect_revision: int | None = None
+) -> Row[Any]:
+    """The repository's row, locked until the transaction ends; refuses one managed by the config, and one
+    whose revision is not ``expect_revision`` (given: the If-Match of the request). The change that follows
+    counts: the revision goes up by one."""
     row = (
         await connection.execute(select(repositories).where(repositories.c.name == name).with_for_update())
     ).first()
@@ -159,6 +187,13 @@ async def _lock_repository(connection: AsyncConnection, name: str) -> Row[Any]:
         raise ManagedByConfigError(
             f"repository {name!r} is managed by the configuration file; change it there"
         )
+    if expect_revision is not None and row.revision != expect_revision:
+        raise PreconditionFailedError(
+            f"repository {name!r} or its proxies changed since they were read: read them again"
+        )
+    await connection.execute(
+        update(repositories).where(repositories.c.id == row.id).values(revision=repositories.c.revision + 1)
+    )
     return row
 
 
@@ -211,6 +246,10 @@ def _proxy_changes(changes: ProxyChanges) -> dict[str, Any]:
         value = getattr(changes, field)
         if value is not None:
             values[field] = value
+    if changes.include is not None:
+        values["name_include"] = list(changes.include)
+    if changes.exclude is not None:
+        values["name_exclude"] = list(changes.exclude)
     if changes.username is not None:
         values["username"] = changes.username or None
     if changes.clear_password:

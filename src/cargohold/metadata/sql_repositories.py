@@ -159,33 +159,46 @@ class SqlRepositoryStore:
 
     # --- management: one change at a time (sql_management.py) ------------------------------------------
 
-    async def change_repository(self, name: str, changes: RepositoryChanges) -> Repository:
+    async def change_repository(
+        self, name: str, changes: RepositoryChanges, *, expect_revision: int | None = None
+    ) -> Repository:
         async with self._database.write() as connection:
-            return await sql_management.change_repository(connection, name, changes)
+            return await sql_management.change_repository(connection, name, changes, expect_revision)
 
-    async def delete_unmanaged_repository(self, name: str) -> None:
+    async def delete_unmanaged_repository(self, name: str, *, expect_revision: int | None = None) -> None:
         async with self._database.write() as connection:
-            await sql_management.delete_unmanaged_repository(connection, name)
+            await sql_management.delete_unmanaged_repository(connection, name, expect_revision)
 
-    async def add_proxy(self, repository: str, proxy: Proxy, position: int | None = None) -> Proxy:
+    async def add_proxy(
+        self,
+        repository: str,
+        proxy: Proxy,
+        position: int | None = None,
+        *,
+        expect_revision: int | None = None,
+    ) -> Proxy:
         stored = dataclasses.replace(proxy, password=seal(self._secrets, proxy.password))
         async with self._database.write() as connection:
-            added = await sql_management.add_proxy(connection, repository, stored, position)
+            added = await sql_management.add_proxy(connection, repository, stored, position, expect_revision)
             return opened(self._secrets, added)
 
-    async def update_proxy(self, repository: str, name: str, changes: ProxyChanges) -> Proxy:
+    async def update_proxy(
+        self, repository: str, name: str, changes: ProxyChanges, *, expect_revision: int | None = None
+    ) -> Proxy:
         stored = dataclasses.replace(changes, password=seal(self._secrets, changes.password))
         async with self._database.write() as connection:
-            updated = await sql_management.update_proxy(connection, repository, name, stored)
+            updated = await sql_management.update_proxy(connection, repository, name, stored, expect_revision)
             return opened(self._secrets, updated)
 
-    async def remove_proxy(self, repository: str, name: str) -> None:
+    async def remove_proxy(self, repository: str, name: str, *, expect_revision: int | None = None) -> None:
         async with self._database.write() as connection:
-            await sql_management.remove_proxy(connection, repository, name)
+            await sql_management.remove_proxy(connection, repository, name, expect_revision)
 
-    async def move_proxy(self, repository: str, name: str, position: int) -> list[Proxy]:
+    async def move_proxy(
+        self, repository: str, name: str, position: int, *, expect_revision: int | None = None
+    ) -> list[Proxy]:
         async with self._database.write() as connection:
-            moved = await sql_management.move_proxy(connection, repository, name, position)
+            moved = await sql_management.move_proxy(connection, repository, name, position, expect_revision)
             return [opened(self._secrets, proxy) for proxy in moved]
 
 

@@ -8,7 +8,8 @@
 * ``auth``: ``GET /v2/`` and the challenge it answers with — anonymous, Basic, or the Bearer token flow
   (``cargohold.proxy.auth``) — and whether the credentials (or anonymous access) were accepted;
 * ``ping``: an authorised ``GET /v2/``, its status and latency;
-* ``lookup`` (when an image is given): a manifest HEAD through ``UpstreamClient``: found or not found.
+* ``lookup`` (when an image is given): a manifest HEAD through ``UpstreamClient``: found or not found; an
+  image the proxy's name rules do not allow fails this step without asking (pulls of it skip the proxy).
 
 After a failed step the later ones are reported as not run. No detail ever carries a password or a token:
 every one passes through the proxy's ``Redactor``.
@@ -41,6 +42,7 @@ from cargohold.proxy.auth import Attempt, Scheme, UpstreamAuth
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.endpoints import Endpoint
 from cargohold.proxy.failures import Redactor
+from cargohold.registry.name_rules import describe_rules, proxy_allows
 from cargohold.registry.repositories import ProxySettings, proxy_from_settings
 
 __all__ = ["ProbeResult", "ProbeStep", "ProxyProbe"]
@@ -323,6 +325,11 @@ class _Run:
 
     async def lookup(self, image: str, reference: Reference) -> str:
         shown = f"{image}@{reference}" if reference.digest else f"{image}:{reference}"
+        if not proxy_allows(self.proxy, image):
+            raise _StepFailed(
+                f"{shown}: not asked: the proxy's name rules ({describe_rules(self.proxy)}) do not allow "
+                f"{image}, so pulls of it skip this proxy"
+            )
         async with UpstreamClient(self.proxy, read_timeout=self.read_timeout) as client:
             try:
                 head = await client.head_manifest(image, reference)

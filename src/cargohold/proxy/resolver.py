@@ -25,6 +25,7 @@ from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.health import HealthBook, ProxyKey
 from cargohold.proxy.stats import StatsRecorder
 from cargohold.registry.directory import RepositoryDirectory
+from cargohold.registry.name_rules import describe_rules, proxy_allows
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ProxyOutcome:
 
     proxy_name: str
     outcome: str
-    """'not found', 'skipped', or the failure kind."""
+    """'not found', 'excluded by name rules', 'skipped', or the failure kind."""
     message: str
     retry_after: int | None = None
 
@@ -51,6 +52,11 @@ class ProxyOutcome:
 
     def as_detail(self) -> dict[str, object]:
         return {"proxy": self.proxy_name, "outcome": self.outcome, "message": self.message}
+
+
+EXCLUDED = "excluded by name rules"
+"""The outcome of a proxy whose name rules do not allow the image: it was not asked."""
+NOT_ASKED_OR_NOT_FOUND = frozenset({"not found", EXCLUDED})
 
 
 class ProxiesExhaustedError(CargoholdError):
@@ -66,12 +72,12 @@ class ProxiesExhaustedError(CargoholdError):
     @property
     def nobody_has_it(self) -> bool:
         """True when every proxy that was asked answered 'not found' (or there was none to ask)."""
-        return all(outcome.outcome == "not found" for outcome in self.outcomes)
+        return all(outcome.outcome in NOT_ASKED_OR_NOT_FOUND for outcome in self.outcomes)
 
     @property
     def rate_limited(self) -> bool:
         """True when every proxy that did not answer 'not found' was rate limiting."""
-        failed = [outcome for outcome in self.outcomes if outcome.outcome != "not found"]
+        failed = [outcome for outcome in self.outcomes if outcome.outcome not in NOT_ASKED_OR_NOT_FOUND]
         return bool(failed) and all(outcome.outcome == FailureKind.RATE_LIMITED.value for outcome in failed)
 
     @property
@@ -156,10 +162,15 @@ class ProxyResolver:
         prefer: str | None = None,
         only: str | None = None,
         avoid: frozenset[str] = frozenset(),
+        hold_on_failure: bool = False,
+        image: str | None = None,
     ) -> tuple[Proxy, T]:
         """Run ``operation`` against the active proxies in priority order (``prefer`` first, or ``only``
         that one, never those in ``avoid``: they sent bad bytes of what is asked) and return the first
-        answer; raise ProxiesExhaustedError when none gives one."""
+        answer; raise ProxiesExhaustedError when none gives one. With ``hold_on_failure`` (a tag that is
+        cached) a proxy that fails or is backing off ends the walk: the lower-priority proxies are not asked,
+        so an outage never swaps the name for another proxy's content (docs/security.md). A proxy whose name
+        rules do not allow ``image`` is not asked (``cargohold.registry.name_rules``)."""
         assert repository.id is not None
         proxies = await self.active_proxies(repository)
         if only is not None:
@@ -168,6 +179,15 @@ class ProxyResolver:
             proxies.sort(key=lambda proxy: proxy.name != prefer)
         outcomes: list[ProxyOutcome] = []
         for proxy in proxies:
+            if image is not None and not proxy_allows(proxy, image):
+                outcomes.append(
+                    ProxyOutcome(
+                        proxy.name,
+                        EXCLUDED,
+                        f"not asked: its name rules ({describe_rules(proxy)}) do not allow {image}",
+                    )
+                )
+                continue
             if proxy.name in avoid:
                 outcomes.append(
                     ProxyOutcome(
@@ -181,6 +201,8 @@ class ProxyResolver:
             if not self._health.may_ask(key):
                 self._watch(repository, proxy.name)
                 outcomes.append(self._skipped(key, proxy.name))
+                if hold_on_failure:
+                    break
                 continue
             try:
                 answer = await operation(self._pool.client(proxy))
@@ -211,6 +233,8 @@ class ProxyResolver:
                         error.message,
                     )
                 outcomes.append(ProxyOutcome(proxy.name, error.kind.value, error.message, error.retry_after))
+                if hold_on_failure:
+                    break
                 continue
             self._health.succeeded(key)
             return proxy, answer

@@ -2,11 +2,12 @@
 
 Manifests: a digest that is here is always good; a tag is served as it is while younger than the
 repository's ``tag_ttl_seconds``, then revalidated with a HEAD and re-fetched by digest only if it moved.
-When every proxy fails, a cached tag is served stale. Concurrent requests for the same missing manifest
-share one upstream fetch; one that every proxy said it does not have is answered 404 without asking them
-again for a while (``cargohold.proxy.absent``; local content is always looked up first). A fetched
-manifest is cached only if it passes the rules of a push; one that does not is bad content of the proxy
-that sent it, and the next proxy is asked.
+When a proxy fails before one answers, a cached tag is served stale: a lower-priority proxy never
+replaces it during an outage of a higher one (provenance-safe fallthrough, docs/security.md). Concurrent
+requests for the same missing manifest share one upstream fetch; one that every proxy said it does not have
+is answered 404 without asking them again for a while (``cargohold.proxy.absent``; local content is always
+looked up first). A fetched manifest is cached only if it passes the rules of a push; one that does not is
+bad content of the proxy that sent it, and the next proxy is asked.
 
 Blobs: a blob linked into the image is served from disk. Otherwise it is fetched through the proxies (the
 one that served the image's manifest first) by the single-flight fetcher, which streams it to every waiting
@@ -150,6 +151,7 @@ class PullThroughService:
             proxy, (fetched, record) = await self._resolver.first_answer(
                 address.repository,
                 lambda client: self._fetch_and_record(client, address, reference, reference.tag),
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             if exhausted.outcomes and exhausted.nobody_has_it:
@@ -198,7 +200,10 @@ class PullThroughService:
             )
         try:
             proxy, head = await self._resolver.first_answer(
-                address.repository, lambda client: client.head_manifest(address.image, reference)
+                address.repository,
+                lambda client: client.head_manifest(address.image, reference),
+                hold_on_failure=True,
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             if exhausted.outcomes and exhausted.nobody_has_it:
@@ -213,6 +218,7 @@ class PullThroughService:
                 address.repository,
                 lambda client: self._fetch_and_record(client, address, moved, reference.tag),
                 only=proxy.name,
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             return await self._unrevalidated(address, reference, cached, exhausted)
@@ -241,7 +247,7 @@ class PullThroughService:
                 detail=exhausted.detail,
             )
         log.warning(
-            "serving stale %s:%s (%s): every proxy failed: %s",
+            "serving stale %s:%s (%s) rather than asking lower-priority proxies: %s",
             address.name,
             reference,
             cached.digest,
@@ -325,6 +331,7 @@ class PullThroughService:
                     lambda client: open_sized(client, address.image, digest),
                     prefer=prefer,
                     avoid=self._bad_bodies.proxies(address.repository_id, digest, names),
+                    image=address.image,
                 )
             except ProxiesExhaustedError as exhausted:
                 raise _unanswered(exhausted, _blob_unknown(address, digest)) from None
@@ -384,7 +391,9 @@ class PullThroughService:
         """The first proxy (priority order) that answers a HEAD for the blob in this image."""
         try:
             proxy, _ = await self._resolver.first_answer(
-                address.repository, lambda client: client.head_blob(address.image, digest)
+                address.repository,
+                lambda client: client.head_blob(address.image, digest),
+                image=address.image,
             )
         except ProxiesExhaustedError as exhausted:
             raise _unanswered(exhausted, _blob_unknown(address, digest)) from None

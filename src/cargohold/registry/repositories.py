@@ -7,6 +7,7 @@ changes with ``check_changes``; each broken value is a ``ValidationFailedError(f
 (1..n) and the hosts another repository already names are checked here. Each change is one metadata-store
 transaction. A repository the config file manages refuses every change (``ManagedByConfigError``).
 Passwords go into the store but never come out of here: a ``ProxyView`` says only whether one is set.
+Views carry their ETag; every change takes the ``If-Match`` the caller read (``cargohold.registry.etags``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cargohold.errors import NameUnknownError, ValidationFailedError
+from cargohold.errors import NameUnknownError, ProxyUnknownError, ValidationFailedError
 from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Proxy, ProxyChanges, Repository, RepositoryChanges, Visibility
 from cargohold.registry.accounting import RepositoryStorage
+from cargohold.registry.etags import expected_revision, proxy_etag, repository_etag
 from cargohold.registry.values import (
     ProxyFields,
     ProxySettings,
@@ -28,6 +30,7 @@ from cargohold.registry.values import (
     RepositorySettings,
     check_changes,
 )
+from cargohold.registry.warnings import repository_warnings
 
 __all__ = [
     "ProxyChanges",
@@ -54,9 +57,13 @@ class ProxyView:
     connection_timeout_ms: int
     active: bool
     priority: int
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    etag: str = ""
+    """For the ``ETag`` header (``cargohold.registry.etags``); not part of the JSON body."""
 
     @classmethod
-    def of(cls, proxy: Proxy) -> ProxyView:
+    def of(cls, proxy: Proxy, repository: Repository | None = None) -> ProxyView:
         return cls(
             name=proxy.name,
             url=proxy.url,
@@ -66,6 +73,9 @@ class ProxyView:
             connection_timeout_ms=proxy.connection_timeout_ms,
             active=proxy.active,
             priority=proxy.priority,
+            include=proxy.include,
+            exclude=proxy.exclude,
+            etag=proxy_etag(repository, proxy) if repository is not None else "",
         )
 
 
@@ -84,6 +94,10 @@ class RepositoryView:
     pins: tuple[str, ...] = ()
     storage: RepositoryStorage | None = None
     """Bytes held, where the caller asked for them (``cargohold.registry.accounting``)."""
+    warnings: tuple[str, ...] = ()
+    """What is allowed but risky (``cargohold.registry.warnings``)."""
+    etag: str = ""
+    """For the ``ETag`` header (``cargohold.registry.etags``); not part of the JSON body."""
 
     @classmethod
     def of(cls, repository: Repository, proxies: Sequence[Proxy]) -> RepositoryView:
@@ -95,10 +109,12 @@ class RepositoryView:
             tag_ttl_seconds=repository.tag_ttl_seconds,
             managed_by_config=repository.managed_by_config,
             created_at=repository.created_at,
-            proxies=tuple(ProxyView.of(proxy) for proxy in proxies),
+            proxies=tuple(ProxyView.of(proxy, repository) for proxy in proxies),
             max_cached_bytes=repository.max_cached_bytes,
             evict_unused_after_days=repository.evict_unused_after_days,
             pins=repository.pins,
+            warnings=repository_warnings(repository, proxies),
+            etag=repository_etag(repository),
         )
 
 
@@ -133,50 +149,71 @@ class RepositoryAdmin:
         self._changed(created)
         return RepositoryView.of(created, await self._metadata.list_proxies(_id(created)))
 
-    async def update(self, name: str, changes: RepositoryChanges) -> RepositoryView:
+    async def update(
+        self, name: str, changes: RepositoryChanges, if_match: str | None = None
+    ) -> RepositoryView:
+        """``if_match``: the ETag read before (PreconditionFailedError when it changed meanwhile)."""
         checked = check_changes(changes)
         hosts = checked.hosts
         if hosts is not None:
             await self._check_hosts_free(hosts, name)
-        changed = await self._metadata.change_repository(name, checked)
+        expect = await self._expect(name, if_match)
+        changed = await self._metadata.change_repository(name, checked, expect_revision=expect)
         self._changed(changed)
         return RepositoryView.of(changed, await self._metadata.list_proxies(_id(changed)))
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, if_match: str | None = None) -> None:
         """Removes the repository with its local and cached content records (blob bytes are left to gc)."""
         repository = await self._repository(name)
-        await self._metadata.delete_unmanaged_repository(name)
+        expect = expected_revision(if_match, repository)
+        await self._metadata.delete_unmanaged_repository(name, expect_revision=expect)
         self._changed(repository)
 
     # --- proxies -------------------------------------------------------------------------------------
 
-    async def add_proxy(self, repository: str, proxy: ProxyFields, position: int | None = None) -> ProxyView:
+    async def add_proxy(
+        self,
+        repository: str,
+        proxy: ProxyFields,
+        position: int | None = None,
+        if_match: str | None = None,
+    ) -> ProxyView:
         checked = proxy_from_settings(proxy)
         if position is not None:
             _position(position)
-        added = await self._metadata.add_proxy(repository, checked, position)
-        await self._changed_by_name(repository)
-        return ProxyView.of(added)
+        expect = await self._expect(repository, if_match)
+        added = await self._metadata.add_proxy(repository, checked, position, expect_revision=expect)
+        return ProxyView.of(added, await self._changed_by_name(repository))
 
-    async def update_proxy(self, repository: str, proxy: str, changes: ProxyChanges) -> ProxyView:
-        """ProxyUnknownError; RepositoryExistsError when renamed to a name in use."""
-        updated = await self._metadata.update_proxy(repository, proxy, _proxy_changes(changes))
-        await self._changed_by_name(repository)
-        return ProxyView.of(updated)
+    async def update_proxy(
+        self, repository: str, proxy: str, changes: ProxyChanges, if_match: str | None = None
+    ) -> ProxyView:
+        """ProxyUnknownError; RepositoryExistsError when renamed to a name in use; PreconditionFailedError
+        when ``if_match`` (the proxy's or the repository's ETag) names an older version."""
+        checked = _proxy_changes(changes)
+        expect = await self._expect(repository, if_match, proxy)
+        updated = await self._metadata.update_proxy(repository, proxy, checked, expect_revision=expect)
+        return ProxyView.of(updated, await self._changed_by_name(repository))
 
-    async def remove_proxy(self, repository: str, proxy: str) -> None:
-        await self._metadata.remove_proxy(repository, proxy)
+    async def remove_proxy(self, repository: str, proxy: str, if_match: str | None = None) -> None:
+        expect = await self._expect(repository, if_match, proxy)
+        await self._metadata.remove_proxy(repository, proxy, expect_revision=expect)
         await self._changed_by_name(repository)
 
-    async def move_proxy(self, repository: str, proxy: str, position: int) -> builtins.list[ProxyView]:
+    async def move_proxy(
+        self, repository: str, proxy: str, position: int, if_match: str | None = None
+    ) -> builtins.list[ProxyView]:
         """The proxies in their new order; the others shift. ValidationFailedError outside 1..n."""
         _position(position)
-        moved = await self._metadata.move_proxy(repository, proxy, position)
-        await self._changed_by_name(repository)
-        return [ProxyView.of(p) for p in moved]
+        expect = await self._expect(repository, if_match, proxy)
+        moved = await self._metadata.move_proxy(repository, proxy, position, expect_revision=expect)
+        after = await self._changed_by_name(repository)
+        return [ProxyView.of(p, after) for p in moved]
 
-    async def set_active(self, repository: str, proxy: str, active: bool) -> ProxyView:
-        return await self.update_proxy(repository, proxy, ProxyChanges(active=active))
+    async def set_active(
+        self, repository: str, proxy: str, active: bool, if_match: str | None = None
+    ) -> ProxyView:
+        return await self.update_proxy(repository, proxy, ProxyChanges(active=active), if_match)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -197,11 +234,26 @@ class RepositoryAdmin:
         if self._on_change is not None and repository.id is not None:
             self._on_change(repository.id)
 
-    async def _changed_by_name(self, name: str) -> None:
-        if self._on_change is not None:
-            repository = await self._metadata.get_repository(name)
-            if repository is not None:
-                self._changed(repository)
+    async def _changed_by_name(self, name: str) -> Repository | None:
+        """The repository as it is after a change (None: gone), after telling ``on_change``."""
+        repository = await self._metadata.get_repository(name)
+        if repository is not None:
+            self._changed(repository)
+        return repository
+
+    async def _expect(self, name: str, if_match: str | None, proxy: str | None = None) -> int | None:
+        """The revision an ``If-Match`` expects (None: no condition); the store checks it under its lock."""
+        if if_match is None:
+            return None
+        repository = await self._repository(name)
+        found = None
+        if proxy is not None:
+            found = next(
+                (p for p in await self._metadata.list_proxies(_id(repository)) if p.name == proxy), None
+            )
+            if found is None:
+                raise ProxyUnknownError(f"repository {name!r} has no proxy {proxy!r}")
+        return expected_revision(if_match, repository, found)
 
 
 # --- validation (shared with the proxy probe, which tests unsaved settings) -----------------------------
@@ -210,8 +262,16 @@ class RepositoryAdmin:
 def proxy_from_settings(settings: ProxyFields) -> Proxy:
     """The ``Proxy`` entity of checked ``settings`` (an empty username or password counts as none)."""
     password = settings.password.get_secret_value() if settings.password is not None else None
-    values = settings.model_dump(include=set(ProxyFields.model_fields) - {"username", "password"})
-    return Proxy(**values, username=settings.username or None, password=password or None)
+    values = settings.model_dump(
+        include=set(ProxyFields.model_fields) - {"username", "password", "include", "exclude"}
+    )
+    return Proxy(
+        **values,
+        username=settings.username or None,
+        password=password or None,
+        include=tuple(settings.include),
+        exclude=tuple(settings.exclude),
+    )
 
 
 def repository_from_settings(settings: RepositoryFields, *, managed_by_config: bool = False) -> Repository:

@@ -4,7 +4,7 @@ the web UI's forms and ``RepositoryAdmin`` all use these types, so they accept a
 with the same messages.
 
 Owns the types (repository, proxy and image names, a proxy's URL, ``hosts`` entries, ``tag_ttl_seconds``,
-``connection_timeout_ms``, username, password, visibility, the cache policy: ``max_cached_bytes``,
+``connection_timeout_ms``, username, password, visibility, name rules, the cache policy: ``max_cached_bytes``,
 ``evict_unused_after_days``, ``pins``, and byte sizes), their limits, and the two field lists:
 ``ProxyFields`` (what a user sets on a proxy) and ``RepositoryFields`` (on a repository). The config and
 API models extend them; a new proxy field is one line in ``ProxyFields``. ``ProxySettings`` and
@@ -45,6 +45,7 @@ from cargohold.models import (
     validate_repository_name,
 )
 from cargohold.registry.addresses import check_proxy_url, normalise_host
+from cargohold.registry.name_rules import MAX_PATTERN_CHARS, MAX_PATTERNS, check_pattern
 
 __all__ = [
     "MAX_BYTES",
@@ -63,6 +64,8 @@ __all__ = [
     "Host",
     "Hosts",
     "ImageName",
+    "NamePattern",
+    "NameRules",
     "Password",
     "Pin",
     "Pins",
@@ -236,6 +239,20 @@ EvictUnusedAfterDays = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, 
 """Cached images not pulled for this many days are evicted; 0 turns it off."""
 Pin = Annotated[str, AfterValidator(_pin), WithJsonSchema({"type": "string", "pattern": PIN_PATTERN})]
 Pins = Annotated[list[Pin], Field(max_length=MAX_PINS), AfterValidator(_unique)]
+NamePattern = Annotated[
+    str,
+    AfterValidator(check_pattern),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_CHARS,
+            "description": "a glob on the image name: * and ? within a component, ** across them",
+        }
+    ),
+]
+NameRules = Annotated[list[NamePattern], Field(max_length=MAX_PATTERNS), AfterValidator(_unique)]
+"""A proxy's ``include`` or ``exclude`` list (``cargohold.registry.name_rules``)."""
 Flag = StrictBool
 """true or false, nothing that merely looks like one (``"no"``)."""
 
@@ -263,6 +280,10 @@ class ProxyFields(_Fields):
     ssl_validation: Flag = True
     connection_timeout_ms: ConnectionTimeoutMs = 5000
     active: Flag = True
+    include: NameRules = Field(
+        default_factory=list, description="asked only for image names matching one of these (none: all)"
+    )
+    exclude: NameRules = Field(default_factory=list, description="never asked for names matching these")
 
 
 class RepositoryFields(_Fields):

@@ -26,9 +26,17 @@ async def test_the_configured_repository_is_listed_as_managed_by_the_file(api: M
             "connection_timeout_ms": 5000,
             "active": True,
             "priority": 1,
+            "include": [],
+            "exclude": [],
         }
     ]
     assert await api.ok("GET", f"repositories/{MANAGED}") == managed
+    # public, and its proxy has credentials: anonymous pulls read what they can read
+    assert managed["warnings"] == [
+        f"Repository {MANAGED} is public and its proxy origin has credentials: anyone, even without signing "
+        f"in, can pull through it what those credentials can read from {UPSTREAM}. Make the repository "
+        "private, or remove the proxy's credentials."
+    ]
 
 
 async def test_create_answers_201_with_location_and_defaults(api: ManagementApi) -> None:

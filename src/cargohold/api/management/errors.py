@@ -33,6 +33,7 @@ CODES: Final[dict[int, str]] = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
@@ -58,6 +59,7 @@ ERROR_TABLE: Final[tuple[tuple[type[errors.CargoholdError], int], ...]] = (
     (errors.DigestInvalidError, 404),
     (errors.RepositoryExistsError, 409),
     (errors.ManagedByConfigError, 409),
+    (errors.PreconditionFailedError, 412),
     (errors.ConfigError, 422),
 )
 

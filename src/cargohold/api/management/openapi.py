@@ -26,6 +26,7 @@ REF_TEMPLATE: Final = "#/components/schemas/{model}"
 
 ERROR_DESCRIPTIONS: Final[dict[int, str]] = {
     400: "The body is not valid JSON (or is missing where one is required).",
+    412: "If-Match names a version the resource no longer has: read it again (its ETag) and retry.",
     401: "No credentials, or credentials that do not work.",
     403: "The credentials work, but they do not allow this.",
     404: "The repository, proxy, image, tag, user or token does not exist.",
@@ -111,6 +112,17 @@ def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
         }
         for name in operation.parameters
     ]
+    if operation.conditional:
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": "The ETag read before (of this resource or, for a proxy, of its repository): "
+                "the change is refused with 412 when the resource changed since.",
+                "schema": {"type": "string"},
+            }
+        )
     success: dict[str, Any] = {"description": operation.summary}
     if operation.response is not None:
         item = refs[(operation.response, "serialization")]
@@ -124,6 +136,12 @@ def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
     if operation.status == 201:
         success["headers"] = {
             "Location": {"description": "The created resource.", "schema": {"type": "string"}}
+        }
+    if operation.tagged:
+        success.setdefault("headers", {})["ETag"] = {
+            "description": "The version of the resource (or, for a list of proxies, of their repository), "
+            "for If-Match.",
+            "schema": {"type": "string"},
         }
     responses: dict[str, Any] = {str(operation.status): success}
     error_ref = refs[(Error, "serialization")]

@@ -48,6 +48,11 @@ class Call:
     def param(self, name: str) -> str:
         return self.request.match_info[name]
 
+    @property
+    def if_match(self) -> str | None:
+        """The request's ``If-Match`` header (None when absent)."""
+        return self.request.headers.get("If-Match")
+
     def body_as(self, model: type[M]) -> M:
         if not isinstance(self.body, model):
             raise TypeError(f"operation body is {type(self.body).__name__}, not {model.__name__}")
@@ -101,6 +106,10 @@ class Operation:
     slashed: frozenset[str] = field(default_factory=frozenset)
     """Path parameters that may hold slashes (image names)."""
     description: str = ""
+    conditional: bool = False
+    """A change that honours ``If-Match`` (412 when it names an older version)."""
+    tagged: bool = False
+    """The answer carries an ``ETag`` (the result's ``etag``, or the handler's ``Reply`` header)."""
 
     @property
     def parameters(self) -> list[str]:
@@ -117,6 +126,8 @@ class Operation:
     @property
     def error_statuses(self) -> list[int]:
         statuses = set(self.errors) | {401, 429}
+        if self.conditional:
+            statuses.add(412)
         if self.access is not Access.SIGNED_IN:
             statuses.add(403)
         if self.body is not None:
@@ -141,6 +152,9 @@ def endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Stre
             result = result.value
         if isinstance(result, EventStream):
             return await _stream(request, operation.status, result)
+        etag = getattr(result, "etag", None)
+        if operation.tagged and isinstance(etag, str) and etag:
+            headers = {**headers, "ETag": etag}
         if operation.response is None:
             return web.Response(status=operation.status, headers=headers)
         return web.json_response(

@@ -75,24 +75,27 @@ async def _with_storage(call: Call, view: RepositoryView) -> RepositoryView:
 
 async def update_repository(call: Call) -> RepositoryView:
     changes = RepositoryChanges(**given(call.body_as(RepositoryUpdate)))
-    return await _with_storage(call, await call.services.repositories.update(call.param("repo"), changes))
+    updated = await call.services.repositories.update(call.param("repo"), changes, call.if_match)
+    return await _with_storage(call, updated)
 
 
 async def delete_repository(call: Call) -> None:
-    await call.services.repositories.delete(call.param("repo"))
+    await call.services.repositories.delete(call.param("repo"), call.if_match)
 
 
 # --- proxies --------------------------------------------------------------------------------------------
 
 
-async def list_proxies(call: Call) -> tuple[ProxyView, ...]:
-    return (await call.services.repositories.get(call.param("repo"))).proxies
+async def list_proxies(call: Call) -> Reply:
+    """The proxies in priority order, with the ETag of their repository (what a reorder's If-Match takes)."""
+    repository = await call.services.repositories.get(call.param("repo"))
+    return Reply(repository.proxies, {"ETag": repository.etag})
 
 
 async def add_proxy(call: Call) -> Reply:
     body = call.body_as(ProxyCreate)
     repository = call.param("repo")
-    view = await call.services.repositories.add_proxy(repository, body, body.position)
+    view = await call.services.repositories.add_proxy(repository, body, body.position, call.if_match)
     location = f"{API}/{quote(repository, safe='')}/proxies/{quote(view.name, safe='')}"
     return Reply(view, {"Location": location})
 
@@ -107,24 +110,30 @@ async def get_proxy(call: Call) -> ProxyView:
 
 async def update_proxy(call: Call) -> ProxyView:
     changes = ProxyChanges(**given(call.body_as(ProxyUpdate)))
-    return await call.services.repositories.update_proxy(call.param("repo"), call.param("proxy"), changes)
+    admin, repository, proxy = call.services.repositories, call.param("repo"), call.param("proxy")
+    return await admin.update_proxy(repository, proxy, changes, call.if_match)
 
 
 async def remove_proxy(call: Call) -> None:
-    await call.services.repositories.remove_proxy(call.param("repo"), call.param("proxy"))
+    await call.services.repositories.remove_proxy(call.param("repo"), call.param("proxy"), call.if_match)
 
 
-async def move_proxy(call: Call) -> list[ProxyView]:
+async def move_proxy(call: Call) -> Reply:
+    """The proxies in their new order, with the repository's new ETag."""
     position = call.body_as(Move).position
-    return await call.services.repositories.move_proxy(call.param("repo"), call.param("proxy"), position)
+    admin, repository = call.services.repositories, call.param("repo")
+    moved = await admin.move_proxy(repository, call.param("proxy"), position, call.if_match)
+    return Reply(moved, {"ETag": (await admin.get(repository)).etag})
 
 
 async def activate_proxy(call: Call) -> ProxyView:
-    return await call.services.repositories.set_active(call.param("repo"), call.param("proxy"), True)
+    admin = call.services.repositories
+    return await admin.set_active(call.param("repo"), call.param("proxy"), True, call.if_match)
 
 
 async def deactivate_proxy(call: Call) -> ProxyView:
-    return await call.services.repositories.set_active(call.param("repo"), call.param("proxy"), False)
+    admin = call.services.repositories
+    return await admin.set_active(call.param("repo"), call.param("proxy"), False, call.if_match)
 
 
 async def test_proxy(call: Call) -> ProbeResult:

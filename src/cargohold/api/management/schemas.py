@@ -24,6 +24,7 @@ from cargohold.registry.values import (
     Flag,
     Hosts,
     ImageName,
+    NameRules,
     Password,
     Pins,
     ProxyName,
@@ -69,6 +70,8 @@ class ProxyUpdate(_Request):
     ssl_validation: Flag | None = None
     connection_timeout_ms: ConnectionTimeoutMs | None = None
     active: Flag | None = None
+    include: NameRules | None = Field(default=None, description="replaces the include patterns")
+    exclude: NameRules | None = Field(default=None, description="replaces the exclude patterns")
 
     @field_validator("clear_password")
     @classmethod
@@ -136,6 +139,8 @@ class Proxy(_Response):
     connection_timeout_ms: int
     active: bool
     priority: int = Field(description="1 = asked first")
+    include: list[str] = Field(description="name rules: asked only for image names matching one (none: all)")
+    exclude: list[str] = Field(description="name rules: never asked for image names matching one")
 
 
 SHARED = "a blob several images hold counts once per repository, and once in the store's total"
@@ -161,6 +166,9 @@ class Repository(_Response):
     evict_unused_after_days: int = Field(description="cached images not pulled this long go; 0: never")
     pins: list[str] = Field(description="images or tags never evicted")
     storage: RepositoryStorage | None = Field(default=None, description="bytes held (list and show only)")
+    warnings: list[str] = Field(
+        description="settings allowed but risky, e.g. a public repository whose proxy has credentials"
+    )
 
 
 class ProbeStep(_Response):

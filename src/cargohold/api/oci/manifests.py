@@ -56,7 +56,7 @@ async def get_manifest(
     if manifest.proxy_name is not None:
         headers[UPSTREAM_HEADER] = manifest.proxy_name
     if manifest.stale:
-        headers["Warning"] = '110 cargohold "Response is Stale: every upstream failed"'
+        headers["Warning"] = '110 cargohold "Response is Stale: an upstream failed before one answered"'
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.content))
         return web.Response(status=200, headers=headers)

@@ -74,6 +74,11 @@ def hosts(form: FormData) -> tuple[str, ...]:
     return tuple(part for part in _HOST_SPLIT.split(text(form, "hosts").lower()) if part)
 
 
+def name_patterns(form: FormData, name: str) -> list[str]:
+    """A name-rules field (``include`` or ``exclude``): patterns separated by commas, spaces or new lines."""
+    return [part for part in _HOST_SPLIT.split(text(form, name)) if part]
+
+
 def repository_settings(form: FormData) -> tuple[RepositorySettings | None, FieldErrors]:
     errors = FieldErrors()
     name = text(form, "name")
@@ -157,6 +162,8 @@ def proxy_settings(form: FormData) -> tuple[ProxySettings | None, FieldErrors]:
             ssl_validation=ticked(form, "ssl_validation"),
             connection_timeout_ms=timeout,
             active=ticked(form, "active"),
+            include=name_patterns(form, "include"),
+            exclude=name_patterns(form, "exclude"),
         )
     except ValidationFailedError as error:
         errors.add(error.field or "name", error.message)
@@ -181,6 +188,8 @@ def proxy_changes(form: FormData, current: ProxyView) -> tuple[ProxyChanges | No
         connection_timeout_ms=timeout,
         active=ticked(form, "active"),
         clear_password=clear,
+        include=tuple(name_patterns(form, "include")),
+        exclude=tuple(name_patterns(form, "exclude")),
     )
     return changes, errors
 

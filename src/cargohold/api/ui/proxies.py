@@ -17,6 +17,7 @@ from cargohold.api.ui.common import render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.errors import (
     ManagedByConfigError,
+    PreconditionFailedError,
     ProxyUnknownError,
     RepositoryExistsError,
     ValidationFailedError,
@@ -32,6 +33,9 @@ PROXY_FIELDS = (
     "active",
     "position",
     "image",
+    "include",
+    "exclude",
+    "etag",
 )
 NEW_PROXY_DEFAULTS = {"ssl_validation": "on", "active": "on", "connection_timeout_ms": "5000"}
 
@@ -61,9 +65,11 @@ def _proxy_form(
     proxy: ProxyView | None = None,
     probe: Any = None,
     password_dropped: bool = False,
+    conflict: bool = False,
     status: int = 200,
 ) -> web.Response:
     context = {
+        "conflict": conflict,
         "repo": repository,
         "proxy": proxy,
         "values": values,
@@ -131,6 +137,9 @@ def _edit_values(proxy: ProxyView) -> dict[str, str]:
         "ssl_validation": "on" if proxy.ssl_validation else "",
         "connection_timeout_ms": str(proxy.connection_timeout_ms),
         "active": "on" if proxy.active else "",
+        "include": " ".join(proxy.include),
+        "exclude": " ".join(proxy.exclude),
+        "etag": proxy.etag,
     }
 
 
@@ -152,7 +161,9 @@ async def update_proxy(request: web.Request) -> web.Response:
     if changes is None:
         return _proxy_form(request, repository, values, errors.messages, proxy=proxy, status=422)
     try:
-        saved = await admin.update_proxy(repository.name, proxy.name, changes)
+        saved = await admin.update_proxy(repository.name, proxy.name, changes, _if_match(form))
+    except PreconditionFailedError:
+        return await _changed_meanwhile(request, repository.name, proxy.name)
     except ValidationFailedError as error:
         field_errors = {error.field: forms.sentence(error.reason)}
         return _proxy_form(request, repository, values, field_errors, proxy=proxy, status=422)
@@ -162,9 +173,30 @@ async def update_proxy(request: web.Request) -> web.Response:
     return see_other(_anchor(repository.name, saved.name), Flash("success", f"Proxy {saved.name} saved."))
 
 
+async def _changed_meanwhile(request: web.Request, repository: str, proxy: str) -> web.Response:
+    """The edit form again, with the proxy as it is now and a note that nothing was saved (412)."""
+    current = await services(request).repositories.get(repository)
+    found = next((p for p in current.proxies if p.name == proxy), None)
+    if found is None:  # removed meanwhile
+        return see_other(repo_url(repository), Flash("error", f"Proxy {proxy} was removed meanwhile."))
+    return _proxy_form(request, current, _edit_values(found), {}, proxy=found, conflict=True, status=412)
+
+
+def _if_match(form: forms.FormData) -> str | None:
+    """The version the page showed (its ``etag`` field), for the change's If-Match."""
+    return forms.text(form, "etag") or None
+
+
+_LIST_CHANGED = "The proxies changed since this page was loaded, so nothing was changed. Here they are now."
+
+
 async def remove_proxy(request: web.Request) -> web.Response:
     repository, proxy = request.match_info["repo"], request.match_info["proxy"]
-    await services(request).repositories.remove_proxy(repository, proxy)
+    form = await request.post()
+    try:
+        await services(request).repositories.remove_proxy(repository, proxy, _if_match(form))
+    except PreconditionFailedError:
+        return await _changed_meanwhile(request, repository, proxy)
     return see_other(repo_url(repository), Flash("success", f"Proxy {proxy} removed."))
 
 
@@ -180,7 +212,9 @@ async def move_proxy(request: web.Request) -> web.Response:
             _anchor(repository, proxy), Flash("error", "Choose a position to move the proxy to.")
         )
     try:
-        await services(request).repositories.move_proxy(repository, proxy, place)
+        await services(request).repositories.move_proxy(repository, proxy, place, _if_match(form))
+    except PreconditionFailedError:
+        return see_other(repo_url(repository), Flash("error", _LIST_CHANGED))
     except ValidationFailedError as error:
         return see_other(_anchor(repository, proxy), Flash("error", forms.sentence(error.reason)))
     flash = Flash("success", f"Proxy {proxy} moved to priority {place}.")
@@ -191,7 +225,10 @@ async def set_active(request: web.Request) -> web.Response:
     repository, proxy = request.match_info["repo"], request.match_info["proxy"]
     form = await request.post()
     active = forms.text(form, "active") == "true"
-    await services(request).repositories.set_active(repository, proxy, active)
+    try:
+        await services(request).repositories.set_active(repository, proxy, active, _if_match(form))
+    except PreconditionFailedError:
+        return see_other(repo_url(repository), Flash("error", _LIST_CHANGED))
     state = "activated" if active else "deactivated: it is skipped when pulling"
     return see_other(_anchor(repository, proxy), Flash("success", f"Proxy {proxy} {state}."))
 

@@ -10,7 +10,7 @@ from cargohold.api.ui.access import may, may_create
 from cargohold.api.ui.common import PREFIX, render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.auth.principal import Action
-from cargohold.errors import RepositoryExistsError, ValidationFailedError
+from cargohold.errors import PreconditionFailedError, RepositoryExistsError, ValidationFailedError
 from cargohold.registry.repositories import RepositoryView
 
 REPOSITORY_FIELDS = (
@@ -111,8 +111,10 @@ def _settings_page(
     values: dict[str, str],
     errors: dict[str, str],
     status: int = 200,
+    conflict: bool = False,
 ) -> web.Response:
     context = {
+        "conflict": conflict,
         "repo": repository,
         "values": values,
         "errors": errors,
@@ -134,10 +136,14 @@ async def update_settings(request: web.Request) -> web.Response:
     changes, errors = forms.repository_changes(form)
     values = forms.form_values(form, *REPOSITORY_FIELDS)
     values["default"] = "on" if forms.ticked(form, "default") else ""
+    values["etag"] = forms.text(form, "etag")  # the version the form was read at, kept across errors
     if changes is None:
         return _settings_page(request, repository, values, errors.messages, 422)
     try:
-        await admin.update(repository.name, changes)
+        await admin.update(repository.name, changes, forms.text(form, "etag") or None)
+    except PreconditionFailedError:
+        current = await admin.get(repository.name)
+        return _settings_page(request, current, _settings_values(current), {}, 412, conflict=True)
     except ValidationFailedError as error:
         return _settings_page(request, repository, values, {error.field: forms.sentence(error.reason)}, 422)
     return see_other(repo_url(repository.name, "settings"), Flash("success", "Settings saved."))
@@ -150,7 +156,11 @@ async def delete_repository(request: web.Request) -> web.Response:
     if forms.text(form, "confirm") != repository.name:
         errors = {"confirm": f"Type {repository.name} to confirm."}
         return _settings_page(request, repository, _settings_values(repository), errors, 422)
-    await admin.delete(repository.name)
+    try:
+        await admin.delete(repository.name, forms.text(form, "etag") or None)
+    except PreconditionFailedError:
+        current = await admin.get(repository.name)
+        return _settings_page(request, current, _settings_values(current), {}, 412, conflict=True)
     return see_other(
         f"{PREFIX}/", Flash("success", f"Repository {repository.name} deleted with its content.")
     )

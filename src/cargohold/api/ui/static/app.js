@@ -121,6 +121,8 @@
       var data = new FormData();
       data.set("csrf_token", csrfToken());
       data.set("position", String(position));
+      /* the version of the list this page shows: a list changed meanwhile is not reordered (412) */
+      if (list.getAttribute("data-etag")) data.set("etag", list.getAttribute("data-etag"));
       list.setAttribute("aria-busy", "true");
       remember(proxy, null);
       /* manual redirect: the 303 sets the flash cookie, and the reload below shows the new order */
