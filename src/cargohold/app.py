@@ -101,10 +101,12 @@ async def create_app(settings: Settings) -> web.Application:
         policy=GcPolicy(settings.gc.grace_seconds, settings.gc.upload_max_idle_seconds),
     )
     upstream = settings.upstream
+    network_policy = upstream.network_policy()
     pool = UpstreamPool(
         read_timeout=upstream.read_timeout_seconds,
         min_bytes_per_second=upstream.min_bytes_per_second,
         throughput_window=upstream.throughput_window_seconds,
+        policy=network_policy,
     )
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
     absent = AbsentManifests(upstream.negative_ttl_seconds)
@@ -138,14 +140,14 @@ async def create_app(settings: Settings) -> web.Application:
         absent.forget(repository_id)
 
     management = ManagementServices(
-        repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
+        repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed, policy=network_policy),
         inventory=Inventory(
             metadata.repositories,
             content,
             metadata.inventory,
             before_read=lambda: _flush_once(stats),
         ),
-        probe=ProxyProbe(metadata.repositories),
+        probe=ProxyProbe(metadata.repositories, policy=network_policy),
         stats=StatsReader(
             metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
         ),

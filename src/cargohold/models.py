@@ -170,6 +170,9 @@ class Proxy:
     active: bool = True
     priority: int = 0
     id: int | None = None
+    private_networks_approved: bool = False
+    """A global admin (or the config file) set this URL, so it may lead to loopback or private addresses
+    (``upstream.private_networks_require_admin``); follows who set the URL, never a request body."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,7 @@ class ProxyChanges:
     connection_timeout_ms: int | None = None
     active: bool | None = None
     clear_password: bool = False
+    private_networks_approved: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from cargohold.config.repositories import RepositoryConfig, as_entities, default
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
+from cargohold.registry.networks import DEFAULT_DENIED_NETWORKS, NetworkPolicy, parse_networks
 
 __all__ = [
     "Settings",
@@ -68,6 +69,20 @@ class UpstreamSettings(BaseModel):
     negative_ttl_seconds: float = Field(default=30.0, ge=0, le=86400)
     """How long a manifest that every proxy said it does not have is answered 404 without asking them
     again (0: always ask)."""
+    denied_networks: list[str] = Field(default_factory=lambda: list(DEFAULT_DENIED_NETWORKS), max_length=1000)
+    """Networks no proxy ever connects to, checked on the resolved address of every connection (default:
+    link-local with the cloud metadata addresses, the unspecified, multicast and broadcast ranges)."""
+    private_networks_require_admin: bool = True
+    """Only proxies whose URL a global admin (or this file) set may reach loopback and private addresses."""
+
+    @field_validator("denied_networks")
+    @classmethod
+    def _denied_networks(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_networks(value)]
+
+    def network_policy(self) -> NetworkPolicy:
+        """The rules upstream connections are held to (``cargohold.registry.networks``)."""
+        return NetworkPolicy(parse_networks(self.denied_networks), self.private_networks_require_admin)
 
 
 class GcSettings(BaseModel):

@@ -79,6 +79,7 @@ def proxy_values(proxy: Proxy, priority: int) -> dict[str, Any]:
         "connection_timeout_ms": proxy.connection_timeout_ms,
         "active": proxy.active,
         "priority": priority,
+        "private_networks_approved": proxy.private_networks_approved,
     }
 
 
@@ -93,6 +94,7 @@ def proxy(row: Row[Any]) -> Proxy:
         active=row.active,
         priority=row.priority,
         id=row.id,
+        private_networks_approved=row.private_networks_approved,
     )
 
 

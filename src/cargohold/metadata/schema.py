@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeEngine
@@ -108,6 +109,8 @@ proxies = Table(
     Column("connection_timeout_ms", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("priority", Integer, nullable=False),
+    # Revision 0010: a global admin (or the config file) set the URL: it may lead to private addresses.
+    Column("private_networks_approved", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("repository_id", "name", name="uq_proxies_repository_name"),
     Index("ix_proxies_repository_priority", "repository_id", "priority"),
 )
@@ -190,6 +193,7 @@ uploads = Table(
     Column("offset", BigInteger, nullable=False),
     Column("owner", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=True),  # revision 0010: the last byte received (None: none)
     Index("ix_uploads_repository", "repository_id"),
 )
 

@@ -10,8 +10,9 @@ asked for with ``Accept-Encoding: identity`` and redirects are followed by hand 
 to. Timeouts: the proxy's ``connection_timeout_ms`` bounds connecting; ``read_timeout`` bounds each read;
 a blob body slower than ``min_bytes_per_second`` over ``throughput_window`` seconds is cut off. ``ping``
 is the cheap health probe (``GET /v2/``).
-With ``ssl_validation`` off, certificates are not checked for this proxy alone. Logs name at most the URL
-path and status.
+With ``ssl_validation`` off, certificates are not checked for this proxy alone. With a ``NetworkPolicy``,
+every connection (to the registry, its token realm, a redirect target) is held to it. Logs name at most the
+URL path and status.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from yarl import URL
 
 from cargohold.errors import ConfigError, DigestInvalidError, FailureKind, UpstreamError
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, MediaType, Proxy, Reference
+from cargohold.proxy import egress
 from cargohold.proxy.auth import Clock, UpstreamAuth
 from cargohold.proxy.blobs import BlobResponse, ThroughputFloor
 from cargohold.proxy.endpoints import Endpoint, same_origin
 from cargohold.proxy.failures import Redactor, failed, status_error, transport_error
+from cargohold.registry.networks import NetworkPolicy
 
 __all__ = ["BlobResponse", "FetchedManifest", "ManifestHead", "UpstreamClient"]
 
@@ -84,8 +87,10 @@ class UpstreamClient:
         clock: Clock = time.monotonic,
         min_bytes_per_second: float = 0.0,
         throughput_window: float = 30.0,
+        policy: NetworkPolicy | None = None,
     ) -> None:
         self._proxy = proxy
+        self._policy = policy
         self._read_timeout = read_timeout
         self._min_rate = min_bytes_per_second
         self._rate_window = throughput_window
@@ -254,8 +259,8 @@ class UpstreamClient:
             )
             # limit=0: the connect timeout also covers waiting for a pooled connection, so a pool limit
             # would turn a busy moment into false TIMEOUTs; single-flight bounds connections per blob anyway.
-            # ssl=False turns certificate checks off for this proxy alone; True is default verification.
-            connector = aiohttp.TCPConnector(ssl=bool(self._proxy.ssl_validation), limit=0)
+            # The network policy is checked on the address of every connection (cargohold.proxy.egress).
+            connector = egress.connector(self._policy, self._proxy, limit=0)
             # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials sent anywhere.
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
         return self._session

@@ -53,7 +53,7 @@ async def list_repositories(call: Call) -> list[RepositoryView]:
 
 async def create_repository(call: Call) -> Reply:
     body = call.body_as(RepositoryCreate)
-    view = await call.services.repositories.create(body, body.proxies)
+    view = await call.services.repositories.create(body, body.proxies, trusted=call.principal.is_admin)
     return Reply(view, {"Location": f"{API}/{quote(view.name, safe='')}"})
 
 
@@ -80,7 +80,9 @@ async def list_proxies(call: Call) -> tuple[ProxyView, ...]:
 async def add_proxy(call: Call) -> Reply:
     body = call.body_as(ProxyCreate)
     repository = call.param("repo")
-    view = await call.services.repositories.add_proxy(repository, body, body.position)
+    view = await call.services.repositories.add_proxy(
+        repository, body, body.position, trusted=call.principal.is_admin
+    )
     location = f"{API}/{quote(repository, safe='')}/proxies/{quote(view.name, safe='')}"
     return Reply(view, {"Location": location})
 
@@ -95,7 +97,9 @@ async def get_proxy(call: Call) -> ProxyView:
 
 async def update_proxy(call: Call) -> ProxyView:
     changes = ProxyChanges(**given(call.body_as(ProxyUpdate)))
-    return await call.services.repositories.update_proxy(call.param("repo"), call.param("proxy"), changes)
+    return await call.services.repositories.update_proxy(
+        call.param("repo"), call.param("proxy"), changes, trusted=call.principal.is_admin
+    )
 
 
 async def remove_proxy(call: Call) -> None:
@@ -123,4 +127,6 @@ async def test_proxy(call: Call) -> ProbeResult:
 async def test_unsaved_proxy(call: Call) -> ProbeResult:
     body = call.body_as(ProxyProbeRequest)
     await call.services.repositories.get(call.param("repo"))  # 404 for an unknown repository
-    return await call.services.probe.test_settings(ProxySettings.of(body), body.image)
+    return await call.services.probe.test_settings(
+        ProxySettings.of(body), body.image, trusted=call.principal.is_admin
+    )

@@ -130,6 +130,10 @@ class Proxy(_Response):
     connection_timeout_ms: int
     active: bool
     priority: int = Field(description="1 = asked first")
+    private_networks_approved: bool = Field(
+        description="a global admin (or the config file) set the URL, so it may lead to loopback or private "
+        "addresses (upstream.private_networks_require_admin); read-only"
+    )
 
 
 class Repository(_Response):

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from cargohold.api.ui import forms
+from cargohold.api.ui.access import principal
 from cargohold.api.ui.common import render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.errors import (
@@ -105,10 +106,13 @@ async def add_proxy(request: web.Request) -> web.Response:
             request, repository, values, errors.messages, password_dropped=typed_password, status=422
         )
     if forms.text(form, "intent") == "test":
-        probe = await found.probe.test_settings(settings, forms.text(form, "image") or None)
+        trusted = principal(request).is_admin
+        probe = await found.probe.test_settings(settings, forms.text(form, "image") or None, trusted=trusted)
         return _proxy_form(request, repository, values, {}, probe=probe, password_dropped=typed_password)
     try:
-        added = await found.repositories.add_proxy(repository.name, settings, place)
+        added = await found.repositories.add_proxy(
+            repository.name, settings, place, trusted=principal(request).is_admin
+        )
     except ValidationFailedError as error:
         field_errors = {error.field: forms.sentence(error.reason)}
         return _proxy_form(
@@ -152,7 +156,9 @@ async def update_proxy(request: web.Request) -> web.Response:
     if changes is None:
         return _proxy_form(request, repository, values, errors.messages, proxy=proxy, status=422)
     try:
-        saved = await admin.update_proxy(repository.name, proxy.name, changes)
+        saved = await admin.update_proxy(
+            repository.name, proxy.name, changes, trusted=principal(request).is_admin
+        )
     except ValidationFailedError as error:
         field_errors = {error.field: forms.sentence(error.reason)}
         return _proxy_form(request, repository, values, field_errors, proxy=proxy, status=422)
