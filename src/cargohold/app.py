@@ -49,7 +49,7 @@ from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
-from cargohold.registry.uploads import UploadService
+from cargohold.registry.uploads import UploadPolicy, UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
@@ -125,7 +125,15 @@ async def create_app(settings: Settings) -> web.Application:
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(content, blob_store),
+        uploads=UploadService(
+            content,
+            blob_store,
+            UploadPolicy(
+                max_per_user=settings.uploads.max_sessions_per_user,
+                max_per_repository=settings.uploads.max_sessions_per_repository,
+                max_idle_seconds=settings.gc.upload_max_idle_seconds,
+            ),
+        ),
         manifests=manifests,
         pull=pull,
         directory=directory,

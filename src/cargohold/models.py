@@ -280,6 +280,18 @@ class Upload:
     offset: int = 0
     created_at: datetime | None = None
     owner: str | None = None
+    updated_at: datetime | None = None
+    """When it last received bytes (its start, before the first); idle sessions expire."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Caps on the upload sessions open at once: only sessions active since ``active_since`` count; a cap
+    of 0 is no cap. An owner of None (anonymous) has no per-owner cap."""
+
+    active_since: datetime
+    per_owner: int = 0
+    per_repository: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from cargohold.registry.networks import DEFAULT_DENIED_NETWORKS, NetworkPolicy, 
 
 __all__ = [
     "Settings",
+    "UploadSettings",
     "UpstreamSettings",
     "builtin_repositories",
     "declared_repositories",
@@ -98,6 +99,18 @@ class GcSettings(BaseModel):
     """An upload session (or a spool no session owns) idle this long is abandoned and removed."""
 
 
+class UploadSettings(BaseModel):
+    """Bounds on push upload sessions (the ``uploads:`` section); a session idle for
+    ``gc.upload_max_idle_seconds`` has expired and no longer counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_sessions_per_user: int = Field(default=256, ge=0, le=1_000_000)
+    """Upload sessions one user may have open at once (0: no cap); one more is answered 429."""
+    max_sessions_per_repository: int = Field(default=1024, ge=0, le=1_000_000)
+    """Upload sessions open at once in one repository, all users together (0: no cap)."""
+
+
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("cargohold_config_file_data", default=None)
 
@@ -130,6 +143,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

@@ -33,6 +33,7 @@ from cargohold.models import (
     RepositoryChanges,
     TagRecord,
     Upload,
+    UploadLimits,
     UserRecord,
 )
 
@@ -187,11 +188,16 @@ class ContentStore(Protocol):
 
     # --- uploads -------------------------------------------------------------------------------
 
-    async def create_upload(self, upload: Upload) -> None: ...
+    async def create_upload(self, upload: Upload, limits: UploadLimits | None = None) -> None:
+        """Record a new session. With ``limits``, in the same transaction: TooManyRequestsError when the
+        owner or the repository already has as many live sessions as its cap allows."""
+        ...
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
-    async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
+    async def set_upload_offset(self, upload_id: str, offset: int) -> None:
+        """Record the bytes received so far, and now as the session's last activity."""
+        ...
 
     async def delete_upload(self, upload_id: str) -> None: ...
 

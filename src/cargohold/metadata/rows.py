@@ -141,4 +141,5 @@ def upload(row: Row[Any]) -> Upload:
         offset=row.offset,
         created_at=row.created_at,
         owner=row.owner,
+        updated_at=row.updated_at,
     )
