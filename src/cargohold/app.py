@@ -44,6 +44,7 @@ from cargohold.proxy.stats import StatsReader, StatsRecorder
 from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
+from cargohold.registry.fsck import StorageCheck
 from cargohold.registry.gc import GarbageCollector, GcPolicy
 from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
@@ -303,6 +304,19 @@ async def _create_builtin(store: RepositoryStore, settings: Settings) -> None:
         with contextlib.suppress(RepositoryExistsError):  # another process of this server made it first
             await store.create_repository(repository, proxies)
             log.info("created repository %s (a proxy of Docker Hub)", repository.name)
+
+
+@contextlib.asynccontextmanager
+async def storage_check(settings: Settings) -> AsyncIterator[StorageCheck]:
+    """The stores of ``settings`` opened for ``cargohold fsck`` (migrated like a start, nothing else)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
+    metadata = await open_metadata(settings.database, secrets=secrets)
+    try:
+        blob_store = FilesystemBlobStore(settings.data_dir)
+        yield StorageCheck(metadata.collector, metadata.content, FilesystemSweeper(blob_store), blob_store)
+    finally:
+        await metadata.close()
 
 
 async def _prepare(settings: Settings) -> None:

@@ -250,6 +250,21 @@ class BlobLink:
 
 
 @dataclass(frozen=True, slots=True)
+class Holding:
+    """One record that holds a stored digest: a blob link or a manifest of an image (for ``fsck``)."""
+
+    digest: Digest
+    repository_id: int
+    repository: str
+    image: str
+    kind: str
+    """``blob`` or ``manifest``."""
+    size: int
+    source: ContentSource = ContentSource.LOCAL
+    proxy_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     tag: str
     digest: Digest

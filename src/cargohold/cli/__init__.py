@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from cargohold.cli import config_check, gc, login, proxy, repo, serve, token, user
+from cargohold.cli import config_check, fsck, gc, login, proxy, repo, serve, token, user
 
 
 def _version() -> str:
@@ -50,6 +50,7 @@ for _command in (
     user.user,
     token.token,
     gc.gc,
+    fsck.fsck,
 ):
     cli.add_command(_command)
 

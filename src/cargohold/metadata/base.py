@@ -23,6 +23,7 @@ from cargohold.models import (
     BlobLink,
     ContentSource,
     Digest,
+    Holding,
     ImageContent,
     ManifestRecord,
     ManifestReferences,
@@ -309,7 +310,8 @@ class StatsStore(Protocol):
 class CollectorStore(Protocol):
     """What garbage collection needs (``cargohold.registry.gc``): which stored digests something still
     references, the removal of one unreferenced blob guarded against a concurrent link of it, the upload
-    sessions, and the one-collector-at-a-time lock between nodes.
+    sessions, and the one-collector-at-a-time lock between nodes; and what ``fsck`` checks stored files
+    against (which records hold a digest, and their sizes).
 
     A digest is *referenced* while a blob link names it, a manifest has it as its own digest, or a recorded
     manifest reference names it as a child. ``ContentStore.link_blob`` and ``put_manifest`` take the same
@@ -335,4 +337,12 @@ class CollectorStore(Protocol):
 
     async def list_uploads(self) -> list[Upload]:
         """Every upload session, oldest first."""
+        ...
+
+    async def held_digests(self) -> set[Digest]:
+        """Every digest a blob link or a manifest holds (whose bytes must be stored), for ``fsck``."""
+        ...
+
+    async def holdings(self, digests: Sequence[Digest]) -> list[Holding]:
+        """The blob links and manifests that hold any of ``digests``, with their recorded sizes."""
         ...
