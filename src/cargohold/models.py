@@ -170,6 +170,9 @@ class Proxy:
     active: bool = True
     priority: int = 0
     id: int | None = None
+    answer_timeout_ms: int = 5000
+    """How long to wait for the response headers of a request (once connected) before the proxy counts as
+    failed: an upstream that accepts connections and never answers costs this, not the read timeout."""
     private_networks_approved: bool = False
     """A global admin (or the config file) set this URL, so it may lead to loopback or private addresses
     (``upstream.private_networks_require_admin``); follows who set the URL, never a request body."""
@@ -188,6 +191,7 @@ class ProxyChanges:
     connection_timeout_ms: int | None = None
     active: bool | None = None
     clear_password: bool = False
+    answer_timeout_ms: int | None = None
     private_networks_approved: bool | None = None
 
 

@@ -296,6 +296,7 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
             username="bob",
             ssl_validation=False,
             connection_timeout_ms=42,
+            answer_timeout_ms=4321,
             active=False,
         ),
     )
@@ -308,6 +309,8 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
         42,
         False,
         1,
+        False,  # private_networks_approved: the URL was set without trust (no policy in this admin)
+        4321,
     )
     with pytest.raises(RepositoryExistsError):
         await admin.update_proxy("hub", "renamed", ProxyChanges(name="second"))

@@ -80,6 +80,7 @@ def proxy_values(proxy: Proxy, priority: int) -> dict[str, Any]:
         "active": proxy.active,
         "priority": priority,
         "private_networks_approved": proxy.private_networks_approved,
+        "answer_timeout_ms": proxy.answer_timeout_ms,
     }
 
 
@@ -95,6 +96,7 @@ def proxy(row: Row[Any]) -> Proxy:
         priority=row.priority,
         id=row.id,
         private_networks_approved=row.private_networks_approved,
+        answer_timeout_ms=row.answer_timeout_ms,
     )
 
 

@@ -111,6 +111,7 @@ proxies = Table(
     Column("priority", Integer, nullable=False),
     # Revision 0010: a global admin (or the config file) set the URL: it may lead to private addresses.
     Column("private_networks_approved", Boolean, nullable=False, server_default=false()),
+    Column("answer_timeout_ms", Integer, nullable=False, server_default=text("5000")),  # revision 0010
     UniqueConstraint("repository_id", "name", name="uq_proxies_repository_name"),
     Index("ix_proxies_repository_priority", "repository_id", "priority"),
 )

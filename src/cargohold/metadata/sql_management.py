@@ -202,6 +202,7 @@ def _proxy_changes(changes: ProxyChanges) -> dict[str, Any]:
         "url",
         "ssl_validation",
         "connection_timeout_ms",
+        "answer_timeout_ms",
         "active",
         "private_networks_approved",
     ):

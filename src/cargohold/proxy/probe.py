@@ -41,6 +41,7 @@ from cargohold.errors import (
 from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Digest, Proxy, Reference, validate_image_name, validate_tag
 from cargohold.proxy import egress
+from cargohold.proxy.answers import AnswerTimeoutError, answer_trace, answered
 from cargohold.proxy.auth import Attempt, Scheme, UpstreamAuth
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.endpoints import Endpoint
@@ -322,10 +323,14 @@ class _Run:
         assert self.endpoint is not None
         url = self.endpoint.base.with_path(self.endpoint.base.path.rstrip("/") + "/v2/")
         headers = {"Authorization": authorization} if authorization else {}
+        answer = self.proxy.answer_timeout_ms
         try:
-            async with session.get(url, headers=headers, allow_redirects=False) as response:
+            response = await answered(session.get(url, headers=headers, allow_redirects=False), answer / 1000)
+            async with response:
                 await response.read()
                 return response
+        except AnswerTimeoutError:
+            raise _StepFailed(f"GET /v2/ got no answer within {answer} ms (answer_timeout_ms)") from None
         except (aiohttp.ClientError, OSError) as error:
             raise _StepFailed(f"GET /v2/ failed: {error.__class__.__name__}: {error}") from None
 
@@ -335,7 +340,9 @@ class _Run:
                 total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
             )
             connector = egress.connector(self.policy, self.proxy)
-            self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+            self.session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=False, trace_configs=[answer_trace()]
+            )
         return self.session
 
     # --- lookup -------------------------------------------------------------------------------------

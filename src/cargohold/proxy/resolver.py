@@ -108,6 +108,7 @@ class UpstreamPool:
             proxy.password,
             proxy.ssl_validation,
             proxy.connection_timeout_ms,
+            proxy.answer_timeout_ms,
             proxy.private_networks_approved,
         )
         identity = proxy.id if proxy.id is not None else settings

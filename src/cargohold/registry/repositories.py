@@ -59,6 +59,7 @@ class ProxyView:
     priority: int
     private_networks_approved: bool = False
     """A global admin (or the config file) set the URL: it may lead to loopback or private addresses."""
+    answer_timeout_ms: int = 5000
 
     @classmethod
     def of(cls, proxy: Proxy) -> ProxyView:
@@ -72,6 +73,7 @@ class ProxyView:
             active=proxy.active,
             priority=proxy.priority,
             private_networks_approved=proxy.private_networks_approved,
+            answer_timeout_ms=proxy.answer_timeout_ms,
         )
 
 

@@ -38,6 +38,7 @@ async def test_add_at_the_end_with_defaults_and_location(api: ManagementApi) -> 
         "active": True,
         "priority": 1,
         "private_networks_approved": True,  # a global admin saved it
+        "answer_timeout_ms": 5000,
     }
     assert await api.ok("GET", answer.headers["Location"]) == answer.json
     second = await api.add_proxy(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cargohold.models import ContentSource, Visibility
 from cargohold.registry import values
 from cargohold.registry.values import (
+    AnswerTimeoutMs,
     ConnectionTimeoutMs,
     Flag,
     Hosts,
@@ -65,6 +66,7 @@ class ProxyUpdate(_Request):
     clear_password: Flag = Field(default=False, description="remove the stored password")
     ssl_validation: Flag | None = None
     connection_timeout_ms: ConnectionTimeoutMs | None = None
+    answer_timeout_ms: AnswerTimeoutMs | None = None
     active: Flag | None = None
 
     @field_validator("clear_password")
@@ -133,6 +135,10 @@ class Proxy(_Response):
     private_networks_approved: bool = Field(
         description="a global admin (or the config file) set the URL, so it may lead to loopback or private "
         "addresses (upstream.private_networks_require_admin); read-only"
+    )
+    answer_timeout_ms: int = Field(
+        description="how long to wait for the response headers once connected (a stalled body is bounded by "
+        "upstream.read_timeout_seconds)"
     )
 
 

@@ -30,11 +30,17 @@ PROXY_FIELDS = (
     "username",
     "ssl_validation",
     "connection_timeout_ms",
+    "answer_timeout_ms",
     "active",
     "position",
     "image",
 )
-NEW_PROXY_DEFAULTS = {"ssl_validation": "on", "active": "on", "connection_timeout_ms": "5000"}
+NEW_PROXY_DEFAULTS = {
+    "ssl_validation": "on",
+    "active": "on",
+    "connection_timeout_ms": "5000",
+    "answer_timeout_ms": "5000",
+}
 
 
 def _anchor(repository: str, proxy: str) -> str:
@@ -134,6 +140,7 @@ def _edit_values(proxy: ProxyView) -> dict[str, str]:
         "username": proxy.username or "",
         "ssl_validation": "on" if proxy.ssl_validation else "",
         "connection_timeout_ms": str(proxy.connection_timeout_ms),
+        "answer_timeout_ms": str(proxy.answer_timeout_ms),
         "active": "on" if proxy.active else "",
     }
 
