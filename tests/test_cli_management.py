@@ -239,14 +239,13 @@ def test_proxy_add_edit_and_passwords_are_never_shown(server: CargoholdServer) -
         {
             "name": "company", "url": "https://docker.example.com", "username": "robot", "password_set": True,
             "ssl_validation": True, "connection_timeout_ms": 5000, "active": True, "priority": 1,
-            "include": [], "exclude": [],
+            "include": [], "exclude": [], "private_networks_approved": True, "answer_timeout_ms": 5000,
         }
     ]  # fmt: skip
     assert "password" not in listed[0]
     row = table_rows(cli("proxy", "list", "corp"), "1")
-    assert row == [
-        ["1", "company", "https://docker.example.com", "robot", "set", "on", "5000 ms", "yes", "all"]
-    ]
+    expected = ["1", "company", "https://docker.example.com", "robot", "set", "on", "5000 ms", "5000 ms"]
+    assert row == [[*expected, "yes", "all"]]
 
     cli(
         "proxy",
@@ -256,13 +255,15 @@ def test_proxy_add_edit_and_passwords_are_never_shown(server: CargoholdServer) -
         "--no-ssl-validation",
         "--timeout",
         "2500",
+        "--answer-timeout",
+        "1500",
         "--url",
         "https://r.example.com",
     )
     edited = json.loads(cli("proxy", "list", "corp", "--json"))[0]
-    assert (edited["ssl_validation"], edited["connection_timeout_ms"], edited["url"]) == (
-        False, 2500, "https://r.example.com",
-    )  # fmt: skip
+    assert (
+        edited["ssl_validation"], edited["connection_timeout_ms"], edited["answer_timeout_ms"], edited["url"]
+    ) == (False, 2500, 1500, "https://r.example.com")  # fmt: skip
     assert edited["password_set"] is True  # an edit without a password keeps it
 
     ruled = json.loads(

@@ -403,9 +403,15 @@ def test_declared_repositories_are_managed_and_prioritised() -> None:
         (
             Repository(name="hub", default=True, hosts=("docker.io",), managed_by_config=True),
             [
-                Proxy(name="first", url="https://a.example.com", priority=1),
+                # the operator wrote these URLs: approved for private addresses
+                Proxy(name="first", url="https://a.example.com", priority=1, private_networks_approved=True),
                 Proxy(
-                    name="second", url="http://b.example.com:5000", username="u", password=SECRET, priority=2
+                    name="second",
+                    url="http://b.example.com:5000",
+                    username="u",
+                    password=SECRET,
+                    priority=2,
+                    private_networks_approved=True,
                 ),
             ],
         ),

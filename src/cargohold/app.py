@@ -47,13 +47,14 @@ from cargohold.registry.addressing import NameResolver
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.directory import RepositoryDirectory
 from cargohold.registry.eviction import LOCK_FILE, EvictionPolicy, Evictor
+from cargohold.registry.fsck import StorageCheck
 from cargohold.registry.gc import GarbageCollector, GcPolicy
 from cargohold.registry.gc_guard import GuardedContentStore
 from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.space import SpaceGuard
-from cargohold.registry.uploads import UploadService
+from cargohold.registry.uploads import UploadPolicy, UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
@@ -105,10 +106,12 @@ async def create_app(settings: Settings) -> web.Application:
         policy=GcPolicy(settings.gc.grace_seconds, settings.gc.upload_max_idle_seconds),
     )
     upstream = settings.upstream
+    network_policy = upstream.network_policy()
     pool = UpstreamPool(
         read_timeout=upstream.read_timeout_seconds,
         min_bytes_per_second=upstream.min_bytes_per_second,
         throughput_window=upstream.throughput_window_seconds,
+        policy=network_policy,
     )
     health = HealthBook(upstream.backoff_seconds, upstream.max_backoff_seconds)
     absent = AbsentManifests(upstream.negative_ttl_seconds)
@@ -144,7 +147,16 @@ async def create_app(settings: Settings) -> web.Application:
     services = OciServices(
         names=NameResolver(directory),
         blobs=blobs,
-        uploads=UploadService(content, blob_store, room),
+        uploads=UploadService(
+            content,
+            blob_store,
+            room,
+            UploadPolicy(
+                max_per_user=settings.uploads.max_sessions_per_user,
+                max_per_repository=settings.uploads.max_sessions_per_repository,
+                max_idle_seconds=settings.gc.upload_max_idle_seconds,
+            ),
+        ),
         manifests=manifests,
         pull=pull,
         directory=directory,
@@ -162,9 +174,9 @@ async def create_app(settings: Settings) -> web.Application:
         metadata.repositories, content, metadata.inventory, before_read=lambda: _flush_once(stats)
     )
     management = ManagementServices(
-        repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed),
+        repositories=RepositoryAdmin(metadata.repositories, on_change=proxies_changed, policy=network_policy),
         inventory=inventory,
-        probe=ProxyProbe(metadata.repositories),
+        probe=ProxyProbe(metadata.repositories, policy=network_policy),
         stats=StatsReader(
             metadata.repositories, metadata.stats, health, before_read=lambda: _flush_once(stats)
         ),
@@ -322,6 +334,19 @@ async def _create_builtin(store: RepositoryStore, settings: Settings) -> None:
         with contextlib.suppress(RepositoryExistsError):  # another process of this server made it first
             await store.create_repository(repository, proxies)
             log.info("created repository %s (a proxy of Docker Hub)", repository.name)
+
+
+@contextlib.asynccontextmanager
+async def storage_check(settings: Settings) -> AsyncIterator[StorageCheck]:
+    """The stores of ``settings`` opened for ``cargohold fsck`` (migrated like a start, nothing else)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
+    metadata = await open_metadata(settings.database, secrets=secrets)
+    try:
+        blob_store = FilesystemBlobStore(settings.data_dir)
+        yield StorageCheck(metadata.collector, metadata.content, FilesystemSweeper(blob_store), blob_store)
+    finally:
+        await metadata.close()
 
 
 async def _prepare(settings: Settings) -> None:

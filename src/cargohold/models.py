@@ -174,6 +174,12 @@ class Proxy:
     """Name rules: glob patterns of the image names this proxy is asked for (none: every name)."""
     exclude: tuple[str, ...] = ()
     """Name rules: glob patterns of image names this proxy is never asked for (they win over include)."""
+    answer_timeout_ms: int = 5000
+    """How long to wait for the response headers of a request (once connected) before the proxy counts as
+    failed: an upstream that accepts connections and never answers costs this, not the read timeout."""
+    private_networks_approved: bool = False
+    """A global admin (or the config file) set this URL, so it may lead to loopback or private addresses
+    (``upstream.private_networks_require_admin``); follows who set the URL, never a request body."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,8 @@ class ProxyChanges:
     clear_password: bool = False
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
+    answer_timeout_ms: int | None = None
+    private_networks_approved: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +272,21 @@ class BlobLink:
 
 
 @dataclass(frozen=True, slots=True)
+class Holding:
+    """One record that holds a stored digest: a blob link or a manifest of an image (for ``fsck``)."""
+
+    digest: Digest
+    repository_id: int
+    repository: str
+    image: str
+    kind: str
+    """``blob`` or ``manifest``."""
+    size: int
+    source: ContentSource = ContentSource.LOCAL
+    proxy_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     tag: str
     digest: Digest
@@ -318,6 +341,18 @@ class Upload:
     offset: int = 0
     created_at: datetime | None = None
     owner: str | None = None
+    updated_at: datetime | None = None
+    """When it last received bytes (its start, before the first); idle sessions expire."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Caps on the upload sessions open at once: only sessions active since ``active_since`` count; a cap
+    of 0 is no cap. An owner of None (anonymous) has no per-owner cap."""
+
+    active_since: datetime
+    per_owner: int = 0
+    per_repository: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,15 @@ import pytest
 from tests.contract.conftest import Backend
 
 from cargohold.metadata.sql import Metadata
-from cargohold.models import Digest, ManifestRecord, ManifestReferences, MediaType, Repository, Upload
+from cargohold.models import (
+    ContentSource,
+    Digest,
+    ManifestRecord,
+    ManifestReferences,
+    MediaType,
+    Repository,
+    Upload,
+)
 
 IMAGE = "library/nginx"
 LAYER = Digest.of(b"layer")
@@ -48,6 +56,33 @@ async def test_referenced_names_links_manifests_and_their_children(metadata: Met
     await metadata.content.delete_manifest(repo, IMAGE, MANIFEST)
     await metadata.content.unlink_blob(repo, IMAGE, LAYER)
     assert await metadata.collector.referenced([LAYER, CONFIG, MANIFEST, CHILD]) == set()
+
+
+async def test_holdings_name_the_links_and_manifests_that_hold_a_digest(
+    metadata: Metadata, repo: int
+) -> None:
+    """What ``fsck`` checks files against: who holds each digest, and the size each recorded."""
+    await metadata.content.link_blob(repo, IMAGE, LAYER, 5, ContentSource.CACHED, "up")
+    await metadata.content.link_blob(repo, "other", LAYER, 5)
+    await metadata.content.put_manifest(
+        repo,
+        IMAGE,
+        ManifestRecord(MANIFEST, MediaType.OCI_MANIFEST, 100),
+        ManifestReferences(blobs=(CONFIG,)),
+        tag="1.0",
+    )
+    assert await metadata.collector.held_digests() == {LAYER, MANIFEST}  # not CONFIG: only named
+    held = await metadata.collector.holdings([LAYER, MANIFEST, LOOSE])
+    assert sorted(
+        (str(h.digest), h.repository, h.image, h.kind, h.size, h.source, h.proxy_name) for h in held
+    ) == sorted(
+        [
+            (str(LAYER), "hub", IMAGE, "blob", 5, ContentSource.CACHED, "up"),
+            (str(LAYER), "hub", "other", "blob", 5, ContentSource.LOCAL, None),
+            (str(MANIFEST), "hub", IMAGE, "manifest", 100, ContentSource.LOCAL, None),
+        ]
+    )
+    assert all(h.repository_id == repo for h in held)
 
 
 async def test_referenced_answers_for_more_digests_than_one_query_holds(

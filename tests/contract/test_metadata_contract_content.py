@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from cargohold.errors import BlobUploadUnknownError, NameUnknownError
+from cargohold.errors import BlobUploadUnknownError, NameUnknownError, TooManyRequestsError
 from cargohold.metadata.schema import manifest_references, tags
 from cargohold.metadata.sql import Metadata
 from cargohold.models import (
@@ -20,6 +20,7 @@ from cargohold.models import (
     Repository,
     RepositoryChanges,
     Upload,
+    UploadLimits,
     Visibility,
 )
 
@@ -289,6 +290,33 @@ async def test_upload_sessions(metadata: Metadata, repo: int) -> None:
     await metadata.content.delete_upload("u1")
     assert await metadata.content.get_upload("u1") is None
     await metadata.content.delete_upload("u1")  # deleting twice is harmless
+
+
+async def test_upload_limits_count_live_sessions_of_the_owner_and_the_repository(
+    metadata: Metadata, repo: int
+) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(hours=2)
+    limits = UploadLimits(active_since=now - timedelta(hours=1), per_owner=2, per_repository=3)
+    await metadata.content.create_upload(Upload("idle", repo, IMAGE, created_at=old, owner="alice"), limits)
+    for name in ("a1", "a2"):
+        await metadata.content.create_upload(Upload(name, repo, IMAGE, owner="alice"), limits)
+    with pytest.raises(TooManyRequestsError, match="limit per user"):
+        await metadata.content.create_upload(Upload("a3", repo, IMAGE, owner="alice"), limits)
+    await metadata.content.create_upload(Upload("b1", repo, IMAGE, owner="bob"), limits)
+    with pytest.raises(TooManyRequestsError, match="this repository"):
+        await metadata.content.create_upload(Upload("b2", repo, IMAGE, owner="bob"), limits)
+    assert await metadata.content.get_upload("a3") is None
+    # a byte received makes an idle session live again: now it counts
+    await metadata.content.set_upload_offset("idle", 10)
+    touched = await metadata.content.get_upload("idle")
+    assert touched is not None
+    assert touched.updated_at is not None
+    assert touched.updated_at >= now - timedelta(seconds=5)
+    await metadata.content.delete_upload("a1")
+    await metadata.content.delete_upload("b1")
+    with pytest.raises(TooManyRequestsError, match="limit per user"):
+        await metadata.content.create_upload(Upload("a4", repo, IMAGE, owner="alice"), limits)
 
 
 async def test_upload_keeps_a_given_creation_time(metadata: Metadata, repo: int) -> None:

@@ -102,7 +102,7 @@ def test_ssl_validation_rejects_a_self_signed_upstream_unless_switched_off_for_t
             repository("lenient", [proxy("tls", upstream.url, ssl_validation=False)]),
         ]
     )
-    refused = manifest(server, "strict/team/app", "1.0")
+    refused = manifest(server, "strict/team/app", "1.0", headers=server.admin_authorization())  # sees why
     assert refused.status == 503
     detail = refused.json()["errors"][0]["detail"][0]
     assert detail["outcome"] == "tls"

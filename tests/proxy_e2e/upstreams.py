@@ -84,9 +84,20 @@ def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = 
         return Answer(error.code, dict(error.headers), error.read())
 
 
-def manifest(server: CargoholdServer, name: str, reference: str, *, method: str = "GET") -> Answer:
+def manifest(
+    server: CargoholdServer,
+    name: str,
+    reference: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+) -> Answer:
+    """GET (or HEAD) a manifest; ``headers`` such as ``server.admin_authorization()``: only a caller who
+    manages the repository sees the messages of a proxy's failure."""
     return fetch(
-        f"{server.url}/v2/{name}/manifests/{reference}", method=method, headers={"Accept": MANIFEST_ACCEPT}
+        f"{server.url}/v2/{name}/manifests/{reference}",
+        method=method,
+        headers={"Accept": MANIFEST_ACCEPT, **(headers or {})},
     )
 
 

@@ -297,6 +297,7 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
             username="bob",
             ssl_validation=False,
             connection_timeout_ms=42,
+            answer_timeout_ms=4321,
             active=False,
             include=("team/**",),
             exclude=("team/old",),
@@ -314,6 +315,8 @@ async def test_edit_every_field_and_rename(admin: RepositoryAdmin) -> None:
         1,
         ("team/**",),
         ("team/old",),
+        False,  # private_networks_approved: the URL was set without trust (no policy in this admin)
+        4321,
         "",
     )
     with pytest.raises(RepositoryExistsError):

@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from cargohold.cli import config_check, gc, login, proxy, repo, serve, token, user, warm
+from cargohold.cli import config_check, fsck, gc, login, proxy, repo, serve, token, user, warm
 
 
 def _version() -> str:
@@ -51,6 +51,7 @@ for _command in (
     token.token,
     gc.gc,
     warm.warm,
+    fsck.fsck,
 ):
     cli.add_command(_command)
 

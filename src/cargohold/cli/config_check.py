@@ -84,5 +84,6 @@ def print_summary(console: Console, settings: Settings) -> None:
             console.print(
                 f"    {priority}. [bold]{escape(proxy.name)}[/]  {escape(proxy.url)}  "
                 f"ssl_validation {'on' if proxy.ssl_validation else '[yellow]off[/]'}  "
-                f"timeout {proxy.connection_timeout_ms} ms  {state}  {escape(user)}  password {password}"
+                f"timeout {proxy.connection_timeout_ms} ms  answer {proxy.answer_timeout_ms} ms  {state}  "
+                f"{escape(user)}  password {password}"
             )

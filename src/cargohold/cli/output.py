@@ -180,8 +180,11 @@ def proxies(out: Console, items: Sequence[Json], title: str | None = None) -> No
         return
     table = _table(title)
     table.add_column("#", justify="right")
-    for column in ("name", "url", "user", "password", "ssl validation", "timeout", "active", "names"):
-        table.add_column(column, overflow="fold", justify="right" if column == "timeout" else "left")
+    columns = ("name", "url", "user", "password", "ssl validation", "timeout", "answer", "active", "names")
+    for column in columns:
+        table.add_column(
+            column, overflow="fold", justify="right" if column in ("timeout", "answer") else "left"
+        )
     for proxy in items:
         table.add_row(*proxy_cells(proxy))
     out.print(table)
@@ -198,6 +201,7 @@ def proxy_cells(proxy: Json) -> list[str]:
         "set" if proxy.get("password_set") else "not set",
         "on" if ssl_on else ("[yellow]off[/]" if ssl_on is not None else NONE),
         f"{proxy.get('connection_timeout_ms', NONE)} ms",
+        f"{proxy.get('answer_timeout_ms', NONE)} ms",
         "yes" if proxy.get("active") else "[yellow]no[/]",
         name_rules(proxy),
     ]

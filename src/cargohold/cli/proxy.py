@@ -46,7 +46,19 @@ def _proxy_options(func: Command) -> Command:
                 help="Check the upstream's TLS certificate (default: on).",
             ),
             click.option(
-                "--timeout", "timeout_ms", type=int, metavar="MS", help="Connection timeout (default 5000)."
+                "--timeout",
+                "timeout_ms",
+                type=int,
+                metavar="MS",
+                help="Connection timeout: how long connecting (TCP and TLS) may take (default 5000).",
+            ),
+            click.option(
+                "--answer-timeout",
+                "answer_timeout_ms",
+                type=int,
+                metavar="MS",
+                help="Answer timeout: how long to wait for the response headers once a request is sent "
+                "(default 5000); a body that stalls is bounded by upstream.read_timeout_seconds.",
             ),
             click.option("--active/--inactive", default=None, help="Whether pulls use it (default: active)."),
             click.option(
@@ -99,6 +111,7 @@ def proxy_add(
     username: str | None,
     ssl_validation: bool | None,
     timeout_ms: int | None,
+    answer_timeout_ms: int | None,
     active: bool | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -112,6 +125,7 @@ def proxy_add(
         password=_password(password_stdin, password_prompt),
         ssl_validation=ssl_validation,
         connection_timeout_ms=timeout_ms,
+        answer_timeout_ms=answer_timeout_ms,
         active=active,
         position=position,
         include=list(include) or None,
@@ -142,6 +156,7 @@ def proxy_edit(
     username: str | None,
     ssl_validation: bool | None,
     timeout_ms: int | None,
+    answer_timeout_ms: int | None,
     active: bool | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -159,6 +174,7 @@ def proxy_edit(
         password=_password(password_stdin, password_prompt, clear_password),
         ssl_validation=ssl_validation,
         connection_timeout_ms=timeout_ms,
+        answer_timeout_ms=answer_timeout_ms,
         active=active,
         clear_password=True if clear_password else None,
         include=list(include) or ([] if clear_rules else None),

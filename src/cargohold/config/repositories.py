@@ -95,7 +95,8 @@ def as_entities(repo: RepositoryConfig, *, managed_by_config: bool = True) -> tu
     """A declared repository as domain entities, marked managed by the config; priority = 1-based order."""
     repository = repository_from_settings(repo, managed_by_config=managed_by_config)
     proxies = [
-        dataclasses.replace(proxy_from_settings(proxy), priority=priority)
+        # the operator wrote these URLs: they may lead to private addresses (docs/security.md)
+        dataclasses.replace(proxy_from_settings(proxy), priority=priority, private_networks_approved=True)
         for priority, proxy in enumerate(repo.proxies, start=1)
     ]
     return repository, proxies

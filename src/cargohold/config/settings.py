@@ -33,11 +33,13 @@ from cargohold.config.repositories import RepositoryConfig, as_entities, default
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
+from cargohold.registry.networks import DEFAULT_DENIED_NETWORKS, NetworkPolicy, parse_networks
 from cargohold.registry.values import Bytes
 
 __all__ = [
     "Settings",
     "StorageSettings",
+    "UploadSettings",
     "UpstreamSettings",
     "builtin_repositories",
     "declared_repositories",
@@ -71,6 +73,20 @@ class UpstreamSettings(BaseModel):
     negative_ttl_seconds: float = Field(default=30.0, ge=0, le=86400)
     """How long a manifest that every proxy said it does not have is answered 404 without asking them
     again (0: always ask)."""
+    denied_networks: list[str] = Field(default_factory=lambda: list(DEFAULT_DENIED_NETWORKS), max_length=1000)
+    """Networks no proxy ever connects to, checked on the resolved address of every connection (default:
+    link-local with the cloud metadata addresses, the unspecified, multicast and broadcast ranges)."""
+    private_networks_require_admin: bool = True
+    """Only proxies whose URL a global admin (or this file) set may reach loopback and private addresses."""
+
+    @field_validator("denied_networks")
+    @classmethod
+    def _denied_networks(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_networks(value)]
+
+    def network_policy(self) -> NetworkPolicy:
+        """The rules upstream connections are held to (``cargohold.registry.networks``)."""
+        return NetworkPolicy(parse_networks(self.denied_networks), self.private_networks_require_admin)
 
 
 class GcSettings(BaseModel):
@@ -100,6 +116,18 @@ class StorageSettings(BaseModel):
     eviction_interval_seconds: float = Field(default=300.0, ge=0, le=86400)
     """How often limits and ``evict_unused_after_days`` are checked without a fetch to prompt it (0: only
     after fetches); a fetch prompts a check of the limits within seconds."""
+
+
+class UploadSettings(BaseModel):
+    """Bounds on push upload sessions (the ``uploads:`` section); a session idle for
+    ``gc.upload_max_idle_seconds`` has expired and no longer counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_sessions_per_user: int = Field(default=256, ge=0, le=1_000_000)
+    """Upload sessions one user may have open at once (0: no cap); one more is answered 429."""
+    max_sessions_per_repository: int = Field(default=1024, ge=0, le=1_000_000)
+    """Upload sessions open at once in one repository, all users together (0: no cap)."""
 
 
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
@@ -135,6 +163,7 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

@@ -24,6 +24,7 @@ from cargohold.models import (
     BlobLink,
     ContentSource,
     Digest,
+    Holding,
     ImageContent,
     ManifestRecord,
     ManifestReferences,
@@ -35,6 +36,7 @@ from cargohold.models import (
     StoreUsage,
     TagRecord,
     Upload,
+    UploadLimits,
     UserRecord,
 )
 
@@ -206,11 +208,16 @@ class ContentStore(Protocol):
 
     # --- uploads -------------------------------------------------------------------------------
 
-    async def create_upload(self, upload: Upload) -> None: ...
+    async def create_upload(self, upload: Upload, limits: UploadLimits | None = None) -> None:
+        """Record a new session. With ``limits``, in the same transaction: TooManyRequestsError when the
+        owner or the repository already has as many live sessions as its cap allows."""
+        ...
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
-    async def set_upload_offset(self, upload_id: str, offset: int) -> None: ...
+    async def set_upload_offset(self, upload_id: str, offset: int) -> None:
+        """Record the bytes received so far, and now as the session's last activity."""
+        ...
 
     async def delete_upload(self, upload_id: str) -> None: ...
 
@@ -326,7 +333,8 @@ class StatsStore(Protocol):
 class CollectorStore(Protocol):
     """What garbage collection needs (``cargohold.registry.gc``): which stored digests something still
     references, the removal of one unreferenced blob guarded against a concurrent link of it, the upload
-    sessions, and the one-collector-at-a-time lock between nodes.
+    sessions, and the one-collector-at-a-time lock between nodes; and what ``fsck`` checks stored files
+    against (which records hold a digest, and their sizes).
 
     A digest is *referenced* while a blob link names it, a manifest has it as its own digest, or a recorded
     manifest reference names it as a child. ``ContentStore.link_blob`` and ``put_manifest`` take the same
@@ -360,6 +368,14 @@ class CollectorStore(Protocol):
 
     async def list_uploads(self) -> list[Upload]:
         """Every upload session, oldest first."""
+        ...
+
+    async def held_digests(self) -> set[Digest]:
+        """Every digest a blob link or a manifest holds (whose bytes must be stored), for ``fsck``."""
+        ...
+
+    async def holdings(self, digests: Sequence[Digest]) -> list[Holding]:
+        """The blob links and manifests that hold any of ``digests``, with their recorded sizes."""
         ...
 
 

@@ -88,6 +88,8 @@ def proxy_values(proxy: Proxy, priority: int) -> dict[str, Any]:
         "priority": priority,
         "name_include": list(proxy.include),
         "name_exclude": list(proxy.exclude),
+        "private_networks_approved": proxy.private_networks_approved,
+        "answer_timeout_ms": proxy.answer_timeout_ms,
     }
 
 
@@ -104,6 +106,8 @@ def proxy(row: Row[Any]) -> Proxy:
         id=row.id,
         include=tuple(row.name_include or ()),
         exclude=tuple(row.name_exclude or ()),
+        private_networks_approved=row.private_networks_approved,
+        answer_timeout_ms=row.answer_timeout_ms,
     )
 
 
@@ -151,4 +155,5 @@ def upload(row: Row[Any]) -> Upload:
         offset=row.offset,
         created_at=row.created_at,
         owner=row.owner,
+        updated_at=row.updated_at,
     )

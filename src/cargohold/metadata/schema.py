@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeEngine
@@ -116,6 +117,9 @@ proxies = Table(
     Column("priority", Integer, nullable=False),
     Column("name_include", JSON, nullable=False, server_default="[]"),  # name rules: glob patterns
     Column("name_exclude", JSON, nullable=False, server_default="[]"),
+    # Revision 0010: a global admin (or the config file) set the URL: it may lead to private addresses.
+    Column("private_networks_approved", Boolean, nullable=False, server_default=false()),
+    Column("answer_timeout_ms", Integer, nullable=False, server_default=text("5000")),  # revision 0010
     UniqueConstraint("repository_id", "name", name="uq_proxies_repository_name"),
     Index("ix_proxies_repository_priority", "repository_id", "priority"),
 )
@@ -201,6 +205,7 @@ uploads = Table(
     Column("offset", BigInteger, nullable=False),
     Column("owner", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=True),  # revision 0010: the last byte received (None: none)
     Index("ix_uploads_repository", "repository_id"),
 )
 

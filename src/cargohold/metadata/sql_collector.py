@@ -21,8 +21,8 @@ from sqlalchemy import CompoundSelect, Connection, select, text, union
 
 from cargohold.metadata import rows
 from cargohold.metadata.database import Database
-from cargohold.metadata.schema import blob_links, manifest_references, manifests, uploads
-from cargohold.models import Digest, Upload
+from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, uploads
+from cargohold.models import ContentSource, Digest, Holding, Upload
 
 REFERENCE_BATCH: Final = 500
 """Digests per ``IN (…)`` list when asking which are referenced."""
@@ -104,6 +104,39 @@ class SqlCollectorStore:
         async with self._database.read() as connection:
             result = await connection.execute(select(uploads).order_by(uploads.c.created_at, uploads.c.id))
             return [rows.upload(row) for row in result]
+
+    async def held_digests(self) -> set[Digest]:
+        query = union(select(blob_links.c.digest.label("digest")), select(manifests.c.digest.label("digest")))
+        async with self._database.read() as connection:
+            return {Digest.parse(value) for value in (await connection.scalars(query)).all()}
+
+    async def holdings(self, digests: Sequence[Digest]) -> list[Holding]:
+        texts = list(dict.fromkeys(str(digest) for digest in digests))
+        found: list[Holding] = []
+        async with self._database.read() as connection:
+            for start in range(0, len(texts), REFERENCE_BATCH):
+                batch = texts[start : start + REFERENCE_BATCH]
+                for kind, table in (("blob", blob_links), ("manifest", manifests)):
+                    query = (
+                        select(table, repositories.c.name.label("repository_name"))
+                        .join(repositories, repositories.c.id == table.c.repository_id)
+                        .where(table.c.digest.in_(batch))
+                        .order_by(repositories.c.name, table.c.image)
+                    )
+                    for row in await connection.execute(query):
+                        found.append(
+                            Holding(
+                                digest=Digest.parse(row.digest),
+                                repository_id=row.repository_id,
+                                repository=row.repository_name,
+                                image=row.image,
+                                kind=kind,
+                                size=row.size,
+                                source=ContentSource(row.source),
+                                proxy_name=row.proxy_name,
+                            )
+                        )
+        return found
 
 
 def _referenced_among(digests: Sequence[str]) -> CompoundSelect[Any]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cargohold.errors import BlobUploadUnknownError, NameUnknownError
+from cargohold.errors import BlobUploadUnknownError, NameUnknownError, TooManyRequestsError
 from cargohold.metadata import rows
 from cargohold.metadata.database import Database
 from cargohold.metadata.schema import blob_links, manifest_references, manifests, repositories, tags, uploads
@@ -31,6 +31,7 @@ from cargohold.models import (
     Page,
     TagRecord,
     Upload,
+    UploadLimits,
     Visibility,
 )
 
@@ -265,19 +266,25 @@ class SqlContentStore:
 
     # --- uploads -------------------------------------------------------------------------------
 
-    async def create_upload(self, upload: Upload) -> None:
+    async def create_upload(self, upload: Upload, limits: UploadLimits | None = None) -> None:
+        created_at = upload.created_at or rows.now()
         statement = uploads.insert().values(
             id=upload.id,
             repository_id=upload.repository_id,
             image=upload.image,
             offset=upload.offset,
             owner=upload.owner,
-            created_at=upload.created_at or rows.now(),
+            created_at=created_at,
+            updated_at=upload.updated_at or created_at,
         )
         repository_id = upload.repository_id
-        await self._database.transaction(
-            lambda connection: _add_to_repository(connection, repository_id, statement)
-        )
+
+        def write(connection: Connection) -> None:
+            if limits is not None:
+                _check_upload_limits(connection, repository_id, upload.owner, limits)
+            _add_to_repository(connection, repository_id, statement)
+
+        await self._database.transaction(write)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = await self._database.first(select(uploads).where(uploads.c.id == upload_id))
@@ -287,7 +294,7 @@ class SqlContentStore:
         """Raises BlobUploadUnknownError when no such upload exists."""
         async with self._database.write() as connection:
             result = await connection.execute(
-                update(uploads).where(uploads.c.id == upload_id).values(offset=offset)
+                update(uploads).where(uploads.c.id == upload_id).values(offset=offset, updated_at=rows.now())
             )
         if result.rowcount == 0:
             raise BlobUploadUnknownError(f"upload {upload_id[:80]!r} unknown")
@@ -342,6 +349,28 @@ _TAG = select(tags).where(
 def _key(repository_id: int, image: str, key: str) -> dict[str, Any]:
     """Parameters of the prebuilt lookups above."""
     return {"repository_id": repository_id, "image": image, "key": key}
+
+
+def _check_upload_limits(
+    connection: Connection, repository_id: int, owner: str | None, limits: UploadLimits
+) -> None:
+    """TooManyRequestsError when a cap of ``limits`` is reached. The repository's row is locked first (on
+    PostgreSQL; SQLite's write lock serialises everything), so concurrent starts in it cannot both pass."""
+    connection.execute(select(repositories.c.id).where(repositories.c.id == repository_id).with_for_update())
+    live = func.coalesce(uploads.c.updated_at, uploads.c.created_at) >= limits.active_since
+    count = select(func.count()).select_from(uploads).where(live)
+    if limits.per_repository > 0:
+        held = connection.scalar(count.where(uploads.c.repository_id == repository_id)) or 0
+        if held >= limits.per_repository:
+            raise TooManyRequestsError(
+                f"this repository has {held} upload sessions open, its limit: finish or cancel one first"
+            )
+    if limits.per_owner > 0 and owner is not None:
+        held = connection.scalar(count.where(uploads.c.owner == owner)) or 0
+        if held >= limits.per_owner:
+            raise TooManyRequestsError(
+                f"you have {held} upload sessions open, the limit per user: finish or cancel one first"
+            )
 
 
 def _add_to_repository(connection: Connection, repository_id: int, statement: Any) -> Any:

@@ -242,7 +242,15 @@ async def _renumber(connection: AsyncConnection, order: Sequence[int], prioritie
 def _proxy_changes(changes: ProxyChanges) -> dict[str, Any]:
     """The columns a change writes: None leaves a field alone; an empty username removes it."""
     values: dict[str, Any] = {}
-    for field in ("name", "url", "ssl_validation", "connection_timeout_ms", "active"):
+    for field in (
+        "name",
+        "url",
+        "ssl_validation",
+        "connection_timeout_ms",
+        "answer_timeout_ms",
+        "active",
+        "private_networks_approved",
+    ):
         value = getattr(changes, field)
         if value is not None:
             values[field] = value

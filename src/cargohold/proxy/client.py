@@ -8,10 +8,12 @@ JSON ``mediaType``). HEAD falls back to GET when the upstream gives no digest or
 asked for with ``Accept-Encoding: identity`` and redirects are followed by hand (at most 5 hops), so the
 ``Authorization`` header goes only to the proxy's own origin, never to the object store a blob GET redirects
 to. Timeouts: the proxy's ``connection_timeout_ms`` bounds connecting; ``read_timeout`` bounds each read;
-a blob body slower than ``min_bytes_per_second`` over ``throughput_window`` seconds is cut off. ``ping``
-is the cheap health probe (``GET /v2/``).
-With ``ssl_validation`` off, certificates are not checked for this proxy alone. Logs name at most the URL
-path and status.
+a blob body slower than ``min_bytes_per_second`` over ``throughput_window`` seconds is cut off; the
+response headers must come within the proxy's ``answer_timeout_ms`` of the request going out
+(``cargohold.proxy.answers``). ``ping`` is the cheap health probe (``GET /v2/``).
+With ``ssl_validation`` off, certificates are not checked for this proxy alone. With a ``NetworkPolicy``,
+every connection (to the registry, its token realm, a redirect target) is held to it. Logs name at most the
+URL path and status.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,10 +32,13 @@ from yarl import URL
 
 from cargohold.errors import ConfigError, DigestInvalidError, FailureKind, UpstreamError
 from cargohold.models import MAX_MANIFEST_BYTES, Digest, MediaType, Proxy, Reference
+from cargohold.proxy import egress
+from cargohold.proxy.answers import AnswerTimeoutError, answer_trace, answered
 from cargohold.proxy.auth import Clock, UpstreamAuth
 from cargohold.proxy.blobs import BlobResponse, ThroughputFloor
 from cargohold.proxy.endpoints import Endpoint, same_origin
 from cargohold.proxy.failures import Redactor, failed, status_error, transport_error
+from cargohold.registry.networks import NetworkPolicy
 
 __all__ = ["BlobResponse", "FetchedManifest", "ManifestHead", "UpstreamClient"]
 
@@ -84,8 +89,10 @@ class UpstreamClient:
         clock: Clock = time.monotonic,
         min_bytes_per_second: float = 0.0,
         throughput_window: float = 30.0,
+        policy: NetworkPolicy | None = None,
     ) -> None:
         self._proxy = proxy
+        self._policy = policy
         self._read_timeout = read_timeout
         self._min_rate = min_bytes_per_second
         self._rate_window = throughput_window
@@ -226,12 +233,12 @@ class UpstreamClient:
         base = self._endpoint.base
         url = base.with_path(base.path.rstrip("/") + "/v2/")
         where = f"{url.host}:{url.port}"
-        try:
-            with self._using():
-                async with self._session_for_requests().get(url, allow_redirects=False) as response:
-                    return response.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise transport_error(self.name, error, where, self._redact) from None
+        with self._using():
+            response = await self._answered(
+                self._session_for_requests().get(url, allow_redirects=False), where
+            )
+            response.release()
+            return response.status
 
     async def close(self) -> None:
         if self._session is not None:
@@ -254,11 +261,26 @@ class UpstreamClient:
             )
             # limit=0: the connect timeout also covers waiting for a pooled connection, so a pool limit
             # would turn a busy moment into false TIMEOUTs; single-flight bounds connections per blob anyway.
-            # ssl=False turns certificate checks off for this proxy alone; True is default verification.
-            connector = aiohttp.TCPConnector(ssl=bool(self._proxy.ssl_validation), limit=0)
+            # The network policy is checked on the address of every connection (cargohold.proxy.egress).
+            connector = egress.connector(self._policy, self._proxy, limit=0)
             # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials sent anywhere.
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=False, trace_configs=[answer_trace()]
+            )
         return self._session
+
+    async def _answered(
+        self, request: Awaitable[aiohttp.ClientResponse], where: str
+    ) -> aiohttp.ClientResponse:
+        """The response to ``request`` once its headers arrived: within the proxy's ``answer_timeout_ms`` of
+        the request being sent (connecting has its own timeout), else a TIMEOUT failure."""
+        try:
+            return await answered(request, self._proxy.answer_timeout_ms / 1000)
+        except AnswerTimeoutError:
+            waited = f"no answer from {where} within {self._proxy.answer_timeout_ms} ms"
+            raise failed(self.name, FailureKind.TIMEOUT, waited) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise transport_error(self.name, error, where, self._redact) from None
 
     async def _open(
         self,
@@ -306,12 +328,10 @@ class UpstreamClient:
             if authorization is not None and same_origin(url, self._endpoint.origin):
                 sent["Authorization"] = authorization
             where = f"{url.host}:{url.port}"
-            try:
-                response = await session.request(
-                    method, url, headers=sent, allow_redirects=False, auto_decompress=decompress
-                )
-            except (aiohttp.ClientError, OSError, TimeoutError) as error:
-                raise transport_error(self.name, error, where, self._redact) from None
+            response = await self._answered(
+                session.request(method, url, headers=sent, allow_redirects=False, auto_decompress=decompress),
+                where,
+            )
             log.debug("proxy %s: %s %s%s -> %s", self.name, method, where, url.path, response.status)
             if response.status not in _REDIRECTS:
                 return response

@@ -3,13 +3,14 @@
 proxy and what happened, and never a password or token (``Redactor`` scrubs them from any text we pass on).
 
 Mapping: timeouts → TIMEOUT; certificate and handshake errors → TLS (saying what is wrong with the
-certificate); DNS, refused, reset → UNREACHABLE; a body cut short → BAD_CONTENT; 404 and 403 → not
-found; 429 → RATE_LIMITED with ``Retry-After`` (seconds or an HTTP date); 5xx → SERVER_ERROR; anything
-else → PROTOCOL.
+certificate); DNS, refused, reset, an address the network policy forbids → UNREACHABLE; a body cut
+short → BAD_CONTENT; 404 and 403 → not found; 429 → RATE_LIMITED with ``Retry-After`` (seconds or an
+HTTP date); 5xx → SERVER_ERROR; anything else → PROTOCOL.
 """
 
 from __future__ import annotations
 
+import errno
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from typing import Final
 import aiohttp
 
 from cargohold.errors import FailureKind, UpstreamError, UpstreamFailedError, UpstreamNotFoundError
+from cargohold.registry.networks import DENIED_REASON, PRIVATE_REASON
 
 MAX_RETRY_AFTER_S: Final = 24 * 3600
 
@@ -100,6 +102,11 @@ def transport_error(proxy: str, exc: BaseException, where: str, redact: Redactor
         return failed(proxy, FailureKind.TIMEOUT, f"timed out {phase} {where}")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return failed(proxy, FailureKind.UNREACHABLE, f"cannot resolve {where}")
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno == errno.EACCES:
+        text = str(exc.os_error)  # one AddressRefusedError, or several joined by aiohappyeyeballs
+        reason = next((r for r in (DENIED_REASON, PRIVATE_REASON) if r in text), None)
+        if reason is not None:
+            return failed(proxy, FailureKind.UNREACHABLE, f"connection to {where} refused: {reason}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or exc.os_error.__class__.__name__
         return failed(proxy, FailureKind.UNREACHABLE, f"cannot connect to {where}: {reason}")

@@ -11,6 +11,8 @@
 * ``lookup`` (when an image is given): a manifest HEAD through ``UpstreamClient``: found or not found; an
   image the proxy's name rules do not allow fails this step without asking (pulls of it skip the proxy).
 
+Every connection is held to the network policy (``cargohold.proxy.egress``): an address it forbids fails
+``resolve+connect`` without naming the address, and unsaved settings get the check of a save first.
 After a failed step the later ones are reported as not run. No detail ever carries a password or a token:
 every one passes through the proxy's ``Redactor``.
 """
@@ -18,6 +20,7 @@ every one passes through the proxy's ``Redactor``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import ssl
 import time
@@ -38,11 +41,14 @@ from cargohold.errors import (
 )
 from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Digest, Proxy, Reference, validate_image_name, validate_tag
+from cargohold.proxy import egress
+from cargohold.proxy.answers import AnswerTimeoutError, answer_trace, answered
 from cargohold.proxy.auth import Attempt, Scheme, UpstreamAuth
 from cargohold.proxy.client import UpstreamClient
 from cargohold.proxy.endpoints import Endpoint
 from cargohold.proxy.failures import Redactor
 from cargohold.registry.name_rules import describe_rules, proxy_allows
+from cargohold.registry.networks import NetworkPolicy, check_proxy_url
 from cargohold.registry.repositories import ProxySettings, proxy_from_settings
 
 __all__ = ["ProbeResult", "ProbeStep", "ProxyProbe"]
@@ -87,9 +93,12 @@ class _StepFailed(Exception):
 
 
 class ProxyProbe:
-    def __init__(self, metadata: RepositoryStore, *, read_timeout: float = 10.0) -> None:
+    def __init__(
+        self, metadata: RepositoryStore, *, read_timeout: float = 10.0, policy: NetworkPolicy | None = None
+    ) -> None:
         self._metadata = metadata
         self._read_timeout = read_timeout
+        self._policy = policy
 
     async def test(self, repository: str, proxy: str, image: str | None = None) -> ProbeResult:
         """Probe a saved proxy. NameUnknownError, ProxyUnknownError; ValidationFailedError('image')."""
@@ -101,13 +110,19 @@ class ProxyProbe:
                 return await self._probe(candidate, image)
         raise ProxyUnknownError(f"repository {repository!r} has no proxy {proxy[:80]!r}")
 
-    async def test_settings(self, proxy: ProxySettings, image: str | None = None) -> ProbeResult:
-        """Probe settings before saving them (validated like an add: ValidationFailedError)."""
-        return await self._probe(proxy_from_settings(proxy), image)
+    async def test_settings(
+        self, proxy: ProxySettings, image: str | None = None, *, trusted: bool = False
+    ) -> ProbeResult:
+        """Probe settings before saving them, validated like an add (ValidationFailedError), the URL
+        included: ``trusted`` (a global admin) may test private addresses, nobody denied ones."""
+        checked = dataclasses.replace(proxy_from_settings(proxy), private_networks_approved=trusted)
+        if self._policy is not None:
+            await check_proxy_url(self._policy, checked.url, approved=trusted)
+        return await self._probe(checked, image)
 
     async def _probe(self, proxy: Proxy, image: str | None) -> ProbeResult:
         lookup = None if image is None else _parse_image(image)
-        run = _Run(proxy, self._read_timeout)
+        run = _Run(proxy, self._read_timeout, self._policy)
         started = time.perf_counter()
         try:
             steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
@@ -134,8 +149,9 @@ class ProxyProbe:
 class _Run:
     """One probe of one proxy: the state the steps pass on (address, auth header)."""
 
-    def __init__(self, proxy: Proxy, read_timeout: float) -> None:
+    def __init__(self, proxy: Proxy, read_timeout: float, policy: NetworkPolicy | None) -> None:
         self.proxy = proxy
+        self.policy = policy
         self.read_timeout = read_timeout
         self.connect_timeout = proxy.connection_timeout_ms / 1000
         self.redact = Redactor()
@@ -183,6 +199,10 @@ class _Run:
         except OSError as error:
             raise _StepFailed(f"cannot resolve {host}: {error.strerror or error}") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        refusals = [egress.refusal(self.policy, self.proxy, address) for address in addresses]
+        if any(refusals):  # named without its addresses: what a name resolves to inside is nobody's business
+            reason = next(refusal for refusal in refusals if refusal)
+            raise _StepFailed(f"not connecting to {host}: {reason}")
         problems = []
         for address in addresses:
             try:
@@ -305,10 +325,14 @@ class _Run:
         assert self.endpoint is not None
         url = self.endpoint.base.with_path(self.endpoint.base.path.rstrip("/") + "/v2/")
         headers = {"Authorization": authorization} if authorization else {}
+        answer = self.proxy.answer_timeout_ms
         try:
-            async with session.get(url, headers=headers, allow_redirects=False) as response:
+            response = await answered(session.get(url, headers=headers, allow_redirects=False), answer / 1000)
+            async with response:
                 await response.read()
                 return response
+        except AnswerTimeoutError:
+            raise _StepFailed(f"GET /v2/ got no answer within {answer} ms (answer_timeout_ms)") from None
         except (aiohttp.ClientError, OSError) as error:
             raise _StepFailed(f"GET /v2/ failed: {error.__class__.__name__}: {error}") from None
 
@@ -317,8 +341,10 @@ class _Run:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
             )
-            connector = aiohttp.TCPConnector(ssl=bool(self.proxy.ssl_validation))
-            self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+            connector = egress.connector(self.policy, self.proxy)
+            self.session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=False, trace_configs=[answer_trace()]
+            )
         return self.session
 
     # --- lookup -------------------------------------------------------------------------------------
@@ -330,7 +356,7 @@ class _Run:
                 f"{shown}: not asked: the proxy's name rules ({describe_rules(self.proxy)}) do not allow "
                 f"{image}, so pulls of it skip this proxy"
             )
-        async with UpstreamClient(self.proxy, read_timeout=self.read_timeout) as client:
+        async with UpstreamClient(self.proxy, read_timeout=self.read_timeout, policy=self.policy) as client:
             try:
                 head = await client.head_manifest(image, reference)
             except UpstreamNotFoundError:

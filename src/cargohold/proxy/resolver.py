@@ -26,6 +26,7 @@ from cargohold.proxy.health import HealthBook, ProxyKey
 from cargohold.proxy.stats import StatsRecorder
 from cargohold.registry.directory import RepositoryDirectory
 from cargohold.registry.name_rules import describe_rules, proxy_allows
+from cargohold.registry.networks import NetworkPolicy
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,14 @@ class UpstreamPool:
     client of the proxy's previous settings is retired (its session closes once nothing uses it)."""
 
     def __init__(
-        self, read_timeout: float, *, min_bytes_per_second: float = 0.0, throughput_window: float = 30.0
+        self,
+        read_timeout: float,
+        *,
+        min_bytes_per_second: float = 0.0,
+        throughput_window: float = 30.0,
+        policy: NetworkPolicy | None = None,
     ) -> None:
+        self._policy = policy
         self._read_timeout = read_timeout
         self._min_rate = min_bytes_per_second
         self._rate_window = throughput_window
@@ -107,6 +114,8 @@ class UpstreamPool:
             proxy.password,
             proxy.ssl_validation,
             proxy.connection_timeout_ms,
+            proxy.answer_timeout_ms,
+            proxy.private_networks_approved,
         )
         identity = proxy.id if proxy.id is not None else settings
         known = self._clients.get(identity)
@@ -121,6 +130,7 @@ class UpstreamPool:
             read_timeout=self._read_timeout,
             min_bytes_per_second=self._min_rate,
             throughput_window=self._rate_window,
+            policy=self._policy,
         )
         self._clients[identity] = (settings, client)
         return client

@@ -6,6 +6,9 @@ the API's request models use too): ``ProxySettings`` and ``RepositorySettings`` 
 changes with ``check_changes``; each broken value is a ``ValidationFailedError(field, reason)``. Positions
 (1..n) and the hosts another repository already names are checked here. Each change is one metadata-store
 transaction. A repository the config file manages refuses every change (``ManagedByConfigError``).
+A proxy URL is held to the network policy (``cargohold.registry.networks``): never a denied address, and a
+private one only from a global admin (``trusted``); whoever last set the URL decides whether the proxy is
+approved for private addresses, which every connection then checks.
 Passwords go into the store but never come out of here: a ``ProxyView`` says only whether one is set.
 Views carry their ETag; every change takes the ``If-Match`` the caller read (``cargohold.registry.etags``).
 """
@@ -23,6 +26,7 @@ from cargohold.metadata.base import RepositoryStore
 from cargohold.models import Proxy, ProxyChanges, Repository, RepositoryChanges, Visibility
 from cargohold.registry.accounting import RepositoryStorage
 from cargohold.registry.etags import expected_revision, proxy_etag, repository_etag
+from cargohold.registry.networks import NetworkPolicy, check_proxy_url
 from cargohold.registry.values import (
     ProxyFields,
     ProxySettings,
@@ -59,6 +63,9 @@ class ProxyView:
     priority: int
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    private_networks_approved: bool = False
+    """A global admin (or the config file) set the URL: it may lead to loopback or private addresses."""
+    answer_timeout_ms: int = 5000
     etag: str = ""
     """For the ``ETag`` header (``cargohold.registry.etags``); not part of the JSON body."""
 
@@ -75,6 +82,8 @@ class ProxyView:
             priority=proxy.priority,
             include=proxy.include,
             exclude=proxy.exclude,
+            private_networks_approved=proxy.private_networks_approved,
+            answer_timeout_ms=proxy.answer_timeout_ms,
             etag=proxy_etag(repository, proxy) if repository is not None else "",
         )
 
@@ -123,9 +132,16 @@ class RepositoryAdmin:
     called after a repository or its proxies changed (created, edited, deleted), e.g. to refresh the
     request path's directory and forget their health state."""
 
-    def __init__(self, metadata: RepositoryStore, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        metadata: RepositoryStore,
+        on_change: Callable[[int], None] | None = None,
+        *,
+        policy: NetworkPolicy | None = None,
+    ) -> None:
         self._metadata = metadata
         self._on_change = on_change
+        self._policy = policy
 
     # --- repositories --------------------------------------------------------------------------------
 
@@ -140,11 +156,14 @@ class RepositoryAdmin:
         repository = await self._repository(name)
         return RepositoryView.of(repository, await self._metadata.list_proxies(_id(repository)))
 
-    async def create(self, settings: RepositoryFields, proxies: Sequence[ProxyFields] = ()) -> RepositoryView:
-        """RepositoryExistsError for a name in use (or a proxy name given twice)."""
+    async def create(
+        self, settings: RepositoryFields, proxies: Sequence[ProxyFields] = (), *, trusted: bool = False
+    ) -> RepositoryView:
+        """RepositoryExistsError for a name in use (or a proxy name given twice). ``trusted``: the caller is a
+        global admin (see ``add_proxy``)."""
         await self._check_hosts_free(tuple(settings.hosts), settings.name)
         repository = repository_from_settings(settings)
-        checked = [proxy_from_settings(proxy) for proxy in proxies]
+        checked = [await self._target(proxy_from_settings(proxy), trusted) for proxy in proxies]
         created = await self._metadata.create_repository(repository, checked)
         self._changed(created)
         return RepositoryView.of(created, await self._metadata.list_proxies(_id(created)))
@@ -177,8 +196,12 @@ class RepositoryAdmin:
         proxy: ProxyFields,
         position: int | None = None,
         if_match: str | None = None,
+        *,
+        trusted: bool = False,
     ) -> ProxyView:
-        checked = proxy_from_settings(proxy)
+        """``trusted``: the caller is a global admin, so the URL may lead to private addresses (and the proxy
+        is marked approved for them); nobody may save one that leads to a denied address."""
+        checked = await self._target(proxy_from_settings(proxy), trusted)
         if position is not None:
             _position(position)
         expect = await self._expect(repository, if_match)
@@ -186,11 +209,23 @@ class RepositoryAdmin:
         return ProxyView.of(added, await self._changed_by_name(repository))
 
     async def update_proxy(
-        self, repository: str, proxy: str, changes: ProxyChanges, if_match: str | None = None
+        self,
+        repository: str,
+        proxy: str,
+        changes: ProxyChanges,
+        if_match: str | None = None,
+        *,
+        trusted: bool = False,
     ) -> ProxyView:
         """ProxyUnknownError; RepositoryExistsError when renamed to a name in use; PreconditionFailedError
-        when ``if_match`` (the proxy's or the repository's ETag) names an older version."""
+        when ``if_match`` (the proxy's or the repository's ETag) names an older version. A ``url`` is checked
+        like an added one: a global admin who saves a URL (even the same one) approves it for private
+        addresses; anyone else who changes it withdraws the approval; other changes leave it as it is."""
         checked = _proxy_changes(changes)
+        if checked.url is not None and (trusted or checked.url != await self._current_url(repository, proxy)):
+            if self._policy is not None:
+                await check_proxy_url(self._policy, checked.url, approved=trusted)
+            checked = dataclasses.replace(checked, private_networks_approved=trusted)
         expect = await self._expect(repository, if_match, proxy)
         updated = await self._metadata.update_proxy(repository, proxy, checked, expect_revision=expect)
         return ProxyView.of(updated, await self._changed_by_name(repository))
@@ -216,6 +251,18 @@ class RepositoryAdmin:
         return await self.update_proxy(repository, proxy, ProxyChanges(active=active), if_match)
 
     # --- helpers -------------------------------------------------------------------------------------
+
+    async def _current_url(self, repository: str, proxy: str) -> str | None:
+        for candidate in await self._metadata.list_proxies(_id(await self._repository(repository))):
+            if candidate.name == proxy:
+                return candidate.url
+        return None
+
+    async def _target(self, proxy: Proxy, trusted: bool) -> Proxy:
+        """``proxy`` whose URL passed the network policy, approved for private addresses when ``trusted``."""
+        if self._policy is not None:
+            await check_proxy_url(self._policy, proxy.url, approved=trusted)
+        return dataclasses.replace(proxy, private_networks_approved=trusted)
 
     async def _repository(self, name: str) -> Repository:
         repository = await self._metadata.get_repository(name)
@@ -284,7 +331,8 @@ def repository_from_settings(settings: RepositoryFields, *, managed_by_config: b
 
 
 def _proxy_changes(changes: ProxyChanges) -> ProxyChanges:
-    checked = check_changes(changes)
+    # the approval for private addresses follows who sets the URL (update_proxy), never what a caller sends
+    checked = dataclasses.replace(check_changes(changes), private_networks_approved=None)
     if not isinstance(checked.clear_password, bool):
         raise ValidationFailedError("clear_password", "must be true or false")
     if checked.password == "":

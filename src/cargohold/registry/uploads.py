@@ -8,6 +8,11 @@ is gone. A chunk that does not start where the upload stands is refused with the
 A push the disk has no room for (less than ``storage.min_free_bytes`` would stay free, or the filesystem says
 it is full) ends with ``StorageFullError`` (507), and its session goes with what it received: nothing
 half-written is kept.
+
+Sessions are bounded (``UploadPolicy``): a session that received nothing for ``max_idle_seconds`` has expired
+(BLOB_UPLOAD_UNKNOWN; garbage collection removes its spool and record later, on the same idle time), and
+only sessions that have not expired count toward the caps on the sessions one user, and one repository, may
+have open at once (TooManyRequestsError, 429 TOOMANYREQUESTS, when a start would pass one).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cargohold.errors import (
@@ -28,7 +34,7 @@ from cargohold.errors import (
     UploadRangeError,
 )
 from cargohold.metadata.base import ContentStore
-from cargohold.models import Digest, Upload
+from cargohold.models import Digest, Upload, UploadLimits
 from cargohold.registry.addressing import ImageAddress
 from cargohold.registry.space import SpaceGuard, is_disk_full
 from cargohold.storage.base import BlobStore, BlobWriter
@@ -39,26 +45,59 @@ ROOM_CHECK_BYTES: Final = 8 * 1024 * 1024
 """A push of unknown length looks at the free space again after each this many bytes."""
 
 
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    """How many sessions may be open at once, and how long one may sit idle (0: no cap, no expiry)."""
+
+    max_per_user: int = 0
+    max_per_repository: int = 0
+    max_idle_seconds: float = 0.0
+
+
 class UploadService:
-    def __init__(self, metadata: ContentStore, store: BlobStore, room: SpaceGuard | None = None) -> None:
+    def __init__(
+        self,
+        metadata: ContentStore,
+        store: BlobStore,
+        room: SpaceGuard | None = None,
+        policy: UploadPolicy | None = None,
+    ) -> None:
         self._metadata = metadata
         self._store = store
         self._room = room
+        self._policy = policy or UploadPolicy()
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, address: ImageAddress, owner: str | None = None) -> Upload:
+        """A new session; TooManyRequestsError when the caller or the repository has reached its cap."""
+        now = datetime.now(UTC)
         upload = Upload(
             id=uuid.uuid4().hex,
             repository_id=address.repository_id,
             image=address.image,
             offset=0,
-            created_at=datetime.now(UTC),
+            created_at=now,
             owner=owner,
+        )
+        limits = UploadLimits(
+            active_since=self._active_since(now),
+            per_owner=self._policy.max_per_user,
+            per_repository=self._policy.max_per_repository,
         )
         writer = await self._store.start_upload(upload.id)
         await writer.close()
-        await self._metadata.create_upload(upload)
+        try:
+            await self._metadata.create_upload(upload, limits)
+        except BaseException:
+            await self._store.delete_upload(upload.id)
+            raise
         return upload
+
+    def _active_since(self, now: datetime) -> datetime:
+        """Sessions last active before this have expired (the epoch when sessions never expire)."""
+        if self._policy.max_idle_seconds <= 0:
+            return datetime.fromtimestamp(0, UTC)
+        return now - timedelta(seconds=self._policy.max_idle_seconds)
 
     async def status(self, address: ImageAddress, upload_id: str, owner: str | None = None) -> Upload:
         """The session with its current offset; BlobUploadUnknownError when it is not this image's."""
@@ -148,6 +187,12 @@ class UploadService:
             or (upload.owner is not None and upload.owner != owner)
         ):
             raise BlobUploadUnknownError(f"upload {upload_id[:80]!r} is unknown to {address.name}")
+        last_active = upload.updated_at or upload.created_at
+        if last_active is not None and last_active < self._active_since(datetime.now(UTC)):
+            idle = self._policy.max_idle_seconds
+            raise BlobUploadUnknownError(
+                f"upload {upload_id[:80]!r} expired: it was idle longer than {idle:g} s"
+            )
         writer = await self._store.resume_upload(upload_id)
         offset = writer.size
         await writer.close()

@@ -57,6 +57,7 @@ __all__ = [
     "MAX_TAG_TTL_SECONDS",
     "MAX_USERNAME_CHARS",
     "URL_PATTERN",
+    "AnswerTimeoutMs",
     "Bytes",
     "ConnectionTimeoutMs",
     "EvictUnusedAfterDays",
@@ -87,6 +88,9 @@ MAX_TAG_TTL_SECONDS: Final = 10 * 365 * 24 * 3600
 """``tag_ttl_seconds`` is 0 to ten years (315360000): it fits the 32-bit database column and a timedelta."""
 MAX_CONNECTION_TIMEOUT_MS: Final = 600_000
 """A proxy's ``connection_timeout_ms`` is 1 to this (ten minutes)."""
+MAX_ANSWER_TIMEOUT_MS: Final = 3_600_000
+"""A proxy's ``answer_timeout_ms`` is 1 to this (an hour: a cache in front of a slow registry may answer a
+blob request only once it has the whole blob)."""
 MAX_USERNAME_CHARS: Final = 256
 MAX_PASSWORD_CHARS: Final = 4096
 MAX_HOSTS: Final = 64
@@ -210,6 +214,7 @@ Host = Annotated[str, Field(max_length=260), AfterValidator(normalise_host)]
 Hosts = Annotated[list[Host], Field(max_length=MAX_HOSTS), AfterValidator(_unique)]
 TagTtlSeconds = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=MAX_TAG_TTL_SECONDS)]
 ConnectionTimeoutMs = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=MAX_CONNECTION_TIMEOUT_MS)]
+AnswerTimeoutMs = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=MAX_ANSWER_TIMEOUT_MS)]
 Username = Annotated[
     str,
     AfterValidator(_username),
@@ -279,6 +284,7 @@ class ProxyFields(_Fields):
     password: Password | None = Field(default=None, description="write-only: never returned")
     ssl_validation: Flag = True
     connection_timeout_ms: ConnectionTimeoutMs = 5000
+    answer_timeout_ms: AnswerTimeoutMs = 5000
     active: Flag = True
     include: NameRules = Field(
         default_factory=list, description="asked only for image names matching one of these (none: all)"

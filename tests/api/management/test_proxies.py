@@ -39,6 +39,8 @@ async def test_add_at_the_end_with_defaults_and_location(api: ManagementApi) -> 
         "priority": 1,
         "include": [],
         "exclude": [],
+        "private_networks_approved": True,  # a global admin saved it
+        "answer_timeout_ms": 5000,
     }
     assert await api.ok("GET", answer.headers["Location"]) == answer.json
     second = await api.add_proxy(

@@ -28,6 +28,8 @@ async def test_the_configured_repository_is_listed_as_managed_by_the_file(api: M
             "priority": 1,
             "include": [],
             "exclude": [],
+            "private_networks_approved": True,  # the config file declares it
+            "answer_timeout_ms": 5000,
         }
     ]
     assert await api.ok("GET", f"repositories/{MANAGED}") == managed

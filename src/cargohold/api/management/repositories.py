@@ -58,7 +58,8 @@ async def list_repositories(call: Call) -> list[RepositoryView]:
 
 async def create_repository(call: Call) -> Reply:
     body = call.body_as(RepositoryCreate)
-    view = await _with_storage(call, await call.services.repositories.create(body, body.proxies))
+    created = await call.services.repositories.create(body, body.proxies, trusted=call.principal.is_admin)
+    view = await _with_storage(call, created)
     return Reply(view, {"Location": f"{API}/{quote(view.name, safe='')}"})
 
 
@@ -95,7 +96,9 @@ async def list_proxies(call: Call) -> Reply:
 async def add_proxy(call: Call) -> Reply:
     body = call.body_as(ProxyCreate)
     repository = call.param("repo")
-    view = await call.services.repositories.add_proxy(repository, body, body.position, call.if_match)
+    view = await call.services.repositories.add_proxy(
+        repository, body, body.position, call.if_match, trusted=call.principal.is_admin
+    )
     location = f"{API}/{quote(repository, safe='')}/proxies/{quote(view.name, safe='')}"
     return Reply(view, {"Location": location})
 
@@ -111,7 +114,9 @@ async def get_proxy(call: Call) -> ProxyView:
 async def update_proxy(call: Call) -> ProxyView:
     changes = ProxyChanges(**given(call.body_as(ProxyUpdate)))
     admin, repository, proxy = call.services.repositories, call.param("repo"), call.param("proxy")
-    return await admin.update_proxy(repository, proxy, changes, call.if_match)
+    return await admin.update_proxy(
+        repository, proxy, changes, call.if_match, trusted=call.principal.is_admin
+    )
 
 
 async def remove_proxy(call: Call) -> None:
@@ -144,4 +149,6 @@ async def test_proxy(call: Call) -> ProbeResult:
 async def test_unsaved_proxy(call: Call) -> ProbeResult:
     body = call.body_as(ProxyProbeRequest)
     await call.services.repositories.get(call.param("repo"))  # 404 for an unknown repository
-    return await call.services.probe.test_settings(ProxySettings.of(body), body.image)
+    return await call.services.probe.test_settings(
+        ProxySettings.of(body), body.image, trusted=call.principal.is_admin
+    )

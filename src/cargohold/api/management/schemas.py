@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cargohold.models import ContentSource, Visibility
 from cargohold.registry import values
 from cargohold.registry.values import (
+    AnswerTimeoutMs,
     Bytes,
     ConnectionTimeoutMs,
     EvictUnusedAfterDays,
@@ -69,6 +70,7 @@ class ProxyUpdate(_Request):
     clear_password: Flag = Field(default=False, description="remove the stored password")
     ssl_validation: Flag | None = None
     connection_timeout_ms: ConnectionTimeoutMs | None = None
+    answer_timeout_ms: AnswerTimeoutMs | None = None
     active: Flag | None = None
     include: NameRules | None = Field(default=None, description="replaces the include patterns")
     exclude: NameRules | None = Field(default=None, description="replaces the exclude patterns")
@@ -141,6 +143,14 @@ class Proxy(_Response):
     priority: int = Field(description="1 = asked first")
     include: list[str] = Field(description="name rules: asked only for image names matching one (none: all)")
     exclude: list[str] = Field(description="name rules: never asked for image names matching one")
+    private_networks_approved: bool = Field(
+        description="a global admin (or the config file) set the URL, so it may lead to loopback or private "
+        "addresses (upstream.private_networks_require_admin); read-only"
+    )
+    answer_timeout_ms: int = Field(
+        description="how long to wait for the response headers once connected (a stalled body is bounded by "
+        "upstream.read_timeout_seconds)"
+    )
 
 
 SHARED = "a blob several images hold counts once per repository, and once in the store's total"

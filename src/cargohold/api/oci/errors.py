@@ -10,10 +10,13 @@ BLOB_UPLOAD_INVALID.
 Every /v2 error leaves in the distribution spec's envelope::
 
     {"errors": [{"code": "BLOB_UNKNOWN", "message": "…", "detail": {…}}]}
+
+A caller who may not manage the repository gets what each proxy did, not how it failed (``for_outsider``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Final
 
@@ -65,6 +68,24 @@ def envelope(code: str, message: str, detail: object = None) -> bytes:
     if detail is not None:
         entry["detail"] = detail
     return json.dumps({"errors": [entry]}).encode()
+
+
+def for_outsider(error: errors.RegistryError) -> errors.RegistryError:
+    """``error`` as a caller who does not manage the repository sees it. When proxies failed, the detail
+    says what each one did (its outcome) but not its messages, which name hosts, ports and TLS details:
+    those are for the admins, in the log and the management API."""
+    detail = error.detail
+    if not isinstance(detail, list) or not all(
+        isinstance(entry, dict) and "proxy" in entry and "outcome" in entry for entry in detail
+    ):
+        return error
+    outcomes = [{"proxy": entry["proxy"], "outcome": entry["outcome"]} for entry in detail]
+    shown = copy.copy(error)
+    shown.detail = outcomes
+    if isinstance(error, errors.UnavailableError | errors.TooManyRequestsError):
+        summary = "; ".join(f"proxy {entry['proxy']}: {entry['outcome']}" for entry in outcomes)
+        shown.message = f"no proxy could answer: {summary}" if summary else "no proxy could answer"
+    return shown
 
 
 def error_response(error: errors.RegistryError, method: str = "GET") -> web.Response:

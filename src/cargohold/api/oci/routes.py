@@ -4,7 +4,8 @@ Names hold slashes, so aiohttp's router cannot split them reliably; ``paths.pars
 table below picks the handler. Before any handler runs, the caller is authenticated and the action the
 request needs is checked (``cargohold.api.oci.access``). Domain errors become the spec's JSON envelope
 here, in one place; every 401 carries a ``WWW-Authenticate`` challenge naming the token endpoint
-(``cargohold.api.oci.token_endpoint``, routed here too, before the catch-all).
+(``cargohold.api.oci.token_endpoint``, routed here too, before the catch-all). Only a caller who may manage
+the repository sees how its proxies failed; anyone else sees what each did (``errors.for_outsider``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from cargohold.api.oci.access import (
     refuse_unknown,
     required_action,
 )
-from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, plain_error
+from cargohold.api.oci.errors import API_VERSION_HEADER, error_response, for_outsider, plain_error
 from cargohold.api.oci.paths import Endpoint, parse_v2_path
 from cargohold.api.oci.services import OciServices
 from cargohold.api.oci.token_endpoint import TokenIssuer, add_token_routes
+from cargohold.auth.policy import allowed
+from cargohold.auth.principal import Action, Principal
 from cargohold.errors import NameUnknownError, RegistryError, UnauthorizedError
 from cargohold.registry.addressing import ImageAddress
 
@@ -67,6 +70,8 @@ async def echo_namespace(request: web.BaseRequest, response: web.StreamResponse)
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES_KEY]
+    principal: Principal | None = None
+    address: ImageAddress | None = None
     try:
         path = parse_v2_path(request.rel_url.raw_path)
         principal = await principal_of(request)
@@ -93,6 +98,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await handler(request, services, address, path.argument)
     except RegistryError as error:
         log.info("%s %s -> %s", request.method, request.rel_url.raw_path[:300], error.message)
+        if principal is None or address is None or not allowed(principal, address.repository, Action.MANAGE):
+            error = for_outsider(error)
         response = error_response(error, request.method)
         if isinstance(error, UnauthorizedError):
             challenge = (

@@ -137,6 +137,13 @@ def _optional_integer(form: FormData, name: str, errors: FieldErrors, label: str
     return _integer(form, name, errors, label) if text(form, name) else None
 
 
+def _answer_timeout(form: FormData, errors: FieldErrors) -> int | None:
+    """The answer timeout field; a form without it (an older page) keeps the default."""
+    if "answer_timeout_ms" not in form:
+        return 5000
+    return _integer(form, "answer_timeout_ms", errors, "an answer timeout in milliseconds")
+
+
 def _proxy_common(form: FormData, errors: FieldErrors) -> tuple[str, str, int | None]:
     name, url = text(form, "name"), text(form, "url")
     if not name:
@@ -151,7 +158,8 @@ def proxy_settings(form: FormData) -> tuple[ProxySettings | None, FieldErrors]:
     """An unsaved proxy from the add form (also what "Test connection" tries before saving)."""
     errors = FieldErrors()
     name, url, timeout = _proxy_common(form, errors)
-    if errors or timeout is None:
+    answer = _answer_timeout(form, errors)
+    if errors or timeout is None or answer is None:
         return None, errors
     try:
         settings = ProxySettings(
@@ -161,6 +169,7 @@ def proxy_settings(form: FormData) -> tuple[ProxySettings | None, FieldErrors]:
             password=_password(form),
             ssl_validation=ticked(form, "ssl_validation"),
             connection_timeout_ms=timeout,
+            answer_timeout_ms=answer,
             active=ticked(form, "active"),
             include=name_patterns(form, "include"),
             exclude=name_patterns(form, "exclude"),
@@ -175,7 +184,8 @@ def proxy_changes(form: FormData, current: ProxyView) -> tuple[ProxyChanges | No
     """The edit form against the stored proxy: every field is sent, the password only when typed."""
     errors = FieldErrors()
     name, url, timeout = _proxy_common(form, errors)
-    if errors or timeout is None:
+    answer = _answer_timeout(form, errors) if "answer_timeout_ms" in form else current.answer_timeout_ms
+    if errors or timeout is None or answer is None:
         return None, errors
     username = text(form, "username")
     clear = ticked(form, "clear_password")
@@ -186,6 +196,7 @@ def proxy_changes(form: FormData, current: ProxyView) -> tuple[ProxyChanges | No
         password=None if clear else _password(form),
         ssl_validation=ticked(form, "ssl_validation"),
         connection_timeout_ms=timeout,
+        answer_timeout_ms=answer,
         active=ticked(form, "active"),
         clear_password=clear,
         include=tuple(name_patterns(form, "include")),

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from cargohold.api.ui import forms
+from cargohold.api.ui.access import principal
 from cargohold.api.ui.common import render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.errors import (
@@ -30,6 +31,7 @@ PROXY_FIELDS = (
     "username",
     "ssl_validation",
     "connection_timeout_ms",
+    "answer_timeout_ms",
     "active",
     "position",
     "image",
@@ -37,7 +39,12 @@ PROXY_FIELDS = (
     "exclude",
     "etag",
 )
-NEW_PROXY_DEFAULTS = {"ssl_validation": "on", "active": "on", "connection_timeout_ms": "5000"}
+NEW_PROXY_DEFAULTS = {
+    "ssl_validation": "on",
+    "active": "on",
+    "connection_timeout_ms": "5000",
+    "answer_timeout_ms": "5000",
+}
 
 
 def _anchor(repository: str, proxy: str) -> str:
@@ -111,10 +118,13 @@ async def add_proxy(request: web.Request) -> web.Response:
             request, repository, values, errors.messages, password_dropped=typed_password, status=422
         )
     if forms.text(form, "intent") == "test":
-        probe = await found.probe.test_settings(settings, forms.text(form, "image") or None)
+        trusted = principal(request).is_admin
+        probe = await found.probe.test_settings(settings, forms.text(form, "image") or None, trusted=trusted)
         return _proxy_form(request, repository, values, {}, probe=probe, password_dropped=typed_password)
     try:
-        added = await found.repositories.add_proxy(repository.name, settings, place)
+        added = await found.repositories.add_proxy(
+            repository.name, settings, place, trusted=principal(request).is_admin
+        )
     except ValidationFailedError as error:
         field_errors = {error.field: forms.sentence(error.reason)}
         return _proxy_form(
@@ -136,6 +146,7 @@ def _edit_values(proxy: ProxyView) -> dict[str, str]:
         "username": proxy.username or "",
         "ssl_validation": "on" if proxy.ssl_validation else "",
         "connection_timeout_ms": str(proxy.connection_timeout_ms),
+        "answer_timeout_ms": str(proxy.answer_timeout_ms),
         "active": "on" if proxy.active else "",
         "include": " ".join(proxy.include),
         "exclude": " ".join(proxy.exclude),
@@ -161,7 +172,9 @@ async def update_proxy(request: web.Request) -> web.Response:
     if changes is None:
         return _proxy_form(request, repository, values, errors.messages, proxy=proxy, status=422)
     try:
-        saved = await admin.update_proxy(repository.name, proxy.name, changes, _if_match(form))
+        saved = await admin.update_proxy(
+            repository.name, proxy.name, changes, _if_match(form), trusted=principal(request).is_admin
+        )
     except PreconditionFailedError:
         return await _changed_meanwhile(request, repository.name, proxy.name)
     except ValidationFailedError as error:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cargohold.api.ui import forms
-from cargohold.api.ui.access import may, may_create
+from cargohold.api.ui.access import may, may_create, principal
 from cargohold.api.ui.common import PREFIX, render, repo_url, services
 from cargohold.api.ui.session import Flash, see_other
 from cargohold.auth.principal import Action
@@ -66,7 +66,7 @@ async def create_repository(request: web.Request) -> web.Response:
     if settings is None:
         return _new_form(request, values, errors.messages, 422)
     try:
-        created = await services(request).repositories.create(settings)
+        created = await services(request).repositories.create(settings, trusted=principal(request).is_admin)
     except ValidationFailedError as error:
         return _new_form(request, values, {error.field: forms.sentence(error.reason)}, 422)
     except RepositoryExistsError:
