@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -252,6 +253,7 @@ def _listener(settings: Settings, tls: tuple[Path, Path] | None, reuse_port: boo
         key=tls[1] if tls else None,
         reuse_port=reuse_port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
+        watch_seconds=settings.tls.watch_seconds,
         keepalive_timeout=KEEPALIVE_SECONDS,
         access_log_format=ACCESS_LOG_FORMAT,
     )
@@ -284,6 +286,7 @@ def _startup_line(settings: Settings, url: str) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT; ConfigError (exit 2) for a TLS certificate it cannot use."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # a reload asked for during start-up waits
     configure_logging(settings.log_level)
     tls = prepare_tls(settings)
     if settings.workers == 1:

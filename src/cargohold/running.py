@@ -6,7 +6,7 @@ listening socket is closed, so new connections are refused), let running request
 ``shutdown_timeout`` seconds, cancel what is left, then run the application's cleanup, where running cache
 downloads get the same time again before they are cancelled and their spool files removed; the process then
 exits 0. SIGHUP reloads the TLS certificate (established connections keep theirs); the certificate files are
-also watched and reloaded when they change.
+also checked every ``watch_seconds`` and reloaded when they change.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Listener:
     key: Path | None = None
     reuse_port: bool = False
     shutdown_timeout: float = 30.0
+    watch_seconds: float = 5.0
     keepalive_timeout: float = 75.0
     access_log_format: str = '%a "%r" %s %b %Tf'
 
@@ -52,7 +53,7 @@ def run(
     on_listening: Callable[[str], None],
 ) -> None:
     """Serve until SIGTERM/SIGINT (see the module docstring); errors of start-up propagate."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop handles it: a reload must not kill
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # held until it can reload (never a kill)
     loop = asyncio.new_event_loop()
     main = loop.create_task(_serve(make_app, listener, on_listening))
     try:
@@ -95,6 +96,7 @@ async def _serve(
 
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, hang_up)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # one held since start reloads now
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(
@@ -117,8 +119,8 @@ async def _serve(
             reuse_port=listener.reuse_port or None,
         )
         await site.start()
-        if tls is not None:
-            watcher = asyncio.create_task(tls.watch())
+        if tls is not None and listener.watch_seconds > 0:
+            watcher = asyncio.create_task(tls.watch(listener.watch_seconds))
         port = runner.addresses[0][1] if runner.addresses else listener.port
         on_listening(f"{listener.scheme}://{join_host_port(listener.host, port)}")
         await stop.wait()

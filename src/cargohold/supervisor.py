@@ -41,7 +41,13 @@ def supervise(
 
     def start(index: int) -> None:
         process = new_worker(index)
-        process.start()
+        # the worker starts with SIGHUP blocked (the mask is inherited): one that comes before it can reload
+        # waits for it instead of killing it (cargohold.running unblocks it)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         workers[index] = (process, time.monotonic())
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -61,6 +67,7 @@ def supervise(
         start(index)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a SIGHUP held during start-up is passed on
     quick_deaths = 0
     while not stopping:
         waitable: list[object] = [process.sentinel for process, _ in workers.values()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -27,6 +27,8 @@ class TlsSettings(BaseModel):
     """PEM private key of the certificate (unencrypted)."""
     self_signed: bool = False
     """Generate a CA and a server certificate once, kept under ``<data_dir>/tls/``."""
+    watch_seconds: float = Field(default=5.0, ge=0, le=86400)
+    """How often the certificate files are checked for a change to reload (0: only on SIGHUP)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> TlsSettings:
