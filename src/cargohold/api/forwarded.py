@@ -120,20 +120,19 @@ def resolve_origin(
         address = _address(hops[index])
         assert address is not None
         return Origin(str(address), _scheme(element.get("proto")), _host(element.get("host")))
+    proto, host = headers.get(hdrs.X_FORWARDED_PROTO), headers.get(hdrs.X_FORWARDED_HOST)
     forwarded_for = headers.get(hdrs.X_FORWARDED_FOR)
-    if not forwarded_for:
-        return None
+    if not forwarded_for:  # a proxy that names only the scheme and host it was reached by
+        if proto is None and host is None:
+            return None
+        return Origin(str(peer), _scheme(_pick(proto, 0, 0)), _host(_pick(host, 0, 0)))
     hops = [hop.strip() for hop in forwarded_for.split(",")]
     index = _client_index(hops, trusted)
     if index is None:
         return None
     address = _address(hops[index])
     assert address is not None
-    return Origin(
-        str(address),
-        _scheme(_pick(headers.get(hdrs.X_FORWARDED_PROTO), index, len(hops))),
-        _host(_pick(headers.get(hdrs.X_FORWARDED_HOST), index, len(hops))),
-    )
+    return Origin(str(address), _scheme(_pick(proto, index, len(hops))), _host(_pick(host, index, len(hops))))
 
 
 def trust_forwarded_headers(trusted: Sequence[Network]) -> Middleware:
