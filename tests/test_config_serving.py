@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cargohold.cli.config_check import config as config_group
 from cargohold.config import load_settings
 from cargohold.errors import ConfigError
 
@@ -89,3 +91,14 @@ def test_trusted_proxy_mistakes_are_named() -> None:
 def test_the_drain_timeout_is_bounded() -> None:
     assert "shutdown_timeout_seconds" in problems(shutdown_timeout_seconds=-1)
     assert load_settings(shutdown_timeout_seconds=0).shutdown_timeout_seconds == 0
+
+
+def test_config_check_shows_tls_and_the_trusted_proxies(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text("tls: {self_signed: true}\ntrusted_proxies: [10.0.0.0/8]\ndata_dir: /srv/cargohold\n")
+    result = CliRunner().invoke(config_group, ["check", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["tls", "self-signed,", "kept", "in", "/srv/cargohold/tls"] in lines
+    assert ["trusted_proxies", "10.0.0.0/8"] in lines
+    assert ["public_url", "https://127.0.0.1:5000"] in lines

@@ -23,8 +23,6 @@ from tests.support.fake_upstream import REQUEST_HEAD, RawUpstream
 from tests.support.fixtures import CargoholdFactory
 from tests.support.server import CargoholdServer
 
-pytestmark = pytest.mark.clients
-
 BIG = 64 * 1024 * 1024  # well beyond what the socket buffers hold, so the server is still sending
 DEADLINE_S = 60.0
 
