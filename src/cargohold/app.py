@@ -4,7 +4,8 @@ This is the only module that wires; everything below receives what it needs thro
 On start it loads (or creates) the server key, opens the metadata store with it (proxy passwords are
 encrypted at rest) and makes sure an ``admin`` user exists, printing a generated password once to stderr.
 ``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT), kept
-running by ``cargohold.supervisor``.
+running by ``cargohold.supervisor``; each process serves through ``cargohold.running`` (TLS, signals, the
+drain), and the start-up line is written once a socket accepts (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import contextlib
 import logging
 import multiprocessing
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -59,7 +58,7 @@ from cargohold.running import Listener, run
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
-from cargohold.tls import ensure_self_signed, load_server_context
+from cargohold.tls.setup import prepare_tls
 
 log = logging.getLogger("cargohold")
 
@@ -324,47 +323,6 @@ def _run_workers(settings: Settings, tls: tuple[Path, Path] | None) -> None:
     )
     if code:
         sys.exit(code)
-
-
-def prepare_tls(settings: Settings) -> tuple[Path, Path] | None:
-    """The certificate and key to serve with (generated for ``self_signed``), checked to be usable; None
-    without TLS. ConfigError when the files cannot be used."""
-    if not settings.tls.enabled:
-        return None
-    if settings.tls.self_signed:
-        names = tls_names(settings)
-        made = ensure_self_signed(settings.data_dir.resolve() / "tls", names)
-        where = urlsplit(settings.public_url).netloc
-        log.info(
-            "TLS with a self-signed certificate for %s (%s). Clients trust it with the CA %s: copy it to "
-            "/etc/docker/certs.d/%s/ca.crt (Docker) and /etc/containers/certs.d/%s/ca.crt (podman, skopeo, "
-            "CRI-O)",
-            ", ".join(names),
-            "issued now" if made.issued else "kept from before",
-            made.ca_certificate,
-            where,
-            where,
-        )
-        pair = (made.certificate, made.key)
-    else:
-        assert settings.tls.certificate is not None
-        assert settings.tls.key is not None
-        pair = (settings.tls.certificate.resolve(), settings.tls.key.resolve())
-    load_server_context(*pair)  # a bad file is a start-up error here, before any worker starts
-    return pair
-
-
-def tls_names(settings: Settings) -> list[str]:
-    """The names a self-signed certificate is issued for: the public URL's host, the listening address
-    (every local name when it is a wildcard) and localhost."""
-    names = [urlsplit(settings.public_url).hostname or "localhost"]
-    host = settings.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only naming the wildcard, not binding it
-        names += [socket.gethostname(), socket.getfqdn()]
-    else:
-        names.append(host)
-    names += ["localhost", "127.0.0.1", "::1"]
-    return list(dict.fromkeys(name for name in names if name))
 
 
 async def _create_builtin(store: RepositoryStore, settings: Settings) -> None:

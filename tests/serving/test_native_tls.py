@@ -173,7 +173,7 @@ def test_tls_1_2_and_1_3_with_forward_secret_ciphers_only_and_keep_alive(
     connection.close()
 
 
-def run_serve(tmp_path: Path, tls: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_serve(tmp_path: Path, tls: dict[str, object]) -> subprocess.CompletedProcess[str]:
     config = write_config(tmp_path / "config.yml", [], {"tls": tls})
     return subprocess.run(
         [str(cargohold_executable()), "serve", "--config", str(config), "--listen", "127.0.0.1:0",
@@ -195,7 +195,7 @@ def test_a_certificate_the_server_cannot_use_is_a_clear_start_up_error(
 ) -> None:
     files = make_chain(tmp_path / "tls")
     other = make_chain(tmp_path / "other")
-    tls = {"certificate": str(files.cert), "key": str(files.key)}
+    tls: dict[str, object] = {"certificate": str(files.cert), "key": str(files.key)}
     if problem == "garbage":
         files.cert.write_text("not a certificate\n")
     elif problem == "missing key":
@@ -207,3 +207,14 @@ def test_a_certificate_the_server_cannot_use_is_a_clear_start_up_error(
     assert re.search(expected, result.stderr, re.IGNORECASE), result.stderr
     assert "Traceback" not in result.stderr
     assert "listening on" not in result.stderr
+
+
+def test_a_self_signed_ca_that_cannot_be_read_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    tls = tmp_path / "data" / "tls"
+    tls.mkdir(parents=True)
+    (tls / "ca.crt").write_text("not a certificate\n")
+    (tls / "ca.key").write_text("not a key\n")
+    result = run_serve(tmp_path, {"self_signed": True})
+    assert result.returncode == 2, result.stderr
+    assert f"tls.self_signed: cannot make or read the certificate in {tls}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,7 +12,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tests.support.fixtures import CargoholdFactory
@@ -29,10 +29,10 @@ def trusting(*files: TlsFiles, directory: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(bundle))
 
 
-def common_name(certificate: dict[str, object]) -> str:
+def common_name(certificate: Mapping[str, object]) -> str:
     subject = certificate["subject"]
     assert isinstance(subject, tuple)
-    return next(value for rdn in subject for key, value in rdn if key == "commonName")
+    return str(next(value for rdn in subject for key, value in rdn if key == "commonName"))
 
 
 def presented(server: CargoholdServer, context: ssl.SSLContext) -> str:
