@@ -59,7 +59,7 @@ def run(
     try:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(main)
-    except KeyboardInterrupt:  # a second Ctrl-C during the drain
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
         pass
     finally:
         try:
@@ -127,8 +127,11 @@ async def _serve(
     finally:
         if watcher is not None:
             watcher.cancel()
-        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        loop.remove_signal_handler(signal.SIGHUP)
         log.info("stopping: no new connections; running requests get up to %.0f s", listener.shutdown_timeout)
+        # SIGTERM and SIGINT stay handled (doing nothing more) while draining: Ctrl-C reaches a parent's
+        # workers and the parent's SIGTERM follows, and neither may cut the drain short
         await runner.cleanup()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         log.info("stopped")

@@ -1,6 +1,7 @@
 """SIGTERM stops a server gracefully: it stops accepting at once (new connections are refused), a blob
 download in progress goes on to its last byte, a cache download in progress is finished and kept whole, and
-the server exits 0; with workers the parent passes the signal on and waits for them. What cannot finish
+the server exits 0; with workers the parent passes the signal on and waits for them, also when Ctrl-C has
+reached the workers themselves. What cannot finish
 within ``shutdown_timeout_seconds`` is cut off and abandoned: the process still exits 0 and no half-written
 file is kept. The upstreams that pace or stall their bodies are fakes on purpose
 (tests/support/fake_upstream.py): a real registry cannot be told to be slow."""
@@ -65,9 +66,37 @@ def exit_status(server: CargoholdServer) -> int:
     return server.service.process.wait(DEADLINE_S)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def stop(server: CargoholdServer, how: str) -> None:
+    """SIGTERM to the server, or Ctrl-C in a terminal: SIGINT to the parent and its workers at once."""
+    pid = server.service.process.pid
+    if how == "ctrl-c":
+        for process in [pid, *children(pid)]:
+            os.kill(process, signal.SIGINT)
+    else:
+        os.kill(pid, signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("workers", "how"),
+    [(1, "sigterm"), (2, "sigterm"), (2, "ctrl-c")],
+    ids=["one", "workers", "workers-ctrl-c"],
+)
 def test_a_download_in_progress_completes_while_new_connections_are_refused(
-    cargohold_factory: CargoholdFactory, workers: int
+    cargohold_factory: CargoholdFactory, workers: int, how: str
 ) -> None:
     server = cargohold_factory(extra_config={"workers": workers})
     data = os.urandom(BIG)
@@ -80,7 +109,7 @@ def test_a_download_in_progress_completes_while_new_connections_are_refused(
     received = hashlib.sha256(first := response.read(1024 * 1024))
     count = len(first)
 
-    os.kill(server.service.process.pid, signal.SIGTERM)
+    stop(server, how)
     wait_until(lambda: refuses_connections(server.port), "new connections are refused")
     while chunk := response.read(1024 * 1024):
         received.update(chunk)
