@@ -4,7 +4,8 @@ This is the only module that wires; everything below receives what it needs thro
 On start it loads (or creates) the server key, opens the metadata store with it (proxy passwords are
 encrypted at rest) and makes sure an ``admin`` user exists, printing a generated password once to stderr.
 ``serve`` runs the server in this process, or in ``workers`` processes sharing the port (SO_REUSEPORT), kept
-running by ``cargohold.supervisor``.
+running by ``cargohold.supervisor``; each process serves through ``cargohold.running`` (TLS, signals, the
+drain), and the start-up line is written once a socket accepts (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 import sys
 from collections.abc import AsyncIterator
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -55,9 +59,11 @@ from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.space import SpaceGuard
 from cargohold.registry.uploads import UploadPolicy, UploadService
+from cargohold.running import Listener, run
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
+from cargohold.tls.setup import prepare_tls
 
 log = logging.getLogger("cargohold")
 
@@ -139,7 +145,7 @@ async def create_app(settings: Settings) -> web.Application:
         manifests,
         blobs,
         resolver,
-        BlobFetcher(blob_store, fetch_dir),
+        BlobFetcher(blob_store, fetch_dir, close_grace=settings.shutdown_timeout_seconds),
         stats,
         absent,
         room,
@@ -190,7 +196,7 @@ async def create_app(settings: Settings) -> web.Application:
     ui_session = SessionConfig(
         secrets.derive("ui-session"), secure=settings.public_url.startswith("https://")
     )
-    app = build_web_app(services, auth, management, ui_session)
+    app = build_web_app(services, auth, management, ui_session, settings.trusted_proxies)
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
@@ -237,7 +243,7 @@ def _secret(value: SecretStr | None) -> str | None:
 def _token_realm_base(settings: Settings) -> str:
     """The configured public URL; empty when it was only derived from ``listen`` (which may be 0.0.0.0 or
     a port other than the one clients reach), so that challenges name the host the client came to."""
-    return "" if settings.public_url == f"http://{settings.listen}" else settings.public_url
+    return "" if settings.public_url == settings.derived_public_url else settings.public_url
 
 
 KEEPALIVE_SECONDS = 75.0
@@ -279,48 +285,83 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    configure_logging(settings.log_level)
-    web.run_app(
-        create_app(settings),
+def _listener(settings: Settings, tls: tuple[Path, Path] | None, reuse_port: bool) -> Listener:
+    return Listener(
         host=settings.host,
         port=settings.port,
-        reuse_port=reuse_port or None,
-        print=None,
-        access_log=logging.getLogger("cargohold.access"),
-        access_log_format=ACCESS_LOG_FORMAT,
+        certificate=tls[0] if tls else None,
+        key=tls[1] if tls else None,
+        reuse_port=reuse_port,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        watch_seconds=settings.tls.watch_seconds,
         keepalive_timeout=KEEPALIVE_SECONDS,
-        handle_signals=True,
+        access_log_format=ACCESS_LOG_FORMAT,
+    )
+
+
+def _run_worker(
+    settings: Settings, tls: tuple[Path, Path] | None, ready: Connection | None, reuse_port: bool
+) -> None:
+    """One server process; tells ``ready`` (the supervisor) its URL once it accepts connections."""
+    configure_logging(settings.log_level)
+
+    def listening(url: str) -> None:
+        if ready is None:
+            _startup_line(settings, url)
+        else:
+            ready.send(url)
+
+    run(lambda: create_app(settings), _listener(settings, tls, reuse_port), listening)
+
+
+def _startup_line(settings: Settings, url: str) -> None:
+    log.info(
+        "cargohold listening on %s (data %s, %d worker%s)",
+        url,
+        settings.data_dir.resolve(),
+        settings.workers,
+        "" if settings.workers == 1 else "s",
     )
 
 
 def serve(settings: Settings) -> None:
-    """Run the server until SIGINT/SIGTERM."""
+    """Run the server until SIGTERM/SIGINT; ConfigError (exit 2) for a TLS certificate it cannot use."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # a reload asked for during start-up waits
     configure_logging(settings.log_level)
-    log.info(
-        "cargohold listening on http://%s:%s (data %s, %d worker%s)",
-        settings.host,
-        settings.port,
-        settings.data_dir,
-        settings.workers,
-        "" if settings.workers == 1 else "s",
-    )
+    tls = prepare_tls(settings)
     if settings.workers == 1:
-        _run_worker(settings, reuse_port=False)
+        _run_worker(settings, tls, None, reuse_port=False)
         return
-    _run_workers(settings)
+    _run_workers(settings, tls)
 
 
-def _run_workers(settings: Settings) -> None:
+def _run_workers(settings: Settings, tls: tuple[Path, Path] | None) -> None:
     # Migrations, declared repositories, the key file and the first admin are made once, before the workers
     # race for them (each worker then finds them and prints nothing).
     asyncio.run(_prepare(settings))
     context = multiprocessing.get_context("spawn")
+    reader, writer = context.Pipe(duplex=False)
 
     def new_worker(index: int) -> BaseProcess:
-        return context.Process(target=_run_worker, args=(settings, True), name=f"cargohold-worker-{index}")
+        return context.Process(
+            target=_run_worker, args=(settings, tls, writer, True), name=f"cargohold-worker-{index}"
+        )
 
-    code = supervise(new_worker, settings.workers)
+    first: list[str] = []
+
+    def listening(url: object) -> None:
+        if not first:  # the first worker that accepts; the others listen on the same port
+            first.append(str(url))
+            _startup_line(settings, str(url))
+
+    # each worker drains for shutdown_timeout, then its cache downloads get as long again
+    code = supervise(
+        new_worker,
+        settings.workers,
+        ready=reader,
+        on_ready=listening,
+        stop_timeout=2 * settings.shutdown_timeout_seconds + 30,
+    )
     if code:
         sys.exit(code)
 

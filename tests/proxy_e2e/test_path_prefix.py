@@ -18,7 +18,7 @@ from tests.support.clients import ContainerTools
 from tests.support.distribution import DistributionRegistry
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.images import read_oci_layout
-from tests.support.nginx import Nginx, start_nginx
+from tests.support.nginx_prefix import Nginx, start_nginx
 
 pytestmark = pytest.mark.clients
 

@@ -55,6 +55,7 @@ class CargoholdFactory(Protocol):
         extra_args: Sequence[str] = ...,
         env: Mapping[str, str] | None = ...,
         wrapper: Sequence[str] = ...,
+        https: bool = ...,
     ) -> CargoholdServer: ...
 
 
@@ -106,10 +107,11 @@ def cargohold_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         wrapper: Sequence[str] = (),
+        https: bool = False,
     ) -> CargoholdServer:
         server = start_cargohold(
             tmp_path, repositories, name=name or f"cargohold-{next(counter)}", extra_config=extra_config,
-            extra_args=extra_args, env=env, wrapper=wrapper,
+            extra_args=extra_args, env=env, wrapper=wrapper, https=https,
         )  # fmt: skip
         servers.append(server)
         _track(request, server.service)

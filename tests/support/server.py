@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class CargoholdServer:
     service: ServiceProcess
     data_dir: Path
     config_path: Path | None
+    scheme: str = "http"
 
     @property
     def port(self) -> int:
@@ -64,8 +66,8 @@ class CargoholdServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}"
+        """``http://127.0.0.1:PORT`` (``https://`` for a server started with ``https=True``)."""
+        return f"{self.scheme}://{self.host}"
 
     def ref(self, repository: str, image: str, tag_or_digest: str = "latest") -> str:
         """``127.0.0.1:PORT/<repository>/<image>:<tag>`` (or ``@<digest>``)."""
@@ -120,11 +122,13 @@ def start_cargohold(
     env: Mapping[str, str] | None = None,
     admin_password: str | None = ADMIN_PASSWORD,
     wrapper: Sequence[str] = (),
+    https: bool = False,
 ) -> CargoholdServer:
     """Start cargohold with a written config under ``workdir/<name>/`` and wait until it serves /v2/.
 
     ``admin_password`` becomes ``CARGOHOLD_ADMIN_PASSWORD`` (None: unset, so a first start generates one);
-    ``wrapper`` is a command the server runs under (``prlimit --nofile=…``)."""
+    ``wrapper`` is a command the server runs under (``prlimit --nofile=…``); ``https`` says the config makes
+    it serve TLS (readiness is then polled over https without checking the certificate; tests check it)."""
     base = workdir / name
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -137,11 +141,20 @@ def start_cargohold(
             "--data-dir", str(data_dir), *extra_args,
         ]  # fmt: skip
 
+    scheme = "https" if https else "http"
     service = start_service(
-        name, argv, lambda port: f"http://127.0.0.1:{port}/v2/", registry_ready,
-        log_dir=base, cwd=base, env=_env(env, admin_password),
+        name, argv, lambda port: f"{scheme}://127.0.0.1:{port}/v2/", registry_ready,
+        log_dir=base, cwd=base, env=_env(env, admin_password), ssl_context=_unchecked() if https else None,
     )  # fmt: skip
-    return CargoholdServer(service, data_dir, config_path)
+    return CargoholdServer(service, data_dir, config_path, scheme)
+
+
+def _unchecked() -> ssl.SSLContext:
+    """A client context for readiness polls only: it accepts any certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def start_cargohold_bare(

@@ -4,10 +4,12 @@ endpoints, middlewares."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from cargohold.api.auth.setup import HttpAuth, install_auth
+from cargohold.api.forwarded import Network, trust_forwarded_headers
 from cargohold.api.management.errors import management_errors
 from cargohold.api.management.metrics import add_metrics_route
 from cargohold.api.management.routes import add_routes as add_management_routes
@@ -35,9 +37,12 @@ def build_web_app(
     auth: HttpAuth,
     management: ManagementServices,
     ui_session: SessionConfig,
+    trusted_proxies: Sequence[Network] = (),
 ) -> web.Application:
+    # the forwarded headers of a trusted proxy first, so that every later step sees the client's address;
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
-    app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
+    middlewares = [trust_forwarded_headers(trusted_proxies), error_guard, management_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BODY)
     app.on_startup.append(_quiet_refused_connections)
     # authentication: the authenticator every area reads credentials with
     install_auth(app, auth)

@@ -43,6 +43,15 @@ def config_check(file: Path) -> None:
     print_summary(console, settings)
 
 
+def _tls(settings: Settings) -> str:
+    tls = settings.tls
+    if tls.self_signed:
+        return f"self-signed, kept in {settings.data_dir / 'tls'}"
+    if tls.certificate is not None:
+        return f"certificate {tls.certificate}, key {tls.key}"
+    return "off"
+
+
 def print_summary(console: Console, settings: Settings) -> None:
     """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
     for key, value in (
@@ -52,6 +61,8 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("database", redact_url(settings.database)),
         ("workers", str(settings.workers)),
         ("log_level", settings.log_level),
+        ("tls", _tls(settings)),
+        ("trusted_proxies", ", ".join(map(str, settings.trusted_proxies)) or "none"),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
     if builtin_repositories(settings):

@@ -31,10 +31,54 @@ EXIT_USAGE = 2  # a command could not start: bad flags or configuration
     "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Where blobs and SQLite live."
 )
 @click.option("--workers", type=int, help="Number of worker processes (default 1).")
-def serve(config_file: Path | None, listen: str | None, data_dir: Path | None, workers: int | None) -> None:
+@click.option(
+    "--tls-certificate",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Serve HTTPS with this PEM certificate (a chain is fine); needs --tls-key.",
+)
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False), help="The certificate's PEM key.")
+@click.option(
+    "--tls-self-signed",
+    is_flag=True,
+    default=None,
+    help="Serve HTTPS with a certificate generated once into <data-dir>/tls (trust its ca.crt).",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS|CIDR",
+    help="A reverse proxy whose X-Forwarded-*/Forwarded headers are believed (repeatable).",
+)
+def serve(
+    config_file: Path | None,
+    listen: str | None,
+    data_dir: Path | None,
+    workers: int | None,
+    tls_certificate: Path | None,
+    tls_key: Path | None,
+    tls_self_signed: bool | None,
+    trusted_proxies: tuple[str, ...],
+) -> None:
     """Run the registry. Precedence: flag > CARGOHOLD_* environment > config file > default."""
+    tls = {
+        key: value
+        for key, value in (
+            ("certificate", tls_certificate),
+            ("key", tls_key),
+            ("self_signed", tls_self_signed),
+        )
+        if value is not None
+    }
     try:
-        settings = load_settings(config_file, listen=listen, data_dir=data_dir, workers=workers)
+        settings = load_settings(
+            config_file,
+            listen=listen,
+            data_dir=data_dir,
+            workers=workers,
+            tls=tls or None,
+            trusted_proxies=list(trusted_proxies) or None,
+        )
     except ConfigError as exc:
         exit_with(exc.message, EXIT_USAGE)
     from cargohold.app import serve as run_server

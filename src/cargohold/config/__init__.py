@@ -6,6 +6,7 @@ This package re-exports what the rest of cargohold uses (``cargohold.app``, ``ca
 - ``settings``      ``Settings``, ``UpstreamSettings``, ``load_settings`` (precedence, problem lists),
                     ``declared_repositories``, ``builtin_repositories``, ``redact_url``
 - ``repositories``  ``RepositoryConfig``, ``ProxyConfig``: the ``repositories:`` section and its defaults
+- ``serving``       ``TlsSettings`` and the ``trusted_proxies`` list: how the server meets the network
 - ``file``          reading the YAML file: duplicate keys, ``${VAR}`` references, problem lines
 
 Values are checked with the registry's own grammars (``cargohold.registry.addresses``, ``cargohold.models``):
@@ -15,6 +16,7 @@ configuration depends on the domain, never the other way round.
 from cargohold.config.repositories import ProxyConfig, RepositoryConfig
 from cargohold.config.settings import (
     Settings,
+    TlsSettings,
     UpstreamSettings,
     builtin_repositories,
     declared_repositories,
@@ -26,6 +28,7 @@ __all__ = [
     "ProxyConfig",
     "RepositoryConfig",
     "Settings",
+    "TlsSettings",
     "UpstreamSettings",
     "builtin_repositories",
     "declared_repositories",

@@ -13,7 +13,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import (
     BaseModel,
@@ -26,10 +26,17 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from cargohold.config.file import format_problems, load_yaml_file
 from cargohold.config.repositories import RepositoryConfig, as_entities, default_repositories
+from cargohold.config.serving import Network, TlsSettings, parse_trusted_proxies
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
@@ -39,6 +46,7 @@ from cargohold.registry.values import Bytes
 __all__ = [
     "Settings",
     "StorageSettings",
+    "TlsSettings",
     "UploadSettings",
     "UpstreamSettings",
     "builtin_repositories",
@@ -155,11 +163,16 @@ class Settings(BaseSettings):
     )
 
     listen: str = "127.0.0.1:5000"
-    public_url: str = Field(default="", description="empty: derived as http://<listen>")
+    public_url: str = Field(default="", description="empty: derived as http(s)://<listen>")
     data_dir: Path = Path("./data")
     database: str = Field(default="", description="empty: derived as sqlite:///<data_dir>/cargohold.db")
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    """Peers whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed (addresses or CIDRs)."""
+    shutdown_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """On SIGTERM, how long running requests (and then running cache downloads) may take to finish."""
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -198,6 +211,11 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str) -> str:
         return value and check_http_url(value, allow_path=True)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: object) -> list[Network]:
+        return parse_trusted_proxies(value)
 
     @field_validator("data_dir")
     @classmethod
@@ -247,10 +265,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if not self.public_url:
-            self.public_url = f"http://{self.listen}"
+            self.public_url = self.derived_public_url
         if not self.database:
             self.database = f"sqlite:///{self.data_dir / 'cargohold.db'}"
         return self
+
+    @property
+    def derived_public_url(self) -> str:
+        """``http(s)://<listen>``: the public URL when none is configured."""
+        return f"{'https' if self.tls.enabled else 'http'}://{self.listen}"
 
     @property
     def host(self) -> str:

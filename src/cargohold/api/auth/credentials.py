@@ -44,7 +44,8 @@ def _invalid() -> UnauthorizedError:
 
 
 def client_address(request: web.BaseRequest) -> str:
-    """The peer address failed logins are counted against (the TCP peer; proxies' headers are not trusted)."""
+    """The address failed logins are counted against: the TCP peer, or the client a trusted proxy named
+    (``cargohold.api.forwarded`` rewrote ``remote`` before any handler ran)."""
     return request.remote or "unknown"
 
 
