@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from cargohold.api.application import build_web_app
 from cargohold.api.auth.setup import HttpAuth
+from cargohold.api.health import Readiness, blob_store_check, database_check, free_space_check
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.oci.services import OciServices
 from cargohold.api.ui.access import SessionConfig
@@ -67,7 +68,7 @@ async def create_app(settings: Settings) -> web.Application:
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
-    metadata = await open_metadata(settings.database, secrets=secrets)
+    metadata = await open_metadata(settings.database, schema=settings.database_schema, secrets=secrets)
     try:
         await metadata.repositories.sync_declared_repositories(declared_repositories(settings))
         await _create_builtin(metadata.repositories, settings)
@@ -157,7 +158,14 @@ async def create_app(settings: Settings) -> web.Application:
     ui_session = SessionConfig(
         secrets.derive("ui-session"), secure=settings.public_url.startswith("https://")
     )
-    app = build_web_app(services, auth, management, ui_session)
+    readiness = Readiness(
+        {
+            "database": database_check(metadata.database.ping),
+            "blob_store": blob_store_check(blob_store.spool_directory),
+            "free_space": free_space_check(blob_store.root, READINESS_RESERVE_BYTES),
+        }
+    )
+    app = build_web_app(services, auth, management, ui_session, readiness)
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
@@ -201,6 +209,10 @@ def _token_realm_base(settings: Settings) -> str:
 
 KEEPALIVE_SECONDS = 75.0
 """How long an idle keep-alive connection is held open (a body that stalls is cut off by the /v2 layer)."""
+
+READINESS_RESERVE_BYTES = 0
+"""Free bytes the blob store's filesystem must keep for /readyz to pass (0: only a full one fails); a hook
+for the ``storage.min_free_bytes`` setting another change adds."""
 
 STATS_FLUSH_SECONDS = 2.0
 """How often usage counters and last-pulled times go to the database."""

@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 
 from cargohold.api.auth.setup import HttpAuth, install_auth
+from cargohold.api.health import Readiness, add_health_routes
 from cargohold.api.management.errors import management_errors
 from cargohold.api.management.metrics import add_metrics_route
 from cargohold.api.management.routes import add_routes as add_management_routes
@@ -22,10 +23,6 @@ MAX_REQUEST_BODY = 4 * 1024 * 1024
 """Bodies read whole (manifests, JSON); blob uploads are streamed and not bounded by this."""
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 async def _quiet_refused_connections(app: web.Application) -> None:
     quiet_refused_connections(asyncio.get_running_loop())
 
@@ -35,6 +32,7 @@ def build_web_app(
     auth: HttpAuth,
     management: ManagementServices,
     ui_session: SessionConfig,
+    readiness: Readiness,
 ) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
     app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
@@ -43,8 +41,8 @@ def build_web_app(
     install_auth(app, auth)
     # the /v2 API: /v2/token (routed before the /v2 catch-all), then /v2
     add_routes(app, oci, auth)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", healthz)
+    # /healthz (alive) and /readyz (database, blob store, free space): public
+    add_health_routes(app, readiness)
     # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics
     add_management_routes(app, management)
     add_metrics_route(app)

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="empty: derived as http://<listen>")
     data_dir: Path = Path("./data")
     database: str = Field(default="", description="empty: derived as sqlite:///<data_dir>/cargohold.db")
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL only: the schema cargohold's tables live in (created when missing); else the default."""
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
