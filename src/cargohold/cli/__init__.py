@@ -20,22 +20,13 @@ command prints a password.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import click
 
 from cargohold.cli import config_check, gc, login, proxy, repo, serve, token, user
 
 
-def _version() -> str:
-    try:
-        return version("cargohold")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-        return "unknown"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), "--version", "-V", prog_name="cargohold")
+@click.version_option(None, "--version", "-V", package_name="cargohold", prog_name="cargohold")
 def cli() -> None:
     """cargohold: a self-hosted OCI/Docker registry with priority-ordered pull-through proxies."""
 

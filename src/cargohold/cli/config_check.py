@@ -10,14 +10,17 @@ whether a proxy's password is set, never the password.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from cargohold.cli.command import exit_with
-from cargohold.config import Settings, builtin_repositories, load_settings, redact_url
 from cargohold.errors import ConfigError
+
+if TYPE_CHECKING:  # the settings (pydantic) load only when a command reads them: --help stays fast
+    from cargohold.config import Settings
 
 EXIT_CONFIG_INVALID = 1  # `config check` found problems
 
@@ -31,6 +34,8 @@ def config() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def config_check(file: Path) -> None:
     """Validate FILE (with the CARGOHOLD_* environment applied) and summarise it."""
+    from cargohold.config import load_settings
+
     try:
         settings = load_settings(file)
     except ConfigError as exc:
@@ -42,6 +47,8 @@ def config_check(file: Path) -> None:
 
 def print_summary(console: Console, settings: Settings) -> None:
     """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
+    from cargohold.config import builtin_repositories, redact_url
+
     for key, value in (
         ("listen", settings.listen),
         ("public_url", settings.public_url),

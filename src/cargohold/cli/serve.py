@@ -2,8 +2,9 @@
 
 Precedence of the settings: flag > ``CARGOHOLD_*`` environment > config file > default
 (``cargohold.config.load_settings``). A configuration problem exits with status 2 and
-``cargohold: <message>`` on stderr, never a traceback; Ctrl-C exits with 130. ``cargohold.app`` is imported
-only when the server starts, so the other commands do not load the server's dependencies.
+``cargohold: <message>`` on stderr, never a traceback; Ctrl-C exits with 130. ``cargohold.app`` and
+``cargohold.config`` (pydantic) are imported only when the server starts, so the other commands (and
+``--help``) do not load the server's dependencies.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 import click
 
 from cargohold.cli.command import exit_with
-from cargohold.config import load_settings
 from cargohold.errors import ConfigError
 
 EXIT_USAGE = 2  # a command could not start: bad flags or configuration
@@ -33,6 +33,8 @@ EXIT_USAGE = 2  # a command could not start: bad flags or configuration
 @click.option("--workers", type=int, help="Number of worker processes (default 1).")
 def serve(config_file: Path | None, listen: str | None, data_dir: Path | None, workers: int | None) -> None:
     """Run the registry. Precedence: flag > CARGOHOLD_* environment > config file > default."""
+    from cargohold.config import load_settings
+
     try:
         settings = load_settings(config_file, listen=listen, data_dir=data_dir, workers=workers)
     except ConfigError as exc:
