@@ -23,7 +23,11 @@ from pydantic import SecretStr
 from cargohold.api.application import build_web_app
 from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.health import Readiness, blob_store_check, database_check, free_space_check
+from cargohold.api.management.metrics import MetricsConfig
 from cargohold.api.management.services import ManagementServices
+from cargohold.api.observe.access import ACCESS_LOGGER, observer_class
+from cargohold.api.observe.logformat import announce, configure_logging
+from cargohold.api.observe.metrics import HttpMetrics, prepare_multiprocess
 from cargohold.api.oci.services import OciServices
 from cargohold.api.ui.access import SessionConfig
 from cargohold.auth.authenticator import Authenticator
@@ -57,13 +61,10 @@ from cargohold.supervisor import supervise
 
 log = logging.getLogger("cargohold")
 
-ACCESS_LOG_FORMAT = '%a "%r" %s %{Content-Length}o upstream=%{Cargohold-Upstream}o %Tfs'
-"""The access log gives the body's size and names the proxy a response came through (``-`` for local
-content). The size is the Content-Length: aiohttp's own byte count leaves out what went by sendfile."""
 
-
-async def create_app(settings: Settings) -> web.Application:
-    """A ready application: metadata migrated, declared repositories applied, services wired."""
+async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None) -> web.Application:
+    """A ready application: metadata migrated, declared repositories applied, services wired; its request
+    metrics go to ``http_metrics`` (which the server's access-log hook observes into), else to new ones."""
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,11 +80,10 @@ async def create_app(settings: Settings) -> web.Application:
         await metadata.close()
         raise
     if generated is not None:
-        print(
+        announce(
             f'cargohold: created user "admin" with password {generated} '
             "(shown once; change it with cargohold user passwd)",
-            file=sys.stderr,
-            flush=True,
+            settings.log_format,
         )
     tokens = RegistryTokens.from_secrets(secrets)
     authenticator = Authenticator(metadata.users, passwords, tokens)
@@ -165,7 +165,10 @@ async def create_app(settings: Settings) -> web.Application:
             "free_space": free_space_check(blob_store.root, READINESS_RESERVE_BYTES),
         }
     )
-    app = build_web_app(services, auth, management, ui_session, readiness)
+    scrape = MetricsConfig(settings.metrics.public, _secret(settings.metrics.token))
+    app = build_web_app(
+        services, auth, management, ui_session, readiness, http_metrics or HttpMetrics(), scrape
+    )
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
@@ -241,25 +244,17 @@ async def _collect_every(collector: GarbageCollector, seconds: float) -> None:
             log.exception("garbage collection failed; it runs again in %.0f s", seconds)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    http_metrics = HttpMetrics()
     web.run_app(
-        create_app(settings),
+        create_app(settings, http_metrics),
         host=settings.host,
         port=settings.port,
         reuse_port=reuse_port or None,
         print=None,
-        access_log=logging.getLogger("cargohold.access"),
-        access_log_format=ACCESS_LOG_FORMAT,
+        access_log=logging.getLogger(ACCESS_LOGGER),
+        access_log_class=observer_class(http_metrics),
         keepalive_timeout=KEEPALIVE_SECONDS,
         handle_signals=True,
     )
@@ -267,7 +262,7 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     log.info(
         "cargohold listening on http://%s:%s (data %s, %d worker%s)",
         settings.host,
@@ -286,6 +281,7 @@ def _run_workers(settings: Settings) -> None:
     # Migrations, declared repositories, the key file and the first admin are made once, before the workers
     # race for them (each worker then finds them and prints nothing).
     asyncio.run(_prepare(settings))
+    prepare_multiprocess(settings.data_dir / "metrics")  # the workers add up each other's request metrics
     context = multiprocessing.get_context("spawn")
 
     def new_worker(index: int) -> BaseProcess:

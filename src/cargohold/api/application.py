@@ -10,10 +10,12 @@ from aiohttp import web
 from cargohold.api.auth.setup import HttpAuth, install_auth
 from cargohold.api.health import Readiness, add_health_routes
 from cargohold.api.management.errors import management_errors
-from cargohold.api.management.metrics import add_metrics_route
+from cargohold.api.management.metrics import METRICS_CONFIG_KEY, MetricsConfig, add_metrics_route
 from cargohold.api.management.routes import add_routes as add_management_routes
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.middleware import error_guard, quiet_refused_connections
+from cargohold.api.observe.access import HTTP_METRICS_KEY, count_in_flight
+from cargohold.api.observe.metrics import HttpMetrics
 from cargohold.api.oci.routes import add_routes
 from cargohold.api.oci.services import OciServices
 from cargohold.api.ui.access import SessionConfig
@@ -33,9 +35,14 @@ def build_web_app(
     management: ManagementServices,
     ui_session: SessionConfig,
     readiness: Readiness,
+    http_metrics: HttpMetrics,
+    metrics_access: MetricsConfig,
 ) -> web.Application:
     # management_errors answers /api/v1 failures in the management API's JSON shape; other paths pass through
-    app = web.Application(middlewares=[error_guard, management_errors], client_max_size=MAX_REQUEST_BODY)
+    app = web.Application(
+        middlewares=[count_in_flight, error_guard, management_errors], client_max_size=MAX_REQUEST_BODY
+    )
+    app[HTTP_METRICS_KEY] = http_metrics
     app.on_startup.append(_quiet_refused_connections)
     # authentication: the authenticator every area reads credentials with
     install_auth(app, auth)
@@ -45,6 +52,9 @@ def build_web_app(
     add_health_routes(app, readiness)
     # management REST API: /api/v1 (+ /api/v1/openapi.json) and /metrics
     add_management_routes(app, management)
+    app[METRICS_CONFIG_KEY] = MetricsConfig(
+        metrics_access.public, metrics_access.token, [*metrics_access.collectors, *http_metrics.collectors()]
+    )
     add_metrics_route(app)
     # web UI: /ui/ (a sub-application with its own CSRF middleware and templates); / and /ui redirect
     add_ui(app, management, ui_session)

@@ -31,12 +31,23 @@ EXIT_USAGE = 2  # a command could not start: bad flags or configuration
     "--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Where blobs and SQLite live."
 )
 @click.option("--workers", type=int, help="Number of worker processes (default 1).")
-def serve(config_file: Path | None, listen: str | None, data_dir: Path | None, workers: int | None) -> None:
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), help="Log lines as text (default) or JSON objects."
+)
+def serve(
+    config_file: Path | None,
+    listen: str | None,
+    data_dir: Path | None,
+    workers: int | None,
+    log_format: str | None,
+) -> None:
     """Run the registry. Precedence: flag > CARGOHOLD_* environment > config file > default."""
     from cargohold.config import load_settings
 
     try:
-        settings = load_settings(config_file, listen=listen, data_dir=data_dir, workers=workers)
+        settings = load_settings(
+            config_file, listen=listen, data_dir=data_dir, workers=workers, log_format=log_format
+        )
     except ConfigError as exc:
         exit_with(exc.message, EXIT_USAGE)
     from cargohold.app import serve as run_server

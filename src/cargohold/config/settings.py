@@ -13,7 +13,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -34,6 +34,7 @@ from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
 
 __all__ = [
+    "MetricsSettings",
     "Settings",
     "UpstreamSettings",
     "builtin_repositories",
@@ -83,6 +84,17 @@ class GcSettings(BaseModel):
     """An upload session (or a spool no session owns) idle this long is abandoned and removed."""
 
 
+class MetricsSettings(BaseModel):
+    """Who may scrape ``/metrics`` without a user (the ``metrics:`` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = False
+    """Anyone may scrape, unauthenticated (every repository's counters, private ones included)."""
+    token: SecretStr | None = Field(default=None, min_length=16)
+    """A scrape token: ``Authorization: Bearer <token>`` reads every repository's counters (no user)."""
+
+
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("cargohold_config_file_data", default=None)
 
@@ -115,8 +127,11 @@ class Settings(BaseSettings):
     """PostgreSQL only: the schema cargohold's tables live in (created when missing); else the default."""
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, logger, message; the access log's fields)."""
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None
