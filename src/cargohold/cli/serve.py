@@ -10,13 +10,20 @@ Precedence of the settings: flag > ``CARGOHOLD_*`` environment > config file > d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from cargohold.cli.command import exit_with
 from cargohold.errors import ConfigError
 
 EXIT_USAGE = 2  # a command could not start: bad flags or configuration
+
+
+def exit_with(message: str, code: int) -> NoReturn:
+    """``cargohold: <message>`` on stderr, then exit (as ``cli.command.exit_with``, without loading Rich and
+    the API client the server does not use)."""
+    click.echo(f"cargohold: {message}", err=True)
+    raise SystemExit(code)
 
 
 @click.command()
