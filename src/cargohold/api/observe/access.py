@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from cargohold.api.auth.credentials import known_principal
+from cargohold.api.auth.credentials import USER_NAME_KEY
 from cargohold.api.observe.metrics import HttpMetrics
 from cargohold.api.observe.routes import loggable_target, route_kind
 from cargohold.api.oci.errors import CACHE_OUTCOME_KEY, UPSTREAM_HEADER
@@ -79,15 +79,13 @@ def access_fields(
     request: web.BaseRequest, response: web.StreamResponse, seconds: float, cache: str
 ) -> dict[str, Any]:
     """The access-log fields of one finished request (see the module docstring)."""
-    principal = known_principal(request) if isinstance(request, web.Request) else None
-    user = principal.name if principal is not None and not principal.anonymous else NO_VALUE
     return {
         "method": request.method,
         "path": loggable_target(request.path, request.query_string),
         "status": response.status,
         "bytes": _body_bytes(request, response),
         "duration": round(seconds, 6),
-        "user": user,
+        "user": request.get(USER_NAME_KEY, NO_VALUE),
         "client": request.remote or NO_VALUE,
         "user_agent": request.headers.get(hdrs.USER_AGENT, NO_VALUE)[:MAX_USER_AGENT],
         "upstream": response.headers.get(UPSTREAM_HEADER, NO_VALUE),
