@@ -56,6 +56,8 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("database", redact_url(settings.database)),
         ("workers", str(settings.workers)),
         ("log_level", settings.log_level),
+        ("log_format", settings.log_format),
+        ("metrics", "public" if settings.metrics.public else "token" if settings.metrics.token else "users"),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
     if builtin_repositories(settings):

@@ -45,6 +45,7 @@ __all__ = [
 
 CONFIG_ENV_VAR: Final = "CARGOHOLD_CONFIG"
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
+MIN_SCRAPE_TOKEN_LENGTH: Final = 16
 
 
 def redact_url(url: str) -> str:
@@ -91,8 +92,15 @@ class MetricsSettings(BaseModel):
 
     public: bool = False
     """Anyone may scrape, unauthenticated (every repository's counters, private ones included)."""
-    token: SecretStr | None = Field(default=None, min_length=16)
+    token: SecretStr | None = None
     """A scrape token: ``Authorization: Bearer <token>`` reads every repository's counters (no user)."""
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SCRAPE_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_SCRAPE_TOKEN_LENGTH} characters (a random string)")
+        return value
 
 
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
