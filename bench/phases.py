@@ -1,4 +1,5 @@
-"""The measuring phases of a run, in order: pulls, cached manifests, the big blob, the herd of cold pulls.
+"""The measuring phases of a run, in order: pulls, cached manifests, the big blob, the herd of cold pulls,
+start-up (``bench.startup``: fresh processes of each proxy, apart from the running ones).
 
 Each phase measures every running server one after the other (never two at once, so they do not compete
 for the CPU) and writes into that server's ``Figures``. A failure is recorded in ``Figures.errors`` under
@@ -16,14 +17,15 @@ from pathlib import Path
 
 from tests.support.clients import ContainerTools
 
+from bench import startup as startup_phase
 from bench.content import MANIFEST_ACCEPT, Content
 from bench.cpu import tree_cpu_seconds
 from bench.load import LoadError, curl_read, fetch_status, request_rate
 from bench.memory import RssSampler, vm_hwm_bytes
-from bench.plan import Plan
+from bench.plan import MIB, Plan
 from bench.pulls import herd_pull, timed_pull
 from bench.report import MB, Figures
-from bench.servers import PROXY_KEYS, REGISTRY_KEYS, Server
+from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, LABELS, PROXY_KEYS, REGISTRY_KEYS, Server
 
 
 @dataclass
@@ -166,4 +168,26 @@ def herd(run: Run) -> None:
                 say(f"    first failure: {result.first_failure[:300]}")
 
 
-PHASES = (pulls, manifests, big_blob, herd)
+def startup(run: Run) -> None:
+    """Each proxy started anew, in a directory of its own: the first start, then restarts, one at a time."""
+    say(f"start-up (a first start and {run.plan.startup_restarts} restarts each)")
+    upstream_url = run.servers[DIRECT].base_url
+    starters = {
+        CARGOHOLD: startup_phase.start_cargohold(upstream_url),
+        DISTRIBUTION: startup_phase.start_distribution_proxy(upstream_url),
+    }
+    for key, starter in starters.items():
+        figures = run.results[key]
+        with recording(figures, "startup"):
+            measured = startup_phase.measure(
+                starter, run.workdir / "startup" / key, run.plan.startup_restarts
+            )
+            figures.startup_first_s = measured.first.seconds
+            figures.startup_first_hwm_mib = measured.first.hwm_bytes / MIB
+            figures.startup_restart_s = measured.restart_s
+            figures.startup_restart_cpu_s = measured.restart_cpu_s
+            figures.startup_restart_hwm_mib = measured.restart_hwm_bytes / MIB
+            say(f"  {LABELS[key]}: {startup_phase.describe(measured)}")
+
+
+PHASES = (pulls, manifests, big_blob, herd, startup)

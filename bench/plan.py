@@ -26,6 +26,7 @@ class Plan:
     manifest_seconds: float  # per server and per kind (tag, digest)
     manifest_concurrency: int
     command_timeout_s: float  # any one skopeo or curl command
+    startup_restarts: int = 5  # restarts timed after the first start, per proxy
 
     @property
     def pull_image_bytes(self) -> int:
@@ -57,4 +58,5 @@ QUICK = Plan(
     manifest_seconds=0.5,
     manifest_concurrency=16,
     command_timeout_s=60.0,
+    startup_restarts=2,
 )

@@ -16,6 +16,8 @@ from bench.plan import MIB, Plan
 from bench.servers import CARGOHOLD, DIRECT, DISTRIBUTION, LABELS, PROXY_KEYS, RELAY_KEYS, SERVER_KEYS
 
 RSS_LIMIT_MB = 150.0
+STARTUP_LIMIT_S = 2.0
+STARTUP_HWM_LIMIT_MIB = 100.0
 COLD_PULL_SLACK = 0.10
 MB = 1_000_000
 
@@ -28,7 +30,10 @@ COMMON_FIGURES = (
     "manifest_digest_rps",
     "peak_rss_mb",
 )
-PROXY_FIGURES = (*COMMON_FIGURES, "upstream_gets_per_blob")
+PROXY_FIGURES = (
+    *COMMON_FIGURES, "upstream_gets_per_blob", "startup_first_s", "startup_first_hwm_mib",
+    "startup_restart_s", "startup_restart_hwm_mib",
+)  # fmt: skip
 RELAY_FIGURES = ("cold_pull_s", "warm_pull_s")  # the relays only pull
 
 
@@ -48,6 +53,11 @@ class Figures:
     herd_failed_pulls: int | None = None
     peak_rss_mb: float | None = None
     lifetime_peak_rss_mb: float | None = None
+    startup_first_s: float | None = None  # start on an empty directory to the first answered request
+    startup_first_hwm_mib: float | None = None  # VmHWM then
+    startup_restart_s: float | None = None  # median over the restarts on the same directory
+    startup_restart_cpu_s: float | None = None  # median CPU seconds of a restart until its first answer
+    startup_restart_hwm_mib: float | None = None  # highest VmHWM at a restart's first answer
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -143,6 +153,20 @@ def _rss_verdict(key: str, figures: Figures) -> Verdict:
     return Verdict(target, key, rss < RSS_LIMIT_MB, f"{rss:.0f} MB")
 
 
+def _startup_verdicts(key: str, figures: Figures) -> list[Verdict]:
+    time_target = f"restart to first answer < {STARTUP_LIMIT_S:.0f} s"
+    hwm_target = f"VmHWM at a restart's first answer < {STARTUP_HWM_LIMIT_MIB:.0f} MiB"
+    seconds, hwm = figures.startup_restart_s, figures.startup_restart_hwm_mib
+    return [
+        Verdict(time_target, key, None, "not measured")
+        if seconds is None
+        else Verdict(time_target, key, seconds < STARTUP_LIMIT_S, f"{seconds:.2f} s"),
+        Verdict(hwm_target, key, None, "not measured")
+        if hwm is None
+        else Verdict(hwm_target, key, hwm < STARTUP_HWM_LIMIT_MIB, f"{hwm:.0f} MiB"),
+    ]
+
+
 def judge(results: Mapping[str, Figures]) -> list[Verdict]:
     """The issue's targets for cargohold; for context, the same targets applied to Distribution's proxy, and
     the cold-pull target to the two relays (whether this machine lets any caching relay meet it, and whether
@@ -155,6 +179,7 @@ def judge(results: Mapping[str, Figures]) -> list[Verdict]:
             _cold_verdict(key, figures, reference),
             _single_flight_verdict(key, figures),
             _rss_verdict(key, figures),
+            *_startup_verdicts(key, figures),
         ]
     verdicts += [_cold_verdict(key, results[key], reference) for key in RELAY_KEYS]
     return verdicts
@@ -219,6 +244,14 @@ def _rows(plan: Plan, results: Mapping[str, Figures]) -> list[tuple[str, list[st
          [_int(results[k].herd_failed_pulls) for k in SERVER_KEYS]),
         ("peak RSS serving the big blob (MB)", [_num(results[k].peak_rss_mb) for k in SERVER_KEYS]),
         ("lifetime peak RSS, VmHWM (MB)", [_num(results[k].lifetime_peak_rss_mb) for k in SERVER_KEYS]),
+        ("first start to first answer, empty directory (s)",
+         [_num(results[k].startup_first_s, 2) for k in SERVER_KEYS]),
+        ("VmHWM at that first answer (MiB)", [_num(results[k].startup_first_hwm_mib) for k in SERVER_KEYS]),
+        (f"restart to first answer, median of {plan.startup_restarts} (s)",
+         [_num(results[k].startup_restart_s, 2) for k in SERVER_KEYS]),
+        ("server CPU of that restart (s)", [_num(results[k].startup_restart_cpu_s, 2) for k in SERVER_KEYS]),
+        ("VmHWM at a restart's first answer (MiB)",
+         [_num(results[k].startup_restart_hwm_mib) for k in SERVER_KEYS]),
     ]  # fmt: skip
 
 

@@ -473,3 +473,36 @@ def test_the_cache_policy_and_the_store_limits_take_sizes_with_units(tmp_path: P
 def test_a_bad_size_or_pin_names_its_place(tmp_path: Path, text: str, where: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(where)):
         load_settings(write(tmp_path, text))
+
+
+# --- log format, metrics access, database schema --------------------------------------------------------
+
+
+def test_log_format_from_file_environment_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path, "log_format: json\n")
+    assert Settings().log_format == "text"
+    assert load_settings(config).log_format == "json"
+    assert "log_format: Input should be 'text' or 'json'" in problems_of(write(tmp_path, "log_format: xml\n"))
+    monkeypatch.setenv("CARGOHOLD_LOG_FORMAT", "text")
+    assert load_settings(config).log_format == "text"
+    assert load_settings(config, log_format="json").log_format == "json"
+
+
+def test_metrics_access_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().metrics.public, Settings().metrics.token) == (False, None)
+    monkeypatch.setenv("SCRAPE", "a-scrape-token-of-some-length")
+    settings = load_settings(write(tmp_path, "metrics:\n  public: true\n  token: ${SCRAPE}\n"))
+    assert settings.metrics.public is True
+    assert settings.metrics.token is not None
+    assert settings.metrics.token.get_secret_value() == "a-scrape-token-of-some-length"
+    assert "a-scrape-token" not in repr(settings)
+    monkeypatch.setenv("CARGOHOLD_METRICS__PUBLIC", "false")
+    assert load_settings().metrics.public is False
+    assert "metrics.token: must be at least 16 characters" in problems_of(
+        write(tmp_path, "metrics:\n  token: short\n")
+    )
+
+
+def test_database_schema_must_be_a_plain_identifier(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "database_schema: cargo_1\n")).database_schema == "cargo_1"
+    assert "database_schema:" in problems_of(write(tmp_path, "database_schema: 'x; drop'\n"))

@@ -26,7 +26,12 @@ from pydantic import SecretStr
 
 from cargohold.api.application import build_web_app
 from cargohold.api.auth.setup import HttpAuth
+from cargohold.api.health import Readiness, blob_store_check, database_check, free_space_check
+from cargohold.api.management.metrics import MetricsConfig
 from cargohold.api.management.services import ManagementServices
+from cargohold.api.observe.access import observer_class
+from cargohold.api.observe.logformat import announce, configure_logging
+from cargohold.api.observe.metrics import HttpMetrics, prepare_multiprocess
 from cargohold.api.oci.services import OciServices
 from cargohold.api.ui.access import SessionConfig
 from cargohold.auth.authenticator import Authenticator
@@ -67,18 +72,15 @@ from cargohold.tls.setup import prepare_tls
 
 log = logging.getLogger("cargohold")
 
-ACCESS_LOG_FORMAT = '%a "%r" %s %{Content-Length}o upstream=%{Cargohold-Upstream}o %Tfs'
-"""The access log gives the body's size and names the proxy a response came through (``-`` for local
-content). The size is the Content-Length: aiohttp's own byte count leaves out what went by sendfile."""
 
-
-async def create_app(settings: Settings) -> web.Application:
-    """A ready application: metadata migrated, declared repositories applied, services wired."""
+async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None) -> web.Application:
+    """A ready application: metadata migrated, declared repositories applied, services wired; its request
+    metrics go to ``http_metrics`` (which the server's access-log hook observes into), else to new ones."""
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
-    metadata = await open_metadata(settings.database, secrets=secrets)
+    metadata = await open_metadata(settings.database, schema=settings.database_schema, secrets=secrets)
     try:
         await metadata.repositories.sync_declared_repositories(declared_repositories(settings))
         await _create_builtin(metadata.repositories, settings)
@@ -89,11 +91,10 @@ async def create_app(settings: Settings) -> web.Application:
         await metadata.close()
         raise
     if generated is not None:
-        print(
+        announce(
             f'cargohold: created user "admin" with password {generated} '
             "(shown once; change it with cargohold user passwd)",
-            file=sys.stderr,
-            flush=True,
+            settings.log_format,
         )
     tokens = RegistryTokens.from_secrets(secrets)
     authenticator = Authenticator(metadata.users, passwords, tokens)
@@ -196,7 +197,24 @@ async def create_app(settings: Settings) -> web.Application:
     ui_session = SessionConfig(
         secrets.derive("ui-session"), secure=settings.public_url.startswith("https://")
     )
-    app = build_web_app(services, auth, management, ui_session, settings.trusted_proxies)
+    readiness = Readiness(
+        {
+            "database": database_check(metadata.database.ping),
+            "blob_store": blob_store_check(blob_store.spool_directory),
+            "free_space": free_space_check(blob_store.root, int(settings.storage.min_free_bytes)),
+        }
+    )
+    scrape = MetricsConfig(settings.metrics.public, _secret(settings.metrics.token))
+    app = build_web_app(
+        services,
+        auth,
+        management,
+        ui_session,
+        readiness,
+        http_metrics or HttpMetrics(),
+        scrape,
+        settings.trusted_proxies,
+    )
 
     async def flush_statistics(_: web.Application) -> AsyncIterator[None]:
         flusher = asyncio.create_task(_flush_every(stats, STATS_FLUSH_SECONDS))
@@ -249,6 +267,9 @@ def _token_realm_base(settings: Settings) -> str:
 KEEPALIVE_SECONDS = 75.0
 """How long an idle keep-alive connection is held open (a body that stalls is cut off by the /v2 layer)."""
 
+"""Free bytes the blob store's filesystem must keep for /readyz to pass (0: only a full one fails); a hook
+for the ``storage.min_free_bytes`` setting another change adds."""
+
 STATS_FLUSH_SECONDS = 2.0
 """How often usage counters and last-pulled times go to the database."""
 
@@ -276,16 +297,12 @@ async def _collect_every(collector: GarbageCollector, seconds: float) -> None:
             log.exception("garbage collection failed; it runs again in %.0f s", seconds)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _listener(settings: Settings, tls: tuple[Path, Path] | None, reuse_port: bool) -> Listener:
+def _listener(
+    settings: Settings,
+    tls: tuple[Path, Path] | None,
+    reuse_port: bool,
+    http_metrics: HttpMetrics,
+) -> Listener:
     return Listener(
         host=settings.host,
         port=settings.port,
@@ -294,8 +311,8 @@ def _listener(settings: Settings, tls: tuple[Path, Path] | None, reuse_port: boo
         reuse_port=reuse_port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
         watch_seconds=settings.tls.watch_seconds,
+        access_log_class=observer_class(http_metrics),
         keepalive_timeout=KEEPALIVE_SECONDS,
-        access_log_format=ACCESS_LOG_FORMAT,
     )
 
 
@@ -303,7 +320,8 @@ def _run_worker(
     settings: Settings, tls: tuple[Path, Path] | None, ready: Connection | None, reuse_port: bool
 ) -> None:
     """One server process; tells ``ready`` (the supervisor) its URL once it accepts connections."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    http_metrics = HttpMetrics()
 
     def listening(url: str) -> None:
         if ready is None:
@@ -311,7 +329,11 @@ def _run_worker(
         else:
             ready.send(url)
 
-    run(lambda: create_app(settings), _listener(settings, tls, reuse_port), listening)
+    run(
+        lambda: create_app(settings, http_metrics),
+        _listener(settings, tls, reuse_port, http_metrics),
+        listening,
+    )
 
 
 def _startup_line(settings: Settings, url: str) -> None:
@@ -327,7 +349,7 @@ def _startup_line(settings: Settings, url: str) -> None:
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM/SIGINT; ConfigError (exit 2) for a TLS certificate it cannot use."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # a reload asked for during start-up waits
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     tls = prepare_tls(settings)
     if settings.workers == 1:
         _run_worker(settings, tls, None, reuse_port=False)
@@ -339,6 +361,7 @@ def _run_workers(settings: Settings, tls: tuple[Path, Path] | None) -> None:
     # Migrations, declared repositories, the key file and the first admin are made once, before the workers
     # race for them (each worker then finds them and prints nothing).
     asyncio.run(_prepare(settings))
+    prepare_multiprocess(settings.data_dir / "metrics")  # the workers add up each other's request metrics
     context = multiprocessing.get_context("spawn")
     reader, writer = context.Pipe(duplex=False)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from cargohold.api.forwarded import ForwardedAccessLogger
 from cargohold.registry.addresses import join_host_port
@@ -41,6 +42,8 @@ class Listener:
     watch_seconds: float = 5.0
     keepalive_timeout: float = 75.0
     access_log_format: str = '%a "%r" %s %b %Tf'
+    access_log_class: type[AbstractAccessLogger] = ForwardedAccessLogger
+    """What writes the access log (and observes each request): the composition root's choice."""
 
     @property
     def scheme(self) -> str:
@@ -103,7 +106,7 @@ async def _serve(
         await make_app(),
         handle_signals=False,
         access_log=logging.getLogger("cargohold.access"),
-        access_log_class=ForwardedAccessLogger,
+        access_log_class=listener.access_log_class,
         access_log_format=listener.access_log_format,
         keepalive_timeout=listener.keepalive_timeout,
         shutdown_timeout=listener.shutdown_timeout,

@@ -97,7 +97,9 @@ async def test_first_user_is_created_once_even_when_starts_race(metadata: Metada
 
 
 async def test_first_user_is_not_created_when_any_user_exists(metadata: Metadata) -> None:
+    assert not await metadata.users.has_users()
     await metadata.users.create_user("bob", HASH)
+    assert await metadata.users.has_users()
     assert await metadata.users.create_first_user("admin", HASH) is None
     assert [u.name for u in await metadata.users.list_users()] == ["bob"]
 

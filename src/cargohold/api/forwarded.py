@@ -157,6 +157,12 @@ def trust_forwarded_headers(trusted: Sequence[Network]) -> Middleware:
     return believe_trusted_proxies
 
 
+def forwarded_client(request: web.BaseRequest) -> str | None:
+    """The client address a trusted proxy named for ``request`` (None: believe the TCP peer)."""
+    client = request.get(_CLIENT_KEY)
+    return client if isinstance(client, str) else None
+
+
 class _ClientView:
     """A request as the access log reads it, with ``remote`` the client a trusted proxy named."""
 

@@ -209,5 +209,7 @@ class UserAdmin:
             check_password(ADMIN_NAME, password)
         except ValidationFailedError as exc:
             raise ConfigError(f"the initial admin password {exc.reason}") from None
+        if await self._store.has_users():  # a restart: no hash (argon2 takes 64 MiB and a few 100 ms)
+            return None
         created = await self._store.create_first_user(ADMIN_NAME, await self._passwords.hash(password))
         return password if created is not None and generated else None

@@ -11,6 +11,7 @@ proxy has credentials: ``cargohold.registry.warnings``) are printed under it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -21,6 +22,9 @@ from cargohold.config import Settings, builtin_repositories, load_settings, reda
 from cargohold.config.repositories import as_entities
 from cargohold.errors import ConfigError
 from cargohold.registry.warnings import repository_warnings
+
+if TYPE_CHECKING:  # the settings (pydantic) load only when a command reads them: --help stays fast
+    from cargohold.config import Settings
 
 EXIT_CONFIG_INVALID = 1  # `config check` found problems
 
@@ -34,6 +38,7 @@ def config() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 def config_check(file: Path) -> None:
     """Validate FILE (with the CARGOHOLD_* environment applied) and summarise it."""
+
     try:
         settings = load_settings(file)
     except ConfigError as exc:
@@ -54,6 +59,7 @@ def _tls(settings: Settings) -> str:
 
 def print_summary(console: Console, settings: Settings) -> None:
     """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
+
     for key, value in (
         ("listen", settings.listen),
         ("public_url", settings.public_url),
@@ -63,6 +69,8 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("log_level", settings.log_level),
         ("tls", _tls(settings)),
         ("trusted_proxies", ", ".join(map(str, settings.trusted_proxies)) or "none"),
+        ("log_format", settings.log_format),
+        ("metrics", "public" if settings.metrics.public else "token" if settings.metrics.token else "users"),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
     if builtin_repositories(settings):

@@ -2,21 +2,28 @@
 
 Precedence of the settings: flag > ``CARGOHOLD_*`` environment > config file > default
 (``cargohold.config.load_settings``). A configuration problem exits with status 2 and
-``cargohold: <message>`` on stderr, never a traceback; Ctrl-C exits with 130. ``cargohold.app`` is imported
-only when the server starts, so the other commands do not load the server's dependencies.
+``cargohold: <message>`` on stderr, never a traceback; Ctrl-C exits with 130. ``cargohold.app`` and
+``cargohold.config`` (pydantic) are imported only when the server starts, so the other commands (and
+``--help``) do not load the server's dependencies.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from cargohold.cli.command import exit_with
-from cargohold.config import load_settings
 from cargohold.errors import ConfigError
 
 EXIT_USAGE = 2  # a command could not start: bad flags or configuration
+
+
+def exit_with(message: str, code: int) -> NoReturn:
+    """``cargohold: <message>`` on stderr, then exit (as ``cli.command.exit_with``, without loading Rich and
+    the API client the server does not use)."""
+    click.echo(f"cargohold: {message}", err=True)
+    raise SystemExit(code)
 
 
 @click.command()
@@ -50,6 +57,9 @@ EXIT_USAGE = 2  # a command could not start: bad flags or configuration
     metavar="ADDRESS|CIDR",
     help="A reverse proxy whose X-Forwarded-*/Forwarded headers are believed (repeatable).",
 )
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), help="Log lines as text (default) or JSON objects."
+)
 def serve(
     config_file: Path | None,
     listen: str | None,
@@ -59,8 +69,11 @@ def serve(
     tls_key: Path | None,
     tls_self_signed: bool | None,
     trusted_proxies: tuple[str, ...],
+    log_format: str | None,
 ) -> None:
     """Run the registry. Precedence: flag > CARGOHOLD_* environment > config file > default."""
+    from cargohold.config import load_settings
+
     tls = {
         key: value
         for key, value in (
@@ -78,6 +91,7 @@ def serve(
             workers=workers,
             tls=tls or None,
             trusted_proxies=list(trusted_proxies) or None,
+            log_format=log_format,
         )
     except ConfigError as exc:
         exit_with(exc.message, EXIT_USAGE)

@@ -13,7 +13,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -44,6 +44,7 @@ from cargohold.registry.networks import DEFAULT_DENIED_NETWORKS, NetworkPolicy, 
 from cargohold.registry.values import Bytes
 
 __all__ = [
+    "MetricsSettings",
     "Settings",
     "StorageSettings",
     "TlsSettings",
@@ -57,6 +58,7 @@ __all__ = [
 
 CONFIG_ENV_VAR: Final = "CARGOHOLD_CONFIG"
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
+MIN_SCRAPE_TOKEN_LENGTH: Final = 16
 
 
 def redact_url(url: str) -> str:
@@ -138,6 +140,24 @@ class UploadSettings(BaseModel):
     """Upload sessions open at once in one repository, all users together (0: no cap)."""
 
 
+class MetricsSettings(BaseModel):
+    """Who may scrape ``/metrics`` without a user (the ``metrics:`` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = False
+    """Anyone may scrape, unauthenticated (every repository's counters, private ones included)."""
+    token: SecretStr | None = None
+    """A scrape token: ``Authorization: Bearer <token>`` reads every repository's counters (no user)."""
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SCRAPE_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_SCRAPE_TOKEN_LENGTH} characters (a random string)")
+        return value
+
+
 # The parsed YAML file of the current load_settings() call; empty when Settings is built directly.
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("cargohold_config_file_data", default=None)
 
@@ -166,6 +186,8 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="empty: derived as http(s)://<listen>")
     data_dir: Path = Path("./data")
     database: str = Field(default="", description="empty: derived as sqlite:///<data_dir>/cargohold.db")
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL only: the schema cargohold's tables live in (created when missing); else the default."""
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     tls: TlsSettings = Field(default_factory=TlsSettings)
@@ -177,6 +199,9 @@ class Settings(BaseSettings):
     gc: GcSettings = Field(default_factory=GcSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, logger, message; the access log's fields)."""
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

@@ -257,6 +257,10 @@ class UserStore(Protocol):
         processes start at once); None when some user already exists."""
         ...
 
+    async def has_users(self) -> bool:
+        """True when at least one user exists (a cheap look before hashing a first user's password)."""
+        ...
+
     async def get_user(self, name: str) -> UserRecord | None:
         """The user with its grants, or None."""
         ...

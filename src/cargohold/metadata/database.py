@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Connection, Executable, Row, Table
+from sqlalchemy import Connection, Executable, Row, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -81,6 +81,12 @@ class Database:
                 return work(connection)
 
         return await asyncio.to_thread(run)
+
+    async def ping(self) -> None:
+        """Read the schema version through the engine's pool (a real query on the database file or server);
+        raises whatever the driver raises when the database does not answer."""
+        async with self.read() as connection:
+            await connection.execute(text("SELECT version_num FROM alembic_version"))
 
     def insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT with the backend's ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""

@@ -49,6 +49,10 @@ class SqlUserStore:
                 return None
             return await _insert_user(connection, name, password_hash, True)
 
+    async def has_users(self) -> bool:
+        async with self._database.read() as connection:
+            return await connection.scalar(select(users.c.id).limit(1)) is not None
+
     async def get_user(self, name: str) -> UserRecord | None:
         async with self._database.read() as connection:
             found = await _load_users(connection, users.c.name == name)

@@ -59,6 +59,11 @@ class FilesystemBlobStore:
         # upload id → (offset, hash state of the spool's first ``offset`` bytes); this process only.
         self._hash_states: OrderedDict[str, tuple[int, _Hash]] = OrderedDict()
 
+    @property
+    def spool_directory(self) -> Path:
+        """Where small writes are spooled before their rename (``tmp/``): the readiness probe writes here."""
+        return self._tmp
+
     # --- committed blobs ------------------------------------------------------------------------
 
     def space(self) -> DiskSpace:

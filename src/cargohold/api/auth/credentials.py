@@ -37,6 +37,8 @@ class CredentialChecker(Protocol):
 AUTHENTICATOR_KEY: Final = web.AppKey("cargohold_authenticator", CredentialChecker)
 """Set on the root application by the composition root; sub-applications (the UI) find it too."""
 _PRINCIPAL_KEY: Final = web.RequestKey("cargohold_principal", Principal)
+USER_NAME_KEY: Final = web.RequestKey("cargohold_user_name", str)
+"""The name of the user a request turned out to be (credentials or a UI session), for the access log."""
 
 
 def _invalid() -> UnauthorizedError:
@@ -94,6 +96,8 @@ async def principal_of(request: web.Request) -> Principal:
         return known
     principal = await authenticate(request, request.config_dict[AUTHENTICATOR_KEY])
     request[_PRINCIPAL_KEY] = principal
+    if principal.name is not None:
+        request[USER_NAME_KEY] = principal.name
     return principal
 
 

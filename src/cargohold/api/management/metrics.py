@@ -10,15 +10,21 @@ global admin, the repositories a user manages to that user. The labels name priv
 their proxies, and the failure counters tell which upstream is down: that is not for anonymous callers.
 Bytes held per repository and kind come from ``cargohold.registry.accounting``; the store's total and the
 disk's free space are shown to a global admin only. A
-Prometheus server scrapes with an access token (``authorization: {credentials: cgh_…}``, Bearer).
+Prometheus server scrapes with an access token (``authorization: {credentials: cgh_…}``, Bearer), or with
+the dedicated scrape token of ``metrics.token`` (Bearer, compared in constant time; no user needed), or
+without credentials at all when the operator set ``metrics.public: true``. Those two, and global admins,
+also get the server-wide collectors the composition root adds (``MetricsConfig.collectors``: the HTTP
+request metrics and the process's).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -31,6 +37,18 @@ from cargohold.proxy.stats import RepositoryStats
 from cargohold.registry.accounting import StoreStorage
 
 METRICS_PATH: Final = "/metrics"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Who may scrape without a user, and the server-wide collectors a full scrape adds."""
+
+    public: bool = False
+    token: str | None = None
+    collectors: Sequence[Collector] = ()
+
+
+METRICS_CONFIG_KEY: Final = web.AppKey("cargohold_metrics_config", MetricsConfig)
 REPO: Final = ["repository"]
 PROXY: Final = ["repository", "proxy"]
 
@@ -126,13 +144,16 @@ class _Snapshot(Collector):
 
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
-    try:
-        principal = await signed_in(request)
-    except CargoholdError as error:  # 401 / 429 in the management API's error shape
-        return domain_error_response(error)
+    config = request.app.get(METRICS_CONFIG_KEY) or MetricsConfig()
+    principal = None  # None: the whole server (public scraping or the scrape token)
+    if not config.public and not _has_scrape_token(request, config.token):
+        try:
+            principal = await signed_in(request)
+        except CargoholdError as error:  # 401 / 429 in the management API's error shape
+            return domain_error_response(error)
     snapshot = []
     for repository in await services.repositories.list():
-        if not may_manage(principal, repository.name, repository.visibility):
+        if principal is not None and not may_manage(principal, repository.name, repository.visibility):
             continue
         try:
             snapshot.append(await services.stats.repository(repository.name))
@@ -140,8 +161,21 @@ async def metrics(request: web.Request) -> web.Response:
             continue
     storage = await services.storage.store() if services.storage is not None else None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(snapshot, storage, principal.is_admin))
+    registry.register(_Snapshot(snapshot, storage, principal is None or principal.is_admin))
+    if principal is None or (principal.is_admin and principal.token_scopes is None):
+        for collector in config.collectors:
+            registry.register(collector)
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _has_scrape_token(request: web.Request, token: str | None) -> bool:
+    """The request carries ``Authorization: Bearer <token>`` with the configured scrape token."""
+    if token is None:
+        return False
+    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
 
 
 def add_metrics_route(app: web.Application) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
+from cargohold.api.oci.errors import API_VERSION_HEADER, CACHE_OUTCOME_KEY, UPSTREAM_HEADER
 from cargohold.api.oci.ranges import parse_blob_range
 from cargohold.api.oci.services import OciServices
 from cargohold.errors import CargoholdError
@@ -48,7 +48,9 @@ async def get_blob(
     digest = Digest.parse(argument)
     served = await services.pull.blob(address, digest, head=request.method == "HEAD")
     if isinstance(served, BlobFeed | DirectBlob):
+        request[CACHE_OUTCOME_KEY] = "miss"
         return await _stream(request, served)
+    request[CACHE_OUTCOME_KEY] = "hit"
     range_header = request.headers.get("Range")
     if range_header is not None:
         parse_blob_range(range_header, served.size)

@@ -28,6 +28,9 @@ from cargohold.api.oci.bodies import BodyTimeoutError
 API_VERSION_HEADER: Final = {"Docker-Distribution-Api-Version": "registry/2.0"}
 UPSTREAM_HEADER: Final = "Cargohold-Upstream"
 """Names the proxy a response's content came through."""
+CACHE_OUTCOME_KEY: Final = web.RequestKey("cargohold_cache_outcome", str)
+"""``hit`` (local or cached content) or ``miss`` (fetched through a proxy) for a manifest or blob pull; what
+the access log and the latency histogram read."""
 
 # Most specific class first: the first entry the error is an instance of wins.
 ERROR_TABLE: Final[tuple[tuple[type[errors.RegistryError], int, str], ...]] = (

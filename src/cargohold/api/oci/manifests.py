@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from cargohold.api.oci.bodies import request_body
-from cargohold.api.oci.errors import API_VERSION_HEADER, UPSTREAM_HEADER
+from cargohold.api.oci.errors import API_VERSION_HEADER, CACHE_OUTCOME_KEY, UPSTREAM_HEADER
 from cargohold.api.oci.services import OciServices
 from cargohold.errors import ManifestTooLargeError, ManifestUnknownError, TagInvalidError
 from cargohold.models import MAX_MANIFEST_BYTES, Reference
@@ -47,6 +47,7 @@ async def get_manifest(
 ) -> web.StreamResponse:
     reference = pulled_reference(address, argument)
     manifest = await services.pull.manifest(address, reference, head=request.method == "HEAD")
+    request[CACHE_OUTCOME_KEY] = "miss" if manifest.fetched else "hit"
     headers = {
         **API_VERSION_HEADER,
         "Content-Type": manifest.record.media_type,

@@ -33,6 +33,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from cargohold.api.auth.credentials import USER_NAME_KEY
 from cargohold.api.management.services import ManagementServices
 from cargohold.auth.policy import allowed, may_create_repositories, may_manage_users
 from cargohold.auth.principal import Action, Principal
@@ -196,6 +197,8 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
     if found is None:
         return _to_sign_in(request)
     request[PRINCIPAL_KEY] = found
+    if found.name is not None:
+        request[USER_NAME_KEY] = found.name
     return await handler(request)
 
 
