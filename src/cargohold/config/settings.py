@@ -29,12 +29,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cargohold.config.file import format_problems, load_yaml_file
 from cargohold.config.repositories import RepositoryConfig, as_entities, default_repositories
+from cargohold.config.storage import S3Settings, StorageSettings
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
 
 __all__ = [
+    "S3Settings",
     "Settings",
+    "StorageSettings",
     "UpstreamSettings",
     "builtin_repositories",
     "declared_repositories",
@@ -115,6 +118,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     admin_password: SecretStr | None = None
     """The ``admin`` user's password on first start (CARGOHOLD_ADMIN_PASSWORD); else one is generated."""
     secret_key: SecretStr | None = None

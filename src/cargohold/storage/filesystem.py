@@ -79,6 +79,9 @@ class FilesystemBlobStore:
         path = self.blob_path(digest)
         return path if path.is_file() else None
 
+    async def redirect_url(self, digest: Digest) -> str | None:
+        return None  # served from the local file, with sendfile
+
     async def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (default: to the end) from ``offset`` in chunks of READ_CHUNK."""
         path = self.blob_path(digest)
