@@ -31,7 +31,7 @@ from cargohold.auth.secrets import SecretBox
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.config import Settings, builtin_repositories, declared_repositories
-from cargohold.errors import RepositoryExistsError
+from cargohold.errors import ConfigError, RepositoryExistsError
 from cargohold.metadata.base import RepositoryStore
 from cargohold.metadata.sql import open_metadata
 from cargohold.proxy.absent import AbsentManifests
@@ -50,7 +50,11 @@ from cargohold.registry.images import ManifestService
 from cargohold.registry.inventory import Inventory
 from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.uploads import UploadService
+from cargohold.storage.base import BlobStore, SweepableStore
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.s3 import S3BlobStore
+from cargohold.storage.s3_client import S3Options
+from cargohold.storage.s3_sweeping import S3Sweeper
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
 
@@ -87,7 +91,11 @@ async def create_app(settings: Settings) -> web.Application:
     tokens = RegistryTokens.from_secrets(secrets)
     authenticator = Authenticator(metadata.users, passwords, tokens)
     auth = HttpAuth(authenticator, tokens, _token_realm_base(settings))
-    blob_store = FilesystemBlobStore(settings.data_dir)
+    try:
+        blob_store, sweeper = await open_blob_store(settings)
+    except BaseException:
+        await metadata.close()
+        raise
     content = GuardedContentStore(metadata.content, blob_store)  # links re-checked against collection
     blobs = BlobService(content, blob_store)
     manifests = ManifestService(content, blob_store)
@@ -95,7 +103,7 @@ async def create_app(settings: Settings) -> web.Application:
     collector = GarbageCollector(
         metadata.collector,
         metadata.content,
-        FilesystemSweeper(blob_store),
+        sweeper,
         lock_path=settings.data_dir / "gc.lock",
         work_dir=fetch_dir,
         policy=GcPolicy(settings.gc.grace_seconds, settings.gc.upload_max_idle_seconds),
@@ -182,11 +190,52 @@ async def create_app(settings: Settings) -> web.Application:
         await resolver.close()
         await pool.close()
         await metadata.close()
+        if isinstance(blob_store, S3BlobStore):
+            await blob_store.close()
 
     app.cleanup_ctx.append(flush_statistics)
     app.cleanup_ctx.append(collect_garbage)
     app.on_cleanup.append(close)
     return app
+
+
+async def open_blob_store(settings: Settings) -> tuple[BlobStore, SweepableStore]:
+    """The blob store ``storage.driver`` names, with its garbage collection view. The S3 driver's bucket is
+    checked at once, so a wrong endpoint, bucket or key fails the start with a clear message."""
+    if settings.storage.driver == "filesystem":
+        local = FilesystemBlobStore(settings.data_dir)
+        return local, FilesystemSweeper(local)
+    remote = await S3BlobStore.open(s3_options(settings), settings.data_dir)
+    try:
+        await remote.check()
+    except BaseException:
+        await remote.close()
+        raise
+    return remote, S3Sweeper(remote)
+
+
+def s3_options(settings: Settings) -> S3Options:
+    """The S3 driver's options from ``storage.s3`` (ConfigError when the section is missing)."""
+    s3 = settings.storage.s3
+    if s3 is None:
+        raise ConfigError("storage.s3: the S3 driver needs an s3: section with at least a bucket")
+    verify: bool | str = str(s3.ca_bundle) if s3.ca_bundle is not None else s3.verify_tls
+    return S3Options(
+        bucket=s3.bucket,
+        endpoint_url=s3.endpoint_url,
+        region=s3.region,
+        prefix=s3.prefix,
+        access_key_id=_secret(s3.access_key_id),
+        secret_access_key=_secret(s3.secret_access_key),
+        session_token=_secret(s3.session_token),
+        credentials_file=s3.credentials_file,
+        profile=s3.profile,
+        path_style=s3.path_style,
+        verify=verify,
+        part_size=int(s3.part_size),
+        presign_expires_seconds=s3.presign_expires_seconds,
+        redirect=settings.storage.redirect,
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -33,18 +33,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.errors import (
     BlobUnknownError,
     BlobUploadInvalidError,
     BlobUploadUnknownError,
+    ConfigError,
     DigestInvalidError,
     RangeNotSatisfiableError,
     SizeInvalidError,
 )
 from cargohold.models import Digest
-from cargohold.storage.s3_client import HEX_LENGTHS, Keys, S3Options, client_context, not_found, translated
+from cargohold.storage.s3_client import (
+    HEX_LENGTHS,
+    Keys,
+    S3Options,
+    client_context,
+    error_code,
+    not_found,
+    translated,
+)
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -116,6 +125,18 @@ class S3BlobStore:
         store = cls(client, options, spool_root)
         store._stack = stack
         return store
+
+    async def check(self) -> None:
+        """Fail with ConfigError unless the bucket can be reached with these credentials."""
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            raise ConfigError(
+                f"storage.s3: bucket {self.bucket!r} cannot be used: {error_code(error)}"
+            ) from None
+        except BotoCoreError as error:
+            where = self.options.endpoint_url or f"AWS S3 ({self.options.region})"
+            raise ConfigError(f"storage.s3: {where} cannot be reached: {error}") from None
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None
