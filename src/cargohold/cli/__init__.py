@@ -11,6 +11,7 @@ One module per command group, each registered here:
 - ``user …``        accounts, admin role and permissions (``cargohold.cli.user``)
 - ``token …``       personal access tokens (``cargohold.cli.token``)
 - ``gc``            garbage collection now, or a dry run (``cargohold.cli.gc``)
+- ``storage migrate``  copy a filesystem blob store into S3 (``cargohold.cli.storage``)
 
 The commands that talk to a running server share ``cargohold.cli.command`` (``--server``, ``--json``, the
 error report), ``cargohold.cli.client`` (the HTTP client and the stored logins) and ``cargohold.cli.output``
@@ -24,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from cargohold.cli import config_check, gc, login, proxy, repo, serve, token, user
+from cargohold.cli import config_check, gc, login, proxy, repo, serve, storage, token, user
 
 
 def _version() -> str:
@@ -50,6 +51,7 @@ for _command in (
     user.user,
     token.token,
     gc.gc,
+    storage.storage,
 ):
     cli.add_command(_command)
 
