@@ -271,19 +271,12 @@ class S3BlobStore:
                 if not_found(error):
                     raise BlobUploadUnknownError(f"upload {upload_id} is unknown") from None
                 raise
-            tail = bytearray()
-            if state.tail_size:
-                key = self.keys.tail(upload_id, state.parts_size + state.tail_size)
-                response = await self.client.get_object(Bucket=self.bucket, Key=key)
-                tail = bytearray(await response["Body"].read())
-        if len(tail) != state.tail_size:
-            raise BlobUploadUnknownError(f"upload {upload_id} lost its last bytes")
-        size = state.parts_size + len(tail)
+        size = state.parts_size + state.tail_size
         hasher: _Hash | None = None
         cached = self._hash_states.get(upload_id)
         if cached is not None and cached[0] == size:
             hasher = cached[1].copy()
-        return S3BlobWriter(self, upload_id, state, tail, hasher)
+        return S3BlobWriter(self, upload_id, state, None, hasher)
 
     async def delete_upload(self, upload_id: str) -> None:
         directory = self.keys.upload_dir(upload_id)
@@ -423,7 +416,7 @@ class S3BlobWriter:
         store: S3BlobStore,
         upload_id: str,
         state: UploadState,
-        tail: bytearray,
+        tail: bytearray | None,
         hasher: _Hash | None,
         *,
         spool: BinaryIO | None = None,
@@ -432,7 +425,9 @@ class S3BlobWriter:
         self._store = store
         self._upload_id = upload_id
         self._state = state
-        self._tail = tail  # received after the last whole part
+        self._tail = tail if tail is not None else bytearray()  # received after the last whole part
+        self._tail_loaded = tail is not None  # a resumed upload reads its tail only when it needs it
+        self._saved_tail = self._keys_tail_of(store, upload_id, state) if tail is None else None
         self._hasher = hasher
         self._hashing = spool is None  # a fetch: the caller hashes (``caller_verifies``)
         self._spool = spool
@@ -447,7 +442,8 @@ class S3BlobWriter:
 
     @property
     def size(self) -> int:
-        return self._state.parts_size + len(self._tail)
+        tail = len(self._tail) if self._tail_loaded else self._state.tail_size
+        return self._state.parts_size + tail
 
     @property
     def flushed(self) -> int:
@@ -458,6 +454,7 @@ class S3BlobWriter:
             raise BlobUploadUnknownError(f"upload {self._upload_id} is already closed")
         if not data:
             return
+        await self._load_tail()
         if self._spool is not None:
             await asyncio.to_thread(_append, self._spool, data)
             self._flushed += len(data)
@@ -476,6 +473,7 @@ class S3BlobWriter:
     async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
         self._check_open()
         try:
+            await self._load_tail()
             size = self.size
             if expected_size is not None and expected_size != size:
                 raise SizeInvalidError(
@@ -572,27 +570,46 @@ class S3BlobWriter:
             )
         state.parts.append(Part(number, answer["ETag"], len(body)))
 
+    @staticmethod
+    def _keys_tail_of(store: S3BlobStore, upload_id: str, state: UploadState) -> str | None:
+        return store.keys.tail(upload_id, state.parts_size + state.tail_size) if state.tail_size else None
+
+    async def _load_tail(self) -> None:
+        """Read the bytes after the last whole part that an earlier request left (once)."""
+        if self._tail_loaded:
+            return
+        if self._saved_tail is not None:
+            with translated():
+                try:
+                    response = await self._store.client.get_object(
+                        Bucket=self._store.bucket, Key=self._saved_tail
+                    )
+                    self._tail = bytearray(await response["Body"].read())
+                except ClientError as error:
+                    if not_found(error):
+                        raise BlobUploadUnknownError(
+                            f"upload {self._upload_id} lost its last bytes"
+                        ) from None
+                    raise
+        if len(self._tail) != self._state.tail_size:
+            raise BlobUploadUnknownError(f"upload {self._upload_id} lost its last bytes")
+        self._tail_loaded = True
+
     async def _save(self) -> None:
         """Write the tail, then the state naming it; then remove the tail the previous state named."""
         store, state = self._store, self._state
-        previous = await self._tails()
         state.tail_size = len(self._tail)
+        current = self._keys.tail(self._upload_id, self.size) if self._tail else None
         with translated():
-            if self._tail:
-                tail_key = self._keys.tail(self._upload_id, self.size)
-                await store.client.put_object(Bucket=store.bucket, Key=tail_key, Body=bytes(self._tail))
+            if current is not None:
+                await store.client.put_object(Bucket=store.bucket, Key=current, Body=bytes(self._tail))
             await store.client.put_object(
                 Bucket=store.bucket, Key=self._keys.state(self._upload_id), Body=state.dump()
             )
-            current = self._keys.tail(self._upload_id, self.size) if self._tail else None
-            for key in previous:
-                if key != current:
-                    await store.client.delete_object(Bucket=store.bucket, Key=key)
+            if self._saved_tail is not None and self._saved_tail != current:
+                await store.client.delete_object(Bucket=store.bucket, Key=self._saved_tail)
+        self._saved_tail = current
         self._dirty = False
-
-    async def _tails(self) -> list[str]:
-        prefix = f"{self._keys.upload_dir(self._upload_id)}tail-"
-        return [key async for key, _, _ in self._store.list_objects(prefix)]
 
     async def _discard(self) -> None:
         """Forget everything of this upload: its multipart upload, its objects and its local spool."""
