@@ -11,12 +11,13 @@ import os
 import time
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.proxy_e2e.upstreams import NO_TLS, fetch, proxy, repository, seed_upstream
+from tests.proxy_e2e.upstreams import NO_TLS, fetch, proxy, repository, seed_upstream, upstream_requests
 from tests.support.clients import ContainerTools
 from tests.support.fixtures import CargoholdFactory, DistributionFactory
 from tests.support.images import read_dir_image, write_image
@@ -124,6 +125,34 @@ def test_pull_through_into_s3_then_from_s3_with_range(
     assert head.headers["Content-Length"] == str(len(whole.body))
     beyond = fetch(url, headers={"Range": f"bytes={len(whole.body)}-"})
     assert beyond.status == 416
+
+
+def test_concurrent_cold_pulls_share_one_download_into_s3(
+    cargohold_factory: CargoholdFactory,
+    distribution_factory: DistributionFactory,
+    container_tools: ContainerTools,
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    """Eight clients ask two worker processes for one big blob at once: the upstream sends it once, the
+    followers read the leader's local spool, and every client gets the right bytes."""
+    upstream = distribution_factory()
+    image = seed_upstream(
+        container_tools, upstream, tmp_path / "src", "team/app", "3.0", seed=34, layer_sizes=(1000, 24 * MiB)
+    )
+    bucket = s3_server.new_bucket()
+    server = cargohold_factory(
+        [repository("hub", [proxy("up", upstream.url)])],
+        extra_config={**s3_config(s3_server, bucket), "workers": 2},
+    )
+    big = image.manifests[0].layers[-1]
+    url = f"{server.url}/v2/hub/team/app/blobs/{big.digest}"
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: fetch(url), range(8)))
+    for answer in answers:
+        assert answer.status == 200
+        assert f"sha256:{hashlib.sha256(answer.body).hexdigest()}" == big.digest
+    assert len(upstream_requests(upstream, "GET", f"/blobs/{big.digest}")) == 1
 
 
 def test_redirect_mode_sends_clients_to_a_presigned_url(
