@@ -101,7 +101,8 @@ def test_pull_through_into_s3_then_from_s3_with_range(
     # a client has its last bytes once they verified; the commit into S3 finishes just after
     assert poll(lambda: wanted <= set(bucket_keys(s3_server, bucket, "reg/blobs/"))), "blobs committed to S3"
     assert not (server.data_dir / "blobs").exists() or not any((server.data_dir / "blobs").rglob("*"))
-    assert bucket_keys(s3_server, bucket, "reg/uploads/") == []
+    # ... and then removes its temporary objects: nothing of the downloads is left in the bucket
+    assert poll(lambda: bucket_keys(s3_server, bucket, "reg/uploads/") == []), "temporary objects removed"
     assert s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
     upstream.stop()  # from now on only S3 has the bytes

@@ -59,16 +59,23 @@ class S3Server:
         return S3Options(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def start_s3_server(log_dir: Path) -> S3Server:
+    """Start ``moto_server`` on a free loopback port (stop it with ``server.process.stop()``)."""
     moto = Path(sys.executable).parent / "moto_server"
     service = start_service(
         "moto",
         lambda port: [str(moto), "-H", "127.0.0.1", "-p", str(port)],
         lambda port: f"http://127.0.0.1:{port}/moto-api/",
         lambda probe: probe.status == 200,
-        log_dir=tmp_path_factory.mktemp("moto"),
+        log_dir=log_dir,
     )
+    return S3Server(service)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_s3_server(tmp_path_factory.mktemp("moto"))
+    service = server.process
     try:
         yield S3Server(service)
     finally:

@@ -21,86 +21,34 @@ from S3, or redirected to a presigned URL when ``redirect`` is on (``redirect_ur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
-import math
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.errors import (
     BlobUnknownError,
-    BlobUploadInvalidError,
     BlobUploadUnknownError,
     ConfigError,
-    DigestInvalidError,
     RangeNotSatisfiableError,
     SizeInvalidError,
 )
 from cargohold.models import Digest
-from cargohold.storage.s3_client import (
-    HEX_LENGTHS,
-    Keys,
-    S3Options,
-    client_context,
-    error_code,
-    not_found,
-    translated,
-)
+from cargohold.storage.s3_bucket import Bucket, UploadState
+from cargohold.storage.s3_client import Keys, S3Options, client_context, error_code, not_found, translated
+from cargohold.storage.s3_writer import UPLOAD_HASH, HashCache, S3BlobWriter, open_spool
 
 if TYPE_CHECKING:
     from hashlib import _Hash
 
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
+__all__ = ["S3BlobStore", "S3BlobWriter"]
 
 READ_CHUNK: Final = 256 * 1024
-UPLOAD_HASH: Final = "sha256"
-HASH_CACHE_ENTRIES: Final = 4096
-MAX_PARTS: Final = 10_000  # S3's limit of parts in one multipart upload
-COPY_MAX: Final = 5 * 1024**3  # the largest object one CopyObject copies; larger ones are copied in parts
-
-
-@dataclass(slots=True)
-class Part:
-    number: int
-    etag: str
-    size: int
-
-
-@dataclass(slots=True)
-class UploadState:
-    """What ``state`` keeps of a session between requests."""
-
-    multipart_id: str | None = None
-    parts: list[Part] = field(default_factory=list)
-    tail_size: int = 0
-
-    @property
-    def parts_size(self) -> int:
-        return sum(part.size for part in self.parts)
-
-    def dump(self) -> bytes:
-        return json.dumps(
-            {
-                "multipart_id": self.multipart_id,
-                "parts": [[part.number, part.etag, part.size] for part in self.parts],
-                "tail_size": self.tail_size,
-            }
-        ).encode()
-
-    @classmethod
-    def load(cls, data: bytes) -> UploadState:
-        raw = json.loads(data)
-        parts = [Part(int(number), str(etag), int(size)) for number, etag, size in raw["parts"]]
-        return cls(raw["multipart_id"], parts, int(raw["tail_size"]))
 
 
 class S3BlobStore:
@@ -111,10 +59,10 @@ class S3BlobStore:
         self.options = options
         self.bucket = options.bucket
         self.keys = Keys(options.prefix)
-        self.part_size = options.part_size
+        self.objects = Bucket(client, options.bucket, self.keys, options.part_size)
         self.spools = spool_root / "uploads"
         self.spools.mkdir(parents=True, exist_ok=True)
-        self._hash_states: OrderedDict[str, tuple[int, _Hash]] = OrderedDict()
+        self._hashes = HashCache()
         self._stack: AsyncExitStack | None = None
 
     @classmethod
@@ -146,8 +94,7 @@ class S3BlobStore:
     # --- committed blobs ------------------------------------------------------------------------
 
     async def stat(self, digest: Digest) -> int | None:
-        head = await self._head(self.keys.blob(digest))
-        return None if head is None else int(head["ContentLength"])
+        return await self.objects.stat(self.keys.blob(digest))
 
     def local_path(self, digest: Digest) -> Path | None:
         return None
@@ -231,18 +178,16 @@ class S3BlobStore:
     async def put_small(self, data: bytes) -> Digest:
         digest = Digest.of(data)
         key = self.keys.blob(digest)
-        if await self._stat_key(key) == len(data) and await self._touch(key, len(data)):
+        if await self.objects.stat(key) == len(data) and await self.objects.touch(key, len(data)):
             return digest
-        with translated():
-            await self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        await self.objects.put_bytes(key, data)
         return digest
 
     async def delete(self, digest: Digest) -> None:
-        with translated():
-            await self.client.delete_object(Bucket=self.bucket, Key=self.keys.blob(digest))
+        await self.objects.delete_key(self.keys.blob(digest))
 
     async def iter_digests(self) -> AsyncIterator[Digest]:
-        async for key, _, _ in self.list_objects(self.keys.blobs):
+        async for key, _, _ in self.objects.list_objects(self.keys.blobs):
             digest = self.keys.digest_of(key)
             if digest is not None:
                 yield digest
@@ -254,166 +199,23 @@ class S3BlobStore:
         return self.spools / Keys.check_upload_id(upload_id)
 
     async def start_upload(self, upload_id: str, *, caller_verifies: bool = False) -> S3BlobWriter:
-        Keys.check_upload_id(upload_id)
-        self._hash_states.pop(upload_id, None)
+        spool_path = self.upload_path(upload_id)
+        self._hashes.forget(upload_id)
         if caller_verifies:
-            spool = await asyncio.to_thread(_open_spool, self.upload_path(upload_id))
-            return S3BlobWriter(self, upload_id, UploadState(), bytearray(), None, spool=spool, dirty=False)
-        return S3BlobWriter(self, upload_id, UploadState(), bytearray(), hashlib.new(UPLOAD_HASH), dirty=True)
+            spool = await asyncio.to_thread(open_spool, spool_path)
+            return self._writer(upload_id, UploadState(), bytearray(), None, spool=spool, dirty=False)
+        return self._writer(upload_id, UploadState(), bytearray(), hashlib.new(UPLOAD_HASH), dirty=True)
 
     async def resume_upload(self, upload_id: str) -> S3BlobWriter:
-        state_key = self.keys.state(upload_id)
-        with translated():
-            try:
-                response = await self.client.get_object(Bucket=self.bucket, Key=state_key)
-                state = UploadState.load(await response["Body"].read())
-            except ClientError as error:
-                if not_found(error):
-                    raise BlobUploadUnknownError(f"upload {upload_id} is unknown") from None
-                raise
-        size = state.parts_size + state.tail_size
-        hasher: _Hash | None = None
-        cached = self._hash_states.get(upload_id)
-        if cached is not None and cached[0] == size:
-            hasher = cached[1].copy()
-        return S3BlobWriter(self, upload_id, state, None, hasher)
+        saved = await self.objects.get_bytes(self.keys.state(upload_id))
+        if saved is None:
+            raise BlobUploadUnknownError(f"upload {upload_id} is unknown")
+        state = UploadState.load(saved)
+        hasher = self._hashes.at(upload_id, state.parts_size + state.tail_size)
+        return self._writer(upload_id, state, None, hasher)
 
-    async def delete_upload(self, upload_id: str) -> None:
-        directory = self.keys.upload_dir(upload_id)
-        self._hash_states.pop(upload_id, None)
-        await self.remove_upload_objects(directory)
-        await asyncio.to_thread(self.upload_path(upload_id).unlink, missing_ok=True)
-
-    # --- helpers shared with the writer and the sweeper -----------------------------------------
-
-    async def list_objects(self, prefix: str) -> AsyncIterator[tuple[str, int, float]]:
-        """(key, size, last modified) of every object under ``prefix``."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        with translated():
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    yield item["Key"], int(item["Size"]), item["LastModified"].timestamp()
-
-    async def list_multipart(self, prefix: str) -> list[tuple[str, str, float]]:
-        """(key, multipart upload id, initiated) of every multipart upload under ``prefix``."""
-        found: list[tuple[str, str, float]] = []
-        paginator = self.client.get_paginator("list_multipart_uploads")
-        with translated():
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Uploads", []):
-                    found.append((item["Key"], item["UploadId"], item["Initiated"].timestamp()))
-        return found
-
-    async def remove_upload_objects(self, directory: str) -> None:
-        """Abort the multipart uploads and delete the objects under one upload's directory."""
-        with translated():
-            for key, multipart_id, _ in await self.list_multipart(directory):
-                with contextlib.suppress(ClientError):
-                    await self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=key, UploadId=multipart_id
-                    )
-            async for key, _, _ in self.list_objects(directory):
-                await self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    async def _head(self, key: str) -> dict[str, Any] | None:
-        with translated():
-            try:
-                return cast("dict[str, Any]", await self.client.head_object(Bucket=self.bucket, Key=key))
-            except ClientError as error:
-                if not_found(error):
-                    return None
-                raise
-
-    async def _stat_key(self, key: str) -> int | None:
-        head = await self._head(key)
-        return None if head is None else int(head["ContentLength"])
-
-    async def _touch(self, key: str, size: int) -> bool:
-        """Make the object's last-modified time now (garbage collection reads it as "in use just now");
-        False when it is gone. An object over 5 GiB cannot be copied onto itself in one call: kept as is."""
-        if size > COPY_MAX:
-            return await self._stat_key(key) is not None
-        with translated():
-            try:
-                await self.client.copy_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    CopySource={"Bucket": self.bucket, "Key": key},
-                    MetadataDirective="REPLACE",
-                    Metadata={"touched": str(time.time())},
-                )
-            except ClientError as error:
-                if not_found(error):
-                    return False
-                raise
-        return True
-
-    async def place(self, source: str, target: str, size: int) -> None:
-        """Copy the verified object at ``source`` to ``target`` unless ``target`` holds it already."""
-        if await self._stat_key(target) == size and await self._touch(target, size):
-            return
-        copy_source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source}
-        with translated():
-            if size <= COPY_MAX:
-                await self.client.copy_object(Bucket=self.bucket, Key=target, CopySource=copy_source)
-                return
-            part = max(self.part_size, math.ceil(size / MAX_PARTS))
-            created = await self.client.create_multipart_upload(Bucket=self.bucket, Key=target)
-            multipart_id = created["UploadId"]
-            try:
-                parts: list[CompletedPartTypeDef] = []
-                for number, start in enumerate(range(0, size, part), start=1):
-                    end = min(start + part, size) - 1
-                    copied = await self.client.upload_part_copy(
-                        Bucket=self.bucket,
-                        Key=target,
-                        UploadId=multipart_id,
-                        PartNumber=number,
-                        CopySource=copy_source,
-                        CopySourceRange=f"bytes={start}-{end}",
-                    )
-                    parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
-                await self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=target, UploadId=multipart_id, MultipartUpload={"Parts": parts}
-                )
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=target, UploadId=multipart_id
-                    )
-                raise
-
-    async def hash_object(self, key: str, algorithm: str) -> Digest:
-        """The digest of an object, read back and hashed as it streams."""
-        if algorithm not in HEX_LENGTHS:
-            raise DigestInvalidError(f"unsupported digest algorithm {algorithm!r}")
-        hasher = hashlib.new(algorithm)
-        with translated():
-            response = await self.client.get_object(Bucket=self.bucket, Key=key)
-            body = response["Body"]
-            try:
-                async for chunk in body.iter_chunks(1024 * 1024):
-                    hasher.update(chunk)
-            finally:
-                body.close()
-        return Digest(algorithm, hasher.hexdigest())
-
-    def remember_hash(self, upload_id: str, offset: int, hasher: _Hash) -> None:
-        self._hash_states[upload_id] = (offset, hasher.copy())
-        self._hash_states.move_to_end(upload_id)
-        while len(self._hash_states) > HASH_CACHE_ENTRIES:
-            self._hash_states.popitem(last=False)
-
-    def forget_hash(self, upload_id: str) -> None:
-        self._hash_states.pop(upload_id, None)
-
-
-class S3BlobWriter:
-    """One upload: bytes go to S3 part by part (and, for a fetch, to the local spool as they come)."""
-
-    def __init__(
+    def _writer(
         self,
-        store: S3BlobStore,
         upload_id: str,
         state: UploadState,
         tail: bytearray | None,
@@ -421,220 +223,21 @@ class S3BlobWriter:
         *,
         spool: BinaryIO | None = None,
         dirty: bool = False,
-    ) -> None:
-        self._store = store
-        self._upload_id = upload_id
-        self._state = state
-        self._tail = tail if tail is not None else bytearray()  # received after the last whole part
-        self._tail_loaded = tail is not None  # a resumed upload reads its tail only when it needs it
-        self._saved_tail = self._keys_tail_of(store, upload_id, state) if tail is None else None
-        self._hasher = hasher
-        self._hashing = spool is None  # a fetch: the caller hashes (``caller_verifies``)
-        self._spool = spool
-        self._flushed = 0
-        self._dirty = dirty  # the state in S3 is behind this writer
-        self._closed = False
-        self._keys = store.keys
+    ) -> S3BlobWriter:
+        return S3BlobWriter(
+            self.objects,
+            self._hashes,
+            self.upload_path(upload_id),
+            upload_id,
+            state,
+            tail,
+            hasher,
+            spool=spool,
+            dirty=dirty,
+        )
 
-    @property
-    def upload_id(self) -> str:
-        return self._upload_id
-
-    @property
-    def size(self) -> int:
-        tail = len(self._tail) if self._tail_loaded else self._state.tail_size
-        return self._state.parts_size + tail
-
-    @property
-    def flushed(self) -> int:
-        return self._flushed if self._spool is not None else self.size
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise BlobUploadUnknownError(f"upload {self._upload_id} is already closed")
-        if not data:
-            return
-        await self._load_tail()
-        if self._spool is not None:
-            await asyncio.to_thread(_append, self._spool, data)
-            self._flushed += len(data)
-        elif self._hasher is not None:
-            if len(data) >= 64 * 1024:
-                await asyncio.to_thread(self._hasher.update, data)
-            else:
-                self._hasher.update(data)
-        self._tail += data
-        self._dirty = True
-        part_size = self._store.part_size
-        while len(self._tail) >= part_size:
-            await self._upload_part(bytes(self._tail[:part_size]))
-            del self._tail[:part_size]
-
-    async def commit(self, expected: Digest, expected_size: int | None = None) -> int:
-        self._check_open()
-        try:
-            await self._load_tail()
-            size = self.size
-            if expected_size is not None and expected_size != size:
-                raise SizeInvalidError(
-                    f"upload has {size} bytes, not the {expected_size} declared",
-                    detail={"size": size, "expected": expected_size},
-                )
-            target = self._keys.blob(expected)
-            if self._state.multipart_id is None:
-                data = bytes(self._tail)
-                if self._hashing:
-                    self._check(expected, await asyncio.to_thread(self._digest_of, data, expected.algorithm))
-                if await self._store._stat_key(target) != size or not await self._store._touch(target, size):
-                    with translated():
-                        await self._store.client.put_object(Bucket=self._store.bucket, Key=target, Body=data)
-            else:
-                if self._tail:
-                    await self._upload_part(bytes(self._tail))
-                    self._tail.clear()
-                data_key = self._keys.data(self._upload_id)
-                with translated():
-                    await self._store.client.complete_multipart_upload(
-                        Bucket=self._store.bucket,
-                        Key=data_key,
-                        UploadId=self._state.multipart_id,
-                        MultipartUpload={
-                            "Parts": [
-                                {"PartNumber": part.number, "ETag": part.etag} for part in self._state.parts
-                            ]
-                        },
-                    )
-                self._state.multipart_id = None
-                if self._hashing:
-                    if self._hasher is not None and expected.algorithm == UPLOAD_HASH:
-                        actual = Digest(UPLOAD_HASH, self._hasher.hexdigest())
-                    else:
-                        actual = await self._store.hash_object(data_key, expected.algorithm)
-                    self._check(expected, actual)
-                await self._store.place(data_key, target, size)
-        except BaseException:
-            await self._discard()
-            raise
-        await self._discard()
-        return size
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._spool is not None:
-            await asyncio.to_thread(self._spool.close)
-            return
-        if self._dirty:
-            await self._save()
-        if self._hasher is not None:
-            self._store.remember_hash(self._upload_id, self.size, self._hasher)
-
-    async def abort(self) -> None:
-        await self._discard()
-
-    # --- internals ------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise BlobUploadUnknownError(f"upload {self._upload_id} is already closed")
-
-    def _digest_of(self, data: bytes, algorithm: str) -> Digest:
-        if algorithm == UPLOAD_HASH and self._hasher is not None:
-            return Digest(algorithm, self._hasher.hexdigest())
-        if algorithm not in HEX_LENGTHS:
-            raise DigestInvalidError(f"unsupported digest algorithm {algorithm!r}")
-        return Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
-
-    @staticmethod
-    def _check(expected: Digest, actual: Digest) -> None:
-        if actual != expected:
-            raise DigestInvalidError(
-                f"upload hashes to {actual}, not {expected}", detail={"digest": str(expected)}
-            )
-
-    async def _upload_part(self, body: bytes) -> None:
-        store, state = self._store, self._state
-        data_key = self._keys.data(self._upload_id)
-        number = len(state.parts) + 1
-        if number > MAX_PARTS:
-            raise BlobUploadInvalidError(
-                f"the blob is larger than {MAX_PARTS} parts of {store.part_size} bytes (storage.s3.part_size)"
-            )
-        with translated():
-            if state.multipart_id is None:
-                created = await store.client.create_multipart_upload(Bucket=store.bucket, Key=data_key)
-                state.multipart_id = created["UploadId"]
-            answer = await store.client.upload_part(
-                Bucket=store.bucket, Key=data_key, UploadId=state.multipart_id, PartNumber=number, Body=body
-            )
-        state.parts.append(Part(number, answer["ETag"], len(body)))
-
-    @staticmethod
-    def _keys_tail_of(store: S3BlobStore, upload_id: str, state: UploadState) -> str | None:
-        return store.keys.tail(upload_id, state.parts_size + state.tail_size) if state.tail_size else None
-
-    async def _load_tail(self) -> None:
-        """Read the bytes after the last whole part that an earlier request left (once)."""
-        if self._tail_loaded:
-            return
-        if self._saved_tail is not None:
-            with translated():
-                try:
-                    response = await self._store.client.get_object(
-                        Bucket=self._store.bucket, Key=self._saved_tail
-                    )
-                    self._tail = bytearray(await response["Body"].read())
-                except ClientError as error:
-                    if not_found(error):
-                        raise BlobUploadUnknownError(
-                            f"upload {self._upload_id} lost its last bytes"
-                        ) from None
-                    raise
-        if len(self._tail) != self._state.tail_size:
-            raise BlobUploadUnknownError(f"upload {self._upload_id} lost its last bytes")
-        self._tail_loaded = True
-
-    async def _save(self) -> None:
-        """Write the tail, then the state naming it; then remove the tail the previous state named."""
-        store, state = self._store, self._state
-        state.tail_size = len(self._tail)
-        current = self._keys.tail(self._upload_id, self.size) if self._tail else None
-        with translated():
-            if current is not None:
-                await store.client.put_object(Bucket=store.bucket, Key=current, Body=bytes(self._tail))
-            await store.client.put_object(
-                Bucket=store.bucket, Key=self._keys.state(self._upload_id), Body=state.dump()
-            )
-            if self._saved_tail is not None and self._saved_tail != current:
-                await store.client.delete_object(Bucket=store.bucket, Key=self._saved_tail)
-        self._saved_tail = current
-        self._dirty = False
-
-    async def _discard(self) -> None:
-        """Forget everything of this upload: its multipart upload, its objects and its local spool."""
-        self._closed = True
-        self._tail = bytearray()
-        self._store.forget_hash(self._upload_id)
-        spool, self._spool = self._spool, None
-        if spool is not None:
-            await asyncio.to_thread(spool.close)
-        with contextlib.suppress(Exception):  # never mask the error that brought us here
-            if self._state.multipart_id is not None:
-                with contextlib.suppress(ClientError):
-                    await self._store.client.abort_multipart_upload(
-                        Bucket=self._store.bucket,
-                        Key=self._keys.data(self._upload_id),
-                        UploadId=self._state.multipart_id,
-                    )
-                self._state.multipart_id = None
-            await self._store.remove_upload_objects(self._keys.upload_dir(self._upload_id))
-        await asyncio.to_thread(self._store.upload_path(self._upload_id).unlink, missing_ok=True)
-
-
-def _open_spool(path: Path) -> BinaryIO:
-    return cast(BinaryIO, open(path, "wb", buffering=0))  # the writer closes it
-
-
-def _append(file: BinaryIO, data: bytes) -> None:
-    file.write(data)
+    async def delete_upload(self, upload_id: str) -> None:
+        directory = self.keys.upload_dir(upload_id)
+        self._hashes.forget(upload_id)
+        await self.objects.remove_upload_objects(directory)
+        await asyncio.to_thread(self.upload_path(upload_id).unlink, missing_ok=True)

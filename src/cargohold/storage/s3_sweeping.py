@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 from cargohold.errors import BlobUploadUnknownError
 from cargohold.models import Digest
 from cargohold.storage.base import StoredFile
-from cargohold.storage.s3 import S3BlobStore, UploadState
+from cargohold.storage.s3 import S3BlobStore
+from cargohold.storage.s3_bucket import UploadState
 from cargohold.storage.s3_client import not_found, translated
 from cargohold.storage.sweeping import (
     files_in,
@@ -41,14 +42,14 @@ class S3Sweeper:
         self._keys = store.keys
 
     async def list_blobs(self) -> AsyncIterator[StoredFile]:
-        async for key, size, mtime in self._store.list_objects(self._keys.blobs):
+        async for key, size, mtime in self._store.objects.list_objects(self._keys.blobs):
             digest = self._keys.digest_of(key)
             if digest is not None:
                 yield StoredFile(str(digest), size, mtime)
 
     async def remove_blob(self, digest: Digest, idle_before: float) -> int | None:
         key = self._keys.blob(digest)
-        head = await self._store._head(key)
+        head = await self._store.objects.head(key)
         if head is None or head["LastModified"].timestamp() >= idle_before:
             return None
         with translated():
@@ -74,7 +75,7 @@ class S3Sweeper:
         current = (await self._sessions(spool.name)).get(spool.name)
         if current is None or current.area != spool.area or current.mtime >= idle_before:
             return None
-        await self._store.remove_upload_objects(self._keys.upload_dir(spool.name))
+        await self._store.objects.remove_upload_objects(self._keys.upload_dir(spool.name))
         return current.size
 
     async def list_work_files(self, work_dir: Path) -> list[StoredFile]:
@@ -92,7 +93,7 @@ class S3Sweeper:
         sizes: dict[str, int] = {}
         newest: dict[str, float] = {}
         states: dict[str, float] = {}
-        async for key, size, mtime in self._store.list_objects(prefix):
+        async for key, size, mtime in self._store.objects.list_objects(prefix):
             found = self._keys.upload_id_of(key)
             if found is None:
                 continue
@@ -101,7 +102,7 @@ class S3Sweeper:
             else:
                 sizes[found] = sizes.get(found, 0) + size
             newest[found] = max(newest.get(found, 0.0), mtime)
-        for key, _, initiated in await self._store.list_multipart(prefix):
+        for key, _, initiated in await self._store.objects.list_multipart(prefix):
             found = self._keys.upload_id_of(key)
             if found is not None:
                 sizes.setdefault(found, 0)
