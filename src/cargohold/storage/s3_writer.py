@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from hashlib import _Hash
 
 UPLOAD_HASH: Final = "sha256"
+PARTS_IN_FLIGHT: Final = 2  # parts sent to S3 at once while more bytes arrive (memory: this + 1 parts)
 HASH_CACHE_ENTRIES: Final = 4096
 
 
@@ -87,6 +88,7 @@ class S3BlobWriter:
         self._dirty = dirty  # the state in S3 is behind this writer
         self._closed = False
         self._keys = bucket.keys
+        self._sending: list[tuple[int, int, asyncio.Task[str]]] = []  # (part number, size, its ETag to be)
 
     @property
     def upload_id(self) -> str:
@@ -95,7 +97,7 @@ class S3BlobWriter:
     @property
     def size(self) -> int:
         tail = len(self._tail) if self._tail_loaded else self._state.tail_size
-        return self._state.parts_size + tail
+        return self._state.parts_size + sum(size for _, size, _ in self._sending) + tail
 
     @property
     def flushed(self) -> int:
@@ -143,6 +145,7 @@ class S3BlobWriter:
                 if self._tail:
                     await self._upload_part(bytes(self._tail))
                     self._tail.clear()
+                await self._drain()
                 data_key = self._keys.data(self._upload_id)
                 with translated():
                     await self._bucket.client.complete_multipart_upload(
@@ -173,9 +176,15 @@ class S3BlobWriter:
         if self._closed:
             return
         self._closed = True
-        if self._spool is not None:
+        if self._spool is not None:  # a fetch is never resumed: what it sent is aborted by GC
+            await self._cancel_sending()
             await asyncio.to_thread(self._spool.close)
             return
+        try:
+            await self._drain()
+        except BaseException:
+            await self._cancel_sending()
+            raise
         if self._dirty:
             await self._save()
         if self._hasher is not None:
@@ -205,22 +214,53 @@ class S3BlobWriter:
             )
 
     async def _upload_part(self, body: bytes) -> None:
+        """Send one part in the background; wait while PARTS_IN_FLIGHT are on their way already."""
         bucket, state = self._bucket, self._state
-        data_key = self._keys.data(self._upload_id)
-        number = len(state.parts) + 1
+        number = len(state.parts) + len(self._sending) + 1
         if number > MAX_PARTS:
             raise BlobUploadInvalidError(
                 f"the blob is larger than {MAX_PARTS} parts of {bucket.part_size} bytes "
                 "(storage.s3.part_size)"
             )
+        if state.multipart_id is None:
+            with translated():
+                created = await bucket.client.create_multipart_upload(
+                    Bucket=bucket.name, Key=self._keys.data(self._upload_id)
+                )
+            state.multipart_id = created["UploadId"]
+        task = asyncio.ensure_future(self._send_part(state.multipart_id, number, body))
+        self._sending.append((number, len(body), task))
+        while len(self._sending) > PARTS_IN_FLIGHT:
+            await self._settle_first()
+
+    async def _send_part(self, multipart_id: str, number: int, body: bytes) -> str:
+        bucket = self._bucket
         with translated():
-            if state.multipart_id is None:
-                created = await bucket.client.create_multipart_upload(Bucket=bucket.name, Key=data_key)
-                state.multipart_id = created["UploadId"]
             answer = await bucket.client.upload_part(
-                Bucket=bucket.name, Key=data_key, UploadId=state.multipart_id, PartNumber=number, Body=body
+                Bucket=bucket.name,
+                Key=self._keys.data(self._upload_id),
+                UploadId=multipart_id,
+                PartNumber=number,
+                Body=body,
             )
-        state.parts.append(Part(number, answer["ETag"], len(body)))
+        return answer["ETag"]
+
+    async def _settle_first(self) -> None:
+        """Wait for the oldest part on its way and record it (raises what sending it raised)."""
+        number, size, task = self._sending[0]
+        etag = await task
+        self._sending.pop(0)
+        self._state.parts.append(Part(number, etag, size))
+
+    async def _drain(self) -> None:
+        while self._sending:
+            await self._settle_first()
+
+    async def _cancel_sending(self) -> None:
+        sending, self._sending = self._sending, []
+        for _, _, task in sending:
+            task.cancel()
+        await asyncio.gather(*(task for _, _, task in sending), return_exceptions=True)
 
     @staticmethod
     def _keys_tail_of(keys: Keys, upload_id: str, state: UploadState) -> str | None:
@@ -256,6 +296,7 @@ class S3BlobWriter:
         """Forget everything of this upload: its multipart upload, its objects and its local spool."""
         self._closed = True
         self._tail = bytearray()
+        await self._cancel_sending()
         self._hashes.forget(self._upload_id)
         spool, self._spool = self._spool, None
         if spool is not None:
