@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from cargohold.app import s3_options
+from cargohold.cli import cli
 from cargohold.config import load_settings
 from cargohold.errors import ConfigError
 
@@ -125,3 +127,17 @@ def test_a_secret_is_not_echoed_in_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "storage: {driver: s3, s3: {bucket: x, secret_access_key: hunter2-secret}}\n")
     message = problems(path)
     assert "hunter2-secret" not in message
+
+
+def test_config_check_summarises_the_store_without_secrets(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "storage: {driver: s3, redirect: true, s3: {bucket: abc, endpoint_url: 'http://127.0.0.1:9000', "
+        "access_key_id: AKIDX, secret_access_key: hidden-secret-x}}\n",
+    )
+    result = CliRunner().invoke(cli, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "s3 bucket abc at http://127.0.0.1:9000" in result.output
+    assert "keys set" in result.output
+    assert "redirects to presigned URLs" in result.output
+    assert "hidden-secret-x" not in result.output

@@ -69,6 +69,9 @@ async def create_app(settings: Settings) -> web.Application:
     """A ready application: metadata migrated, declared repositories applied, services wired."""
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
+    # botocore logs whole requests at DEBUG, a session token among the headers: never that either.
+    for name in ("botocore", "aiobotocore"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
     metadata = await open_metadata(settings.database, secrets=secrets)

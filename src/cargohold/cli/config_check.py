@@ -40,6 +40,19 @@ def config_check(file: Path) -> None:
     print_summary(console, settings)
 
 
+def _storage(settings: Settings) -> str:
+    """The blob store in one line; keys only as set / not set."""
+    s3 = settings.storage.s3
+    if settings.storage.driver != "s3" or s3 is None:
+        return "filesystem (under data_dir)"
+    where = s3.endpoint_url or f"AWS S3 {s3.region}"
+    keys = "keys set" if s3.access_key_id is not None else "keys from the AWS chain"
+    if s3.credentials_file is not None:
+        keys = f"keys from {s3.credentials_file}"
+    redirect = ", redirects to presigned URLs" if settings.storage.redirect else ""
+    return f"s3 bucket {s3.bucket} at {where}, prefix {s3.prefix or '(none)'}, {keys}{redirect}"
+
+
 def print_summary(console: Console, settings: Settings) -> None:
     """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
     for key, value in (
@@ -49,6 +62,7 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("database", redact_url(settings.database)),
         ("workers", str(settings.workers)),
         ("log_level", settings.log_level),
+        ("storage", _storage(settings)),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
     if builtin_repositories(settings):

@@ -84,7 +84,7 @@ class S3BlobStore:
             ) from None
         except BotoCoreError as error:
             where = self.options.endpoint_url or f"AWS S3 ({self.options.region})"
-            raise ConfigError(f"storage.s3: {where} cannot be reached: {error}") from None
+            raise ConfigError(f"storage.s3: {where} cannot be used: {error}") from None
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None
