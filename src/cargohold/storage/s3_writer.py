@@ -89,6 +89,7 @@ class S3BlobWriter:
         self._closed = False
         self._keys = bucket.keys
         self._sending: list[tuple[int, int, asyncio.Task[str]]] = []  # (part number, size, its ETag to be)
+        self._in_s3 = tail is None  # whether S3 may hold anything of this upload (resumed: its state)
 
     @property
     def upload_id(self) -> str:
@@ -223,6 +224,7 @@ class S3BlobWriter:
                 "(storage.s3.part_size)"
             )
         if state.multipart_id is None:
+            self._in_s3 = True
             with translated():
                 created = await bucket.client.create_multipart_upload(
                     Bucket=bucket.name, Key=self._keys.data(self._upload_id)
@@ -284,6 +286,7 @@ class S3BlobWriter:
         bucket, state = self._bucket, self._state
         state.tail_size = len(self._tail)
         current = self._keys.tail(self._upload_id, self.size) if self._tail else None
+        self._in_s3 = True
         if current is not None:
             await bucket.put_bytes(current, bytes(self._tail))
         await bucket.put_bytes(self._keys.state(self._upload_id), state.dump())
@@ -310,7 +313,8 @@ class S3BlobWriter:
                         UploadId=self._state.multipart_id,
                     )
                 self._state.multipart_id = None
-            await self._bucket.remove_upload_objects(self._keys.upload_dir(self._upload_id))
+            if self._in_s3:  # a small fetch or push that never left memory has nothing to remove there
+                await self._bucket.remove_upload_objects(self._keys.upload_dir(self._upload_id))
         await asyncio.to_thread(self._spool_path.unlink, missing_ok=True)
 
 
