@@ -13,3 +13,4 @@ from tests.support.fixtures import (  # noqa: F401 - re-exported fixtures and ho
     metadata,
     pytest_runtest_makereport,
 )
+from tests.support.s3 import s3_server  # noqa: F401 - the moto S3 server, started once per session

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import signal
@@ -40,7 +41,7 @@ from cargohold.auth.secrets import SecretBox
 from cargohold.auth.tokens import RegistryTokens
 from cargohold.auth.users import UserAdmin
 from cargohold.config import Settings, builtin_repositories, declared_repositories
-from cargohold.errors import RepositoryExistsError
+from cargohold.errors import ConfigError, RepositoryExistsError
 from cargohold.metadata.base import RepositoryStore
 from cargohold.metadata.sql import open_metadata
 from cargohold.proxy.absent import AbsentManifests
@@ -65,7 +66,11 @@ from cargohold.registry.repositories import RepositoryAdmin
 from cargohold.registry.space import SpaceGuard
 from cargohold.registry.uploads import UploadPolicy, UploadService
 from cargohold.running import Listener, run
+from cargohold.storage.base import BlobStore, SweepableStore, disk_space
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.s3 import S3BlobStore
+from cargohold.storage.s3_client import S3Options
+from cargohold.storage.s3_sweeping import S3Sweeper
 from cargohold.storage.sweeping import FilesystemSweeper
 from cargohold.supervisor import supervise
 from cargohold.tls.setup import prepare_tls
@@ -78,6 +83,9 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
     metrics go to ``http_metrics`` (which the server's access-log hook observes into), else to new ones."""
     # aiosqlite logs every statement with its parameters at DEBUG, proxy passwords included: never that.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
+    # botocore logs whole requests at DEBUG, a session token among the headers: never that either.
+    for name in ("botocore", "aiobotocore"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).level))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = SecretBox.load_or_create(settings.data_dir, _secret(settings.secret_key))
     metadata = await open_metadata(settings.database, schema=settings.database_schema, secrets=secrets)
@@ -99,7 +107,14 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
     tokens = RegistryTokens.from_secrets(secrets)
     authenticator = Authenticator(metadata.users, passwords, tokens)
     auth = HttpAuth(authenticator, tokens, _token_realm_base(settings))
-    blob_store = FilesystemBlobStore(settings.data_dir)
+    local_space = functools.partial(
+        disk_space, settings.data_dir
+    )  # spools (and, on filesystem, blobs) live here
+    try:
+        blob_store, sweeper = await open_blob_store(settings)
+    except BaseException:
+        await metadata.close()
+        raise
     content = GuardedContentStore(metadata.content, blob_store)  # links re-checked against collection
     blobs = BlobService(content, blob_store)
     manifests = ManifestService(content, blob_store)
@@ -107,7 +122,7 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
     collector = GarbageCollector(
         metadata.collector,
         metadata.content,
-        FilesystemSweeper(blob_store),
+        sweeper,
         lock_path=settings.data_dir / "gc.lock",
         work_dir=fetch_dir,
         policy=GcPolicy(settings.gc.grace_seconds, settings.gc.upload_max_idle_seconds),
@@ -134,12 +149,12 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
             min_free_bytes=int(settings.storage.min_free_bytes),
             low_water=settings.storage.low_water_percent / 100,
         ),
-        space=blob_store.space,
+        space=local_space,
         before_run=lambda: _flush_once(stats),
         after_disk_eviction=collector.collect_if_free,
     )
     stats = StatsRecorder(metadata.stats, on_fetched=evictor.nudge)
-    room = SpaceGuard(blob_store.space, int(settings.storage.min_free_bytes), make_room=evictor.make_room)
+    room = SpaceGuard(local_space, int(settings.storage.min_free_bytes), make_room=evictor.make_room)
     resolver = ProxyResolver(directory, pool, health, stats)
     pull = PullThroughService(
         content,
@@ -190,7 +205,7 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
         users=users,
         gc=collector,
         warmer=Warmer(pull, directory),
-        storage=StorageAccounting(metadata.repositories, metadata.storage, inventory, blob_store.space),
+        storage=StorageAccounting(metadata.repositories, metadata.storage, inventory, local_space),
     )
     # ----------------------------------------------------------------------------------------------------
     # UI sessions are signed with a key derived from the server key: they survive restarts and span workers
@@ -200,8 +215,8 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
     readiness = Readiness(
         {
             "database": database_check(metadata.database.ping),
-            "blob_store": blob_store_check(blob_store.spool_directory),
-            "free_space": free_space_check(blob_store.root, int(settings.storage.min_free_bytes)),
+            "blob_store": blob_store_check(settings.data_dir / "tmp"),
+            "free_space": free_space_check(settings.data_dir, int(settings.storage.min_free_bytes)),
         }
     )
     scrape = MetricsConfig(settings.metrics.public, _secret(settings.metrics.token))
@@ -246,12 +261,53 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
         await resolver.close()
         await pool.close()
         await metadata.close()
+        if isinstance(blob_store, S3BlobStore):
+            await blob_store.close()
 
     app.cleanup_ctx.append(flush_statistics)
     app.cleanup_ctx.append(collect_garbage)
     app.cleanup_ctx.append(evict)
     app.on_cleanup.append(close)
     return app
+
+
+async def open_blob_store(settings: Settings) -> tuple[BlobStore, SweepableStore]:
+    """The blob store ``storage.driver`` names, with its garbage collection view. The S3 driver's bucket is
+    checked at once, so a wrong endpoint, bucket or key fails the start with a clear message."""
+    if settings.storage.driver == "filesystem":
+        local = FilesystemBlobStore(settings.data_dir)
+        return local, FilesystemSweeper(local)
+    remote = await S3BlobStore.open(s3_options(settings), settings.data_dir)
+    try:
+        await remote.check()
+    except BaseException:
+        await remote.close()
+        raise
+    return remote, S3Sweeper(remote)
+
+
+def s3_options(settings: Settings) -> S3Options:
+    """The S3 driver's options from ``storage.s3`` (ConfigError when the section is missing)."""
+    s3 = settings.storage.s3
+    if s3 is None:
+        raise ConfigError("storage.s3: the S3 driver needs an s3: section with at least a bucket")
+    verify: bool | str = str(s3.ca_bundle) if s3.ca_bundle is not None else s3.verify_tls
+    return S3Options(
+        bucket=s3.bucket,
+        endpoint_url=s3.endpoint_url,
+        region=s3.region,
+        prefix=s3.prefix,
+        access_key_id=_secret(s3.access_key_id),
+        secret_access_key=_secret(s3.secret_access_key),
+        session_token=_secret(s3.session_token),
+        credentials_file=s3.credentials_file,
+        profile=s3.profile,
+        path_style=s3.path_style,
+        verify=verify,
+        part_size=int(s3.part_size),
+        presign_expires_seconds=s3.presign_expires_seconds,
+        redirect=settings.storage.redirect,
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -11,6 +11,7 @@ One module per command group, each registered here (in ``COMMANDS``, imported wh
 - ``user …``        accounts, admin role and permissions (``cargohold.cli.user``)
 - ``token …``       personal access tokens (``cargohold.cli.token``)
 - ``gc``            garbage collection now, or a dry run (``cargohold.cli.gc``)
+- ``storage migrate``  copy a filesystem blob store into S3 (``cargohold.cli.storage``)
 
 The commands that talk to a running server share ``cargohold.cli.command`` (``--server``, ``--json``, the
 error report), ``cargohold.cli.client`` (the HTTP client and the stored logins) and ``cargohold.cli.output``
@@ -54,6 +55,11 @@ COMMANDS: Final = {
         "Manage repositories: settings, images, cached content and statistics.",
     ),
     "serve": ("cargohold.cli.serve", "serve", "Run the registry."),
+    "storage": (
+        "cargohold.cli.storage",
+        "storage",
+        "Copy a filesystem blob store into S3 (storage migrate).",
+    ),
     "token": (
         "cargohold.cli.token",
         "token",

@@ -57,6 +57,19 @@ def _tls(settings: Settings) -> str:
     return "off"
 
 
+def _storage(settings: Settings) -> str:
+    """The blob store in one line; keys only as set / not set."""
+    s3 = settings.storage.s3
+    if settings.storage.driver != "s3" or s3 is None:
+        return "filesystem (under data_dir)"
+    where = s3.endpoint_url or f"AWS S3 {s3.region}"
+    keys = "keys set" if s3.access_key_id is not None else "keys from the AWS chain"
+    if s3.credentials_file is not None:
+        keys = f"keys from {s3.credentials_file}"
+    redirect = ", redirects to presigned URLs" if settings.storage.redirect else ""
+    return f"s3 bucket {s3.bucket} at {where}, prefix {s3.prefix or '(none)'}, {keys}{redirect}"
+
+
 def print_summary(console: Console, settings: Settings) -> None:
     """Server settings, then each repository with its proxies in priority order; passwords as set/not set."""
 
@@ -71,6 +84,7 @@ def print_summary(console: Console, settings: Settings) -> None:
         ("trusted_proxies", ", ".join(map(str, settings.trusted_proxies)) or "none"),
         ("log_format", settings.log_format),
         ("metrics", "public" if settings.metrics.public else "token" if settings.metrics.token else "users"),
+        ("storage", _storage(settings)),
     ):
         console.print(f"  [dim]{key:<11}[/] {escape(value)}")
     if builtin_repositories(settings):

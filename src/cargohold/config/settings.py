@@ -17,7 +17,6 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
-    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -37,14 +36,15 @@ from pydantic_settings import (
 from cargohold.config.file import format_problems, load_yaml_file
 from cargohold.config.repositories import RepositoryConfig, as_entities, default_repositories
 from cargohold.config.serving import Network, TlsSettings, parse_trusted_proxies
+from cargohold.config.storage import S3Settings, StorageSettings
 from cargohold.errors import ConfigError
 from cargohold.models import Proxy, Repository
 from cargohold.registry.addresses import check_http_url, join_host_port, split_host_port
 from cargohold.registry.networks import DEFAULT_DENIED_NETWORKS, NetworkPolicy, parse_networks
-from cargohold.registry.values import Bytes
 
 __all__ = [
     "MetricsSettings",
+    "S3Settings",
     "Settings",
     "StorageSettings",
     "TlsSettings",
@@ -110,22 +110,6 @@ class GcSettings(BaseModel):
     """A blob file modified this recently is never removed, referenced or not."""
     upload_max_idle_seconds: float = Field(default=86400.0, ge=0, le=365 * 86400)
     """An upload session (or a spool no session owns) idle this long is abandoned and removed."""
-
-
-class StorageSettings(BaseModel):
-    """Limits on the whole store (the ``storage:`` section); byte sizes are integers or ``"50GiB"``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_bytes: Bytes = ByteSize(0)
-    """Cached content is evicted while the store holds more than this (each digest once); 0: no limit."""
-    min_free_bytes: Bytes = ByteSize(0)
-    """Cached content is evicted while the data directory's disk has less free; 0: no minimum."""
-    low_water_percent: int = Field(default=90, ge=1, le=100)
-    """Eviction, once a limit is crossed, goes on until usage is this share of the limit."""
-    eviction_interval_seconds: float = Field(default=300.0, ge=0, le=86400)
-    """How often limits and ``evict_unused_after_days`` are checked without a fetch to prompt it (0: only
-    after fetches); a fetch prompts a check of the limits within seconds."""
 
 
 class UploadSettings(BaseModel):

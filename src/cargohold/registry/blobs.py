@@ -8,6 +8,7 @@ whose size is not the size recorded when it was linked is damaged: it is never s
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,14 @@ class BlobService:
                 detail={"digest": str(digest)},
             )
         return BlobInfo(digest, stored, self._store.local_path(digest), link.proxy_name)
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """Where a client may fetch a stored blob itself (a presigned S3 URL), when the store redirects."""
+        return await self._store.redirect_url(digest)
+
+    def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream a stored blob (or ``length`` bytes from ``offset``), for a store without local files."""
+        return self._store.read(digest, offset, length)
 
     async def shared_size(self, address: ImageAddress, digest: Digest) -> int | None:
         """The size of the blob's stored bytes when the image's repository may serve them without fetching

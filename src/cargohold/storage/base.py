@@ -1,7 +1,8 @@
 """The blob store contract: bytes only, content-addressed; it knows no repository, image or HTTP.
 
-A driver keeps committed blobs under their digest and in-progress uploads under an upload id.
-The filesystem driver's layout, below ``data_dir``::
+A driver keeps committed blobs under their digest and in-progress uploads under an upload id. Drivers:
+``filesystem`` (the default, below) and ``s3`` (``cargohold.storage.s3``; its key layout is drawn in
+``cargohold.storage.s3_client``). The filesystem driver's layout, below ``data_dir``::
 
     blobs/
       sha256/ab/abcdef0123…        committed content, named by its digest; never changes once written
@@ -24,6 +25,7 @@ times, and removals that re-check the time so a file used since it was listed is
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,12 @@ class DiskSpace:
 
     total_bytes: int
     free_bytes: int
+
+
+def disk_space(path: Path) -> DiskSpace:
+    """The size and free space of the filesystem holding ``path`` (free: what an unprivileged writer gets)."""
+    stat = os.statvfs(path)
+    return DiskSpace(total_bytes=stat.f_blocks * stat.f_frsize, free_bytes=stat.f_bavail * stat.f_frsize)
 
 
 class SpaceReporter(Protocol):
@@ -91,6 +99,11 @@ class BlobStore(Protocol):
         """A filesystem path to the committed blob, for sendfile; None when absent or not on local disk."""
         ...
 
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """A short-lived URL a client may fetch the committed blob from itself (the S3 driver with
+        ``storage.redirect: true``), or None: serve the bytes (``local_path`` or ``read``)."""
+        ...
+
     def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream a committed blob (or part of it). Raises BlobUnknownError when absent."""
         ...
@@ -105,7 +118,8 @@ class BlobStore(Protocol):
 
     def upload_path(self, upload_id: str) -> Path:
         """Where an upload's spool lies on local disk, so a reader can follow it while it grows.
-        Raises BlobUploadUnknownError for an id that is not a safe file name."""
+        Raises BlobUploadUnknownError for an id that is not a safe file name. (A driver that keeps pushes
+        elsewhere writes this file for ``caller_verifies`` uploads, the fetches that are followed, only.)"""
         ...
 
     async def start_upload(self, upload_id: str, *, caller_verifies: bool = False) -> BlobWriter:

@@ -27,7 +27,7 @@ from cargohold.errors import (
     SizeInvalidError,
 )
 from cargohold.models import Digest
-from cargohold.storage.base import DiskSpace
+from cargohold.storage.base import DiskSpace, disk_space
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -67,8 +67,7 @@ class FilesystemBlobStore:
     # --- committed blobs ------------------------------------------------------------------------
 
     def space(self) -> DiskSpace:
-        stat = os.statvfs(self.root)
-        return DiskSpace(total_bytes=stat.f_blocks * stat.f_frsize, free_bytes=stat.f_bavail * stat.f_frsize)
+        return disk_space(self.root)
 
     def blob_path(self, digest: Digest) -> Path:
         """Where a blob with ``digest`` lives; DigestInvalidError for anything that is not a clean digest."""
@@ -88,6 +87,9 @@ class FilesystemBlobStore:
     def local_path(self, digest: Digest) -> Path | None:
         path = self.blob_path(digest)
         return path if path.is_file() else None
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        return None  # served from the local file, with sendfile
 
     async def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (default: to the end) from ``offset`` in chunks of READ_CHUNK."""

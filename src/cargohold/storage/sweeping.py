@@ -43,17 +43,17 @@ class FilesystemSweeper:
                 if len(prefix) != 2:
                     continue
                 directory = self._blobs / algorithm / prefix
-                for name, size, mtime in await asyncio.to_thread(_files, directory):
+                for name, size, mtime in await asyncio.to_thread(files_in, directory):
                     if len(name) == length and name.startswith(prefix) and _HEX_RE.fullmatch(name):
                         yield StoredFile(f"{algorithm}:{name}", size, mtime)
 
     async def remove_blob(self, digest: Digest, idle_before: float) -> int | None:
-        return await asyncio.to_thread(_remove_if_idle, self._store.blob_path(digest), idle_before)
+        return await asyncio.to_thread(remove_if_idle, self._store.blob_path(digest), idle_before)
 
     async def list_spools(self) -> list[StoredFile]:
         spools: list[StoredFile] = []
         for area, directory in self._areas.items():
-            for name, size, mtime in await asyncio.to_thread(_files, directory):
+            for name, size, mtime in await asyncio.to_thread(files_in, directory):
                 spools.append(StoredFile(name, size, mtime, area))
         return spools
 
@@ -61,22 +61,15 @@ class FilesystemSweeper:
         directory = self._areas.get(spool.area)
         if directory is None or not _plain_name(spool.name):
             return None
-        return await asyncio.to_thread(_remove_if_idle, directory / spool.name, idle_before)
+        return await asyncio.to_thread(remove_if_idle, directory / spool.name, idle_before)
 
     async def list_work_files(self, work_dir: Path) -> list[StoredFile]:
-        def unheld() -> list[StoredFile]:
-            found = []
-            for name, size, mtime in _files(work_dir):
-                if _WORK_FILE_RE.fullmatch(name) and not _lock_held(work_dir / _lock_name(name)):
-                    found.append(StoredFile(name, size, mtime, "work"))
-            return found
-
-        return await asyncio.to_thread(unheld)
+        return await asyncio.to_thread(unheld_work_files, work_dir)
 
     async def remove_work_file(self, work_dir: Path, name: str, idle_before: float) -> int | None:
         if not _WORK_FILE_RE.fullmatch(name):
             return None
-        return await asyncio.to_thread(_remove_work_file, work_dir, name, idle_before)
+        return await asyncio.to_thread(remove_work_file, work_dir, name, idle_before)
 
 
 # --- blocking helpers (run in worker threads) ---------------------------------------------------------
@@ -90,7 +83,7 @@ def _names(directory: Path) -> list[str]:
         return []
 
 
-def _files(directory: Path) -> list[tuple[str, int, float]]:
+def files_in(directory: Path) -> list[tuple[str, int, float]]:
     """(name, size, mtime) of the regular files in ``directory``, by name."""
     found = []
     try:
@@ -112,7 +105,7 @@ def _plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
 
 
-def _remove_if_idle(path: Path, idle_before: float) -> int | None:
+def remove_if_idle(path: Path, idle_before: float) -> int | None:
     try:
         stat = os.stat(path)
     except FileNotFoundError:
@@ -124,6 +117,20 @@ def _remove_if_idle(path: Path, idle_before: float) -> int | None:
     except FileNotFoundError:
         return None
     return stat.st_size
+
+
+def is_work_file(name: str) -> bool:
+    """Whether ``name`` is a fetcher's lock or state file (so a removal may touch it)."""
+    return bool(_WORK_FILE_RE.fullmatch(name))
+
+
+def unheld_work_files(work_dir: Path) -> list[StoredFile]:
+    """The fetcher's lock and state files in ``work_dir`` whose lock no process holds (blocking)."""
+    found = []
+    for name, size, mtime in files_in(work_dir):
+        if _WORK_FILE_RE.fullmatch(name) and not _lock_held(work_dir / _lock_name(name)):
+            found.append(StoredFile(name, size, mtime, "work"))
+    return found
 
 
 def _lock_name(name: str) -> str:
@@ -145,10 +152,10 @@ def _lock_held(lock_path: Path) -> bool:
     return False
 
 
-def _remove_work_file(work_dir: Path, name: str, idle_before: float) -> int | None:
-    """Remove one stale work file while holding its digest's lock file locked ourselves (so no fetcher
-    leads that digest meanwhile); keep it when a fetcher holds that lock or it changed since
-    ``idle_before``."""
+def remove_work_file(work_dir: Path, name: str, idle_before: float) -> int | None:
+    """Remove one stale work file (``is_work_file(name)``) while holding its digest's lock file locked
+    ourselves (so no fetcher leads that digest meanwhile); keep it when a fetcher holds that lock or it
+    changed since ``idle_before``. Blocking."""
     lock_path = work_dir / _lock_name(name)
     try:
         fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -160,7 +167,7 @@ def _remove_work_file(work_dir: Path, name: str, idle_before: float) -> int | No
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return None
-        return _remove_if_idle(work_dir / name, idle_before)
+        return remove_if_idle(work_dir / name, idle_before)
     finally:
         if fd is not None:
             with contextlib.suppress(OSError):

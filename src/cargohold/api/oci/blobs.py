@@ -1,6 +1,8 @@
 """GET, HEAD and DELETE of /v2/<name>/blobs/<digest>.
 
-Blobs on disk (local or cached) go out with sendfile, with Range support. A blob being fetched through a
+Blobs on disk (local or cached) go out with sendfile, with Range support. Blobs in a store without local
+files (S3) are streamed through from the store with Range support, or, with ``storage.redirect``, a GET is
+answered 307 to a short-lived presigned URL. A blob being fetched through a
 proxy is streamed as it arrives (a Range on such a cold miss is answered with the whole blob, as Distribution
 does): the newest bytes from memory, and what a client reads from the growing spool or the just-committed
 file with sendfile too. A blob the disk has no room for comes straight from the upstream, uncached
@@ -54,12 +56,50 @@ async def get_blob(
     range_header = request.headers.get("Range")
     if range_header is not None:
         parse_blob_range(range_header, served.size)
-    if served.path is None:
-        raise web.HTTPInternalServerError(reason="blob store without local files")
-    _check_openable(served.path)
     headers = _headers(digest, served.proxy_name)
     headers["Cache-Control"] = "max-age=31536000, immutable"
+    if served.path is None:
+        return await _from_store(request, services, served.digest, served.size, headers)
+    _check_openable(served.path)
     return web.FileResponse(served.path, headers=headers)
+
+
+async def _from_store(
+    request: web.Request, services: OciServices, digest: Digest, size: int, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A stored blob without a local file (the S3 driver): a GET is redirected to a presigned URL when the
+    store redirects (Range then goes to the store), else streamed through with Range support."""
+    if request.method == "GET":
+        location = await services.blobs.redirect_url(digest)
+        if location is not None:
+            redirect = {key: value for key, value in headers.items() if key != "Cache-Control"}
+            return web.Response(status=307, headers={**redirect, "Location": location, "Content-Length": "0"})
+    start, end, status = 0, size - 1, 200
+    range_header = request.headers.get("Range")
+    headers["Accept-Ranges"] = "bytes"
+    if range_header is not None:
+        start, end = parse_blob_range(range_header, size)
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = end - start + 1 if size else 0
+    if request.method == "HEAD" or not size:
+        await response.prepare(request)
+        return response
+    chunks = aiter(services.blobs.read(digest, start, end - start + 1))
+    first = await anext(chunks, b"")  # a blob gone from the store fails here, with a proper error answer
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    except CargoholdError as error:  # prepared already: a short body, never a wrong one
+        log.warning("blob %s broke off while read from the store: %s", digest, error.message)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
 
 
 def _check_openable(path: Path) -> None:
