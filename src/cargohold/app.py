@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from cargohold.api.application import build_web_app
 from cargohold.api.auth.setup import HttpAuth
 from cargohold.api.health import Readiness, blob_store_check, database_check, free_space_check
-from cargohold.api.management.metrics import MetricsConfig
+from cargohold.api.management.metrics import GcMetrics, MetricsConfig
 from cargohold.api.management.services import ManagementServices
 from cargohold.api.observe.access import observer_class
 from cargohold.api.observe.logformat import announce, configure_logging
@@ -219,7 +219,9 @@ async def create_app(settings: Settings, http_metrics: HttpMetrics | None = None
             "free_space": free_space_check(settings.data_dir, int(settings.storage.min_free_bytes)),
         }
     )
-    scrape = MetricsConfig(settings.metrics.public, _secret(settings.metrics.token))
+    scrape = MetricsConfig(
+        settings.metrics.public, _secret(settings.metrics.token), [GcMetrics(collector.ledger)]
+    )
     app = build_web_app(
         services,
         auth,

@@ -73,6 +73,14 @@ def http(
         return error.code, dict(error.headers), error.read()
 
 
+def metric(scraped: bytes, name: str) -> float:
+    """The value of the sample ``name`` (with its labels) in a Prometheus text scrape."""
+    for line in scraped.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} is not in the scrape")
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
     """``cargohold ARGS`` in a subprocess, signed in as admin (``cargohold login``) on first use."""
@@ -157,6 +165,12 @@ def test_purged_content_gives_its_disk_bytes_back_and_a_dry_run_removes_nothing(
     assert sorted(dry["removed"], key=repr) == sorted(done["removed"], key=repr)
     assert blob_bytes(server) == 0
     assert json.loads(cli(server, "gc", "--json"))["bytes_freed"] == 0
+    status, _, scraped = http(server, "GET", "/metrics")  # the dry run is not counted; two collections are
+    assert status == 200
+    assert metric(scraped, "cargohold_gc_runs_total") == 2
+    assert metric(scraped, "cargohold_gc_freed_bytes_total") == cached
+    assert metric(scraped, 'cargohold_gc_removed_total{kind="blob"}') == len(done["removed"])
+    assert metric(scraped, "cargohold_gc_last_run_timestamp_seconds") > time.time() - 600
 
     # The cache still works: the next pull fetches again.
     assert pull(container_tools, server, "hub/team/app", "1.0", tmp_path / "again") == image.digest

@@ -50,6 +50,7 @@ from typing import Final
 from cargohold.errors import UnavailableError
 from cargohold.metadata.base import CollectorStore, ContentStore
 from cargohold.models import Digest
+from cargohold.registry.gc_ledger import LEDGER_FILE, GcLedger
 from cargohold.storage.base import StoredFile, SweepableStore
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ class GarbageCollector:
         self._lock_path = lock_path
         self._work_dir = work_dir
         self._policy = policy
+        self.ledger = GcLedger(lock_path.parent / LEDGER_FILE)
+        """What collections on this node have done (``/metrics``)."""
 
     async def collect(self, dry_run: bool = False) -> GcReport:
         """Collect now; CollectorBusyError when another collection holds the lock."""
@@ -123,11 +126,15 @@ class GarbageCollector:
             if not acquired:
                 raise CollectorBusyError("a garbage collection is running already; try again later")
             report = GcReport(dry_run)
+            started = time.perf_counter()
             now = time.time()
             idle_before = now - self._policy.upload_max_idle_seconds
             await self._uploads_and_spools(report, idle_before)
             await self._work_files(report, idle_before)
             await self._blobs(report, now - self._policy.grace_seconds)
+            if not dry_run:
+                removed = {kind: report.count(kind) for kind in ("blob", "upload", "spool", "work")}
+                self.ledger.record(removed, report.bytes_freed, time.time(), time.perf_counter() - started)
         log.info(
             "garbage collection%s: %d blobs, %d uploads, %d spools, %d work files, %d bytes %s",
             " (dry run)" if dry_run else "",

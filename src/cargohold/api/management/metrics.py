@@ -35,6 +35,7 @@ from cargohold.api.management.operation import SERVICES_KEY
 from cargohold.errors import CargoholdError, NameUnknownError
 from cargohold.proxy.stats import RepositoryStats
 from cargohold.registry.accounting import StoreStorage
+from cargohold.registry.gc_ledger import GcLedger
 
 METRICS_PATH: Final = "/metrics"
 
@@ -180,3 +181,34 @@ def _has_scrape_token(request: web.Request, token: str | None) -> bool:
 
 def add_metrics_route(app: web.Application) -> None:
     app.router.add_get(METRICS_PATH, metrics)
+
+
+class GcMetrics(Collector):
+    """What garbage collection on this node has done (``cargohold.registry.gc_ledger``), for every scrape
+    that sees the server-wide collectors."""
+
+    def __init__(self, ledger: GcLedger) -> None:
+        self._ledger = ledger
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        totals = self._ledger.read()
+        yield CounterMetricFamily("cargohold_gc_runs", "Garbage collections run", value=totals.runs)
+        yield CounterMetricFamily(
+            "cargohold_gc_freed_bytes", "Bytes garbage collection freed", value=totals.freed_bytes
+        )
+        removed = CounterMetricFamily(
+            "cargohold_gc_removed", "Items garbage collection removed, by kind", labels=["kind"]
+        )
+        for kind in ("blob", "upload", "spool", "work"):
+            removed.add_metric([kind], totals.removed.get(kind, 0))
+        yield removed
+        yield GaugeMetricFamily(
+            "cargohold_gc_last_duration_seconds",
+            "How long the last garbage collection took",
+            value=totals.last_duration_seconds,
+        )
+        yield GaugeMetricFamily(
+            "cargohold_gc_last_run_timestamp_seconds",
+            "When the last garbage collection ended (seconds since the epoch; 0: never)",
+            value=totals.last_run_timestamp,
+        )
